@@ -1,0 +1,73 @@
+"""Reading and writing network files safely.
+
+A file is written next to its destination, flushed to disk and renamed over it, so a crash at
+any moment leaves either the old or the new file, never half of one. Files are read with
+`weights_only=True`: a pickle that is not plain tensors and containers is refused, never run.
+"""
+import os
+import pickle
+import tempfile
+
+import torch
+
+from util.errors import UserError
+
+FORMAT = 'au_gan_pytorch.network'
+
+
+def atomic_torch_save(obj, path):
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    # Make the rename itself durable.
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_network(path, name, state_dict, arch):
+    """Save one network's weights with the options that shaped it."""
+    cpu_state = {k: v.detach().cpu() for k, v in state_dict.items()}
+    atomic_torch_save({'format': FORMAT, 'version': 1, 'name': name, 'arch': dict(arch), 'state_dict': cpu_state}, path)
+
+
+def load_network(path):
+    """Return (state_dict, arch) from a file written by save_network, or from a bare state_dict
+    (CycleGAN-style files, with or without DDP's `module.` prefix; arch is then empty)."""
+    if not os.path.isfile(path):
+        raise UserError(f'no checkpoint at {path}: check --checkpoints_dir, --name and --epoch, or train first')
+    try:
+        obj = torch.load(path, map_location='cpu', weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, ImportError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f'{path} is not a network checkpoint of this project and was not loaded ({reason[:200]})')
+    if isinstance(obj, dict) and obj.get('format') == FORMAT:
+        state, arch = obj['state_dict'], obj.get('arch', {})
+    elif isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        state, arch = obj, {}
+    else:
+        raise UserError(f'{path} holds no network weights: pass a *_net_<name>.pth file written by train.py')
+    state = {(k[len('module.'):] if k.startswith('module.') else k): v for k, v in state.items()}
+    return state, arch
+
+
+def check_arch(path, saved, current):
+    """Name every option whose value differs between a checkpoint and the current run."""
+    diffs = [k for k in saved if k in current and saved[k] != current[k]]
+    if diffs:
+        was = ' '.join(f'--{k} {saved[k]}' for k in diffs)
+        now = ' '.join(f'--{k} {current[k]}' for k in diffs)
+        raise UserError(f'{path} was trained with {was} but this run has {now}: pass the options the model was '
+                        f'trained with (they are saved in train_opt.txt beside the checkpoint)')

@@ -1,0 +1,39 @@
+"""Errors meant for the person running a command, not for a debugger.
+
+Anything the user can fix (a wrong path, an unreadable image, a checkpoint that does not fit the
+options) raises `UserError` with one line that names the culprit and the fix. The entry points
+(`train.py`, `test.py`, scripts) catch it via `exit_on_user_error` and print that line alone.
+"""
+import functools
+import sys
+
+
+class UserError(Exception):
+    """An error with a one-line, user-facing message."""
+
+    def __init__(self, message):
+        super().__init__(_one_line(str(message)))
+
+
+def _one_line(message):
+    # A DataLoader worker re-raises our error in the main process with the worker's whole
+    # traceback as the message; the user only needs the original last line.
+    if "Original Traceback" in message:
+        last = [ln for ln in message.strip().splitlines() if ln.strip()][-1]
+        prefix = "UserError: "
+        message = last[last.index(prefix) + len(prefix):] if prefix in last else last
+    return " ".join(message.split())
+
+
+def exit_on_user_error(main):
+    """Decorator for entry points: a UserError ends the program with its line and exit code 2."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except UserError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper
