@@ -1,0 +1,216 @@
+"""The base class of every dataset, and the image preprocessing they share.
+
+A dataset mode `foo` lives in data/foo_dataset.py as a class `FooDataset(BaseDataset)`; see
+data/template_dataset.py for a commented example. This module also provides:
+
+- `load_image`: open and fully decode one file, turning any failure into a one-line UserError;
+- `get_params` / `get_transform`: the `--preprocess` pipeline (resize, crop, flip, to [-1, 1]);
+- `round_to_multiple`: the final size rounding that lets the generator return the size it was given.
+"""
+import abc
+import math
+import random
+import sys
+
+import torch.utils.data as data
+import torchvision.transforms as transforms
+from PIL import Image
+
+from util.errors import UserError
+
+BICUBIC = Image.BICUBIC
+
+PREPROCESS_MODES = ('resize_and_crop', 'crop', 'scale_width', 'scale_width_and_crop',
+                    'scale_height', 'scale_height_and_crop', 'none')
+
+# Two stride-2 downsamplings in the generator: sizes divisible by 4 come back unchanged.
+SIZE_MULTIPLE = 4
+
+# How many replacement images `--bad_images skip` tries before deciding a folder is unusable.
+MAX_SUBSTITUTE_TRIES = 50
+
+
+class BaseDataset(data.Dataset, abc.ABC):
+    """Abstract dataset: subclasses implement __init__, __len__, __getitem__ and may add options.
+
+    __getitem__ returns a dict with at least 'A' (a tensor) and 'A_paths' (its file path);
+    unpaired datasets add 'B' and 'B_paths'.
+    """
+
+    def __init__(self, opt):
+        self.opt = opt
+        self.root = opt.dataroot
+        self._bad_paths = set()
+
+    @staticmethod
+    def modify_commandline_options(parser, is_train):
+        """Add dataset-specific options or change defaults; returns the parser."""
+        return parser
+
+    @abc.abstractmethod
+    def __len__(self):
+        """Number of samples in the dataset."""
+
+    @abc.abstractmethod
+    def __getitem__(self, index):
+        """A dict holding the sample's tensors and the paths they came from."""
+
+    def load_image_at(self, paths, index, channels, folder):
+        """Load paths[index] with `channels` channels, following `--bad_images`.
+
+        Returns (image, path actually loaded). With 'error' (the default) an unreadable file raises
+        UserError; with 'skip' it is reported once on stderr and a random other image of `paths`
+        (the list of `folder`) is used instead.
+        """
+        path = paths[index]
+        if getattr(self.opt, 'bad_images', 'error') != 'skip':
+            return load_image(path, channels), path
+        bad = self.__dict__.setdefault('_bad_paths', set())
+        last_error = None
+        for _ in range(MAX_SUBSTITUTE_TRIES):
+            if path not in bad:
+                try:
+                    return load_image(path, channels), path
+                except UserError as e:
+                    bad.add(path)
+                    last_error = e
+                    print(f"warning: {e} [--bad_images skip: using another image of {folder}]",
+                          file=sys.stderr, flush=True)
+            candidates = [p for p in paths if p not in bad]
+            if not candidates:
+                break
+            path = random.choice(candidates)
+        last = f" (last: {last_error})" if last_error else ""
+        raise UserError(f"gave up looking for a readable image in {folder} after {len(bad)} unreadable "
+                        f"files{last}: replace or delete the unreadable files")
+
+
+def load_image(path, channels):
+    """The image at `path` as a PIL image in mode 'RGB' (channels=3) or 'L' (channels=1).
+
+    The pixels are decoded here, so corrupt or truncated files fail now with a UserError rather
+    than later inside a transform with an obscure message.
+    """
+    modes = {1: 'L', 3: 'RGB'}
+    if channels not in modes:
+        raise UserError(f"cannot read {path} with {channels} channels: "
+                        f"set --input_nc/--output_nc to 1 (grayscale) or 3 (RGB)")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert(modes[channels])
+    except Exception as e:  # PIL raises OSError, ValueError, SyntaxError, ... depending on the codec
+        # PIL and the OS repeat the path in their messages; ours names it once.
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        reason = reason.replace(f"'{path}'", '').replace(str(path), '').strip(' :') or type(e).__name__
+        raise UserError(f"cannot read image {path} ({reason}): replace or delete the file") from e
+
+
+def round_to_multiple(size, base=SIZE_MULTIPLE):
+    """(w, h) with each side rounded to the nearest multiple of `base` (halves round up), >= base."""
+    return tuple(max(base, int(math.floor(s / base + 0.5)) * base) for s in size)
+
+
+def _check_preprocess(preprocess):
+    if preprocess not in PREPROCESS_MODES:
+        raise UserError(f"unknown --preprocess {preprocess!r}: use one of {', '.join(PREPROCESS_MODES)}")
+
+
+def _resized_size(preprocess, load_size, crop_size, size):
+    """Size (w, h) after the resize step of `preprocess`, before cropping and rounding."""
+    w, h = size
+    if preprocess == 'resize_and_crop':
+        w, h = load_size, load_size
+    elif preprocess.startswith('scale_width'):
+        w, h = load_size, max(1, round(load_size * h / w))
+    elif preprocess.startswith('scale_height'):
+        w, h = max(1, round(load_size * w / h)), load_size
+    if preprocess.endswith('crop') and min(w, h) < crop_size:
+        # Too small to crop: enlarge keeping the aspect ratio instead of failing.
+        scale = crop_size / min(w, h)
+        w, h = max(crop_size, round(w * scale)), max(crop_size, round(h * scale))
+    return w, h
+
+
+def get_params(opt, size):
+    """Random crop position and flip for an image of `size` (w, h), to apply the same to several images.
+
+    Returns {'crop_pos': (x, y), 'flip': bool}; pass it as `params` to get_transform.
+    """
+    _check_preprocess(opt.preprocess)
+    w, h = _resized_size(opt.preprocess, opt.load_size, opt.crop_size, size)
+    x = random.randint(0, max(0, w - opt.crop_size))
+    y = random.randint(0, max(0, h - opt.crop_size))
+    return {'crop_pos': (x, y), 'flip': random.random() > 0.5}
+
+
+def _pil_method(method):
+    # Accept torchvision's InterpolationMode too; PIL has no NEAREST_EXACT, its NEAREST matches it.
+    if isinstance(method, transforms.InterpolationMode):
+        name = 'NEAREST' if method.name == 'NEAREST_EXACT' else method.name
+        return Image.Resampling[name]
+    return method
+
+
+class _ResizeCropRound:
+    """Resize and crop as `preprocess` says, then round both sides to a multiple of SIZE_MULTIPLE."""
+
+    def __init__(self, preprocess, load_size, crop_size, method, crop_pos=None):
+        self.preprocess, self.load_size, self.crop_size = preprocess, load_size, crop_size
+        self.method, self.crop_pos = method, crop_pos
+
+    def __call__(self, img):
+        size = _resized_size(self.preprocess, self.load_size, self.crop_size, img.size)
+        if size != img.size:
+            img = img.resize(size, self.method)
+        if self.preprocess.endswith('crop'):
+            c = self.crop_size
+            w, h = img.size
+            if self.crop_pos is None:
+                x, y = random.randint(0, w - c), random.randint(0, h - c)
+            else:
+                x, y = min(self.crop_pos[0], w - c), min(self.crop_pos[1], h - c)
+            img = img.crop((x, y, x + c, y + c))
+        rounded = round_to_multiple(img.size)
+        if rounded != img.size:
+            img = img.resize(rounded, self.method)
+        return img
+
+
+class _HorizontalFlip:
+    """Mirror the image: always/never when `flip` is a bool, with probability 1/2 when it is None."""
+
+    def __init__(self, flip=None):
+        self.flip = flip
+
+    def __call__(self, img):
+        flip = random.random() < 0.5 if self.flip is None else self.flip
+        return img.transpose(Image.FLIP_LEFT_RIGHT) if flip else img
+
+
+class _ToSymmetricRange:
+    """[0, 1] -> [-1, 1] for any number of channels (same as Normalize(0.5, 0.5) per channel)."""
+
+    def __call__(self, tensor):
+        return tensor * 2 - 1
+
+
+def get_transform(opt, params=None, grayscale=False, method=BICUBIC, convert=True):
+    """The preprocessing pipeline for one image, as a callable PIL image -> tensor in [-1, 1].
+
+    Reads opt.preprocess, opt.load_size, opt.crop_size and opt.no_flip. With `params` (from
+    get_params) crop and flip are fixed, otherwise random per call. The last geometric step always
+    rounds height and width to multiples of 4. With convert=False the result stays a PIL image.
+    """
+    _check_preprocess(opt.preprocess)
+    steps = []
+    if grayscale:
+        steps.append(transforms.Grayscale(1))
+    crop_pos = params['crop_pos'] if params is not None else None
+    steps.append(_ResizeCropRound(opt.preprocess, opt.load_size, opt.crop_size,
+                                  _pil_method(method), crop_pos))
+    if not opt.no_flip:
+        steps.append(_HorizontalFlip(params['flip'] if params is not None else None))
+    if convert:
+        steps += [transforms.ToTensor(), _ToSymmetricRange()]
+    return transforms.Compose(steps)
