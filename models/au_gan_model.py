@@ -1,0 +1,162 @@
+"""AU-GAN (Kwak et al., BMVC 2021): asymmetric and uncertainty-aware unpaired translation.
+
+Domain A is the adverse one (night, rainy night), B the normal one (day).
+- G_A (A->B) is a fork generator with a feature transfer network (T-net) between its encoder
+  and translation decoder, and an uncertainty head predicting sigma >= 0 per pixel.
+- G_B (B->A) is a plain fork generator.
+- D_A judges real vs fake A, D_B real vs fake B; only translations are judged.
+
+Generator objective (default weights in brackets):
+    GAN(D_B(fake_B)) + GAN(D_A(fake_A))                                      [1]
+  + lambda_conf * mean(exp(-sigma) * 5 |x_A - G_B(fake_B)| + sigma / 2)      [lambda_conf 1]
+    (with --uncertainty none: lambda_A * L1(G_B(fake_B), x_A))               [lambda_A 10]
+  + lambda_B * L1(G_A(fake_A), x_B)                                           [lambda_B 10]
+  + lambda_rec * (L1(rec_A, x_A) + L1(rec_B, x_B))                            [lambda_rec 10]
+  + lambda_fm * (L1(m(T(E_A(x_A))), m(E_B(fake_B))) + L1(m(E_B(x_B)), m(E_A(fake_A))))  [lambda_fm 1]
+    where m is the channel mean of an encoding and E_A(.) is G_A's encoding before the T-net.
+Discriminators: 0.5 * (GAN(D(real), 1) + GAN(D(pool(fake)), 0)), pools of --pool_size.
+"""
+import itertools
+
+import torch
+
+from util.image_pool import ImagePool
+from util.util import heatmap
+from .base_model import BaseModel
+from .discriminators import define_D
+from .generators import ForkGenerator
+from .layers import init_weights
+from .losses import GANLoss, channel_mean_l1, l1, uncertainty_cycle_loss
+
+
+class AUGANModel(BaseModel):
+    arch_options = {**BaseModel.arch_options,
+                    'G': BaseModel.arch_options['G'] + ('n_blocks_enc', 'n_blocks_T', 'n_blocks_dec', 'dilation',
+                                                        'uncertainty', 'upsample')}
+
+    @staticmethod
+    def modify_commandline_options(parser, is_train=True):
+        parser.set_defaults(dataset_mode='unaligned')
+        parser.add_argument('--n_blocks_enc', type=int, default=4, help='residual blocks in each encoder')
+        parser.add_argument('--n_blocks_T', type=int, default=4, help='residual blocks in the T-net of G_A')
+        parser.add_argument('--n_blocks_dec', type=int, default=4, help='residual blocks in each decoder')
+        parser.add_argument('--dilation', type=int, default=2,
+                            help='dilation of the encoder/decoder residual blocks (the T-net is never dilated)')
+        parser.add_argument('--uncertainty', type=str, default='exp', choices=['exp', 'laplace', 'none'],
+                            help='uncertainty-aware cycle loss on the A side; none falls back to lambda_A * L1')
+        parser.add_argument('--upsample', type=str, default='bilinear', choices=['bilinear', 'nearest'],
+                            help='upsampling before each decoder conv')
+        parser.add_argument('--noise_std', type=float, default=0.02,
+                            help='std of the noise added inside the reconstruction decoders while training')
+        if is_train:
+            parser.add_argument('--lambda_A', type=float, default=10.0,
+                                help='A cycle L1 weight when --uncertainty none; A identity weight')
+            parser.add_argument('--lambda_B', type=float, default=10.0, help='B (day) cycle L1 weight')
+            parser.add_argument('--lambda_rec', type=float, default=10.0, help='reconstruction L1 weight')
+            parser.add_argument('--lambda_fm', type=float, default=1.0, help='asymmetric feature matching weight')
+            parser.add_argument('--lambda_conf', type=float, default=1.0, help='uncertainty-aware cycle loss weight')
+            parser.add_argument('--lambda_identity', type=float, default=0.0,
+                                help='identity loss, as a fraction of the cycle weights (0 = off, as in AU-GAN)')
+        return parser
+
+    def __init__(self, opt):
+        super().__init__(opt)
+        self.visual_names = ['real_A', 'fake_B', 'cyc_A', 'rec_A', 'uncertainty_A',
+                             'real_B', 'fake_A', 'cyc_B', 'rec_B']
+        self.model_names = ['G_A', 'G_B', 'D_A', 'D_B'] if self.isTrain else ['G_A', 'G_B']
+        self.loss_names = ['D_A', 'G_A', 'cycle_A', 'rec_A', 'fm_A', 'D_B', 'G_B', 'cycle_B', 'rec_B', 'fm_B']
+        use_identity = self.isTrain and opt.lambda_identity > 0
+        if use_identity:
+            self.loss_names += ['idt_A', 'idt_B']
+            self.visual_names += ['idt_A', 'idt_B']
+        for name in self.visual_names:
+            setattr(self, name, None)
+        self.sigma_A = None
+
+        common = dict(ngf=opt.ngf, norm=opt.norm, n_blocks_enc=opt.n_blocks_enc, n_blocks_dec=opt.n_blocks_dec,
+                      dilation=opt.dilation, noise_std=opt.noise_std, upsample=opt.upsample)
+        self.netG_A = ForkGenerator(opt.input_nc, opt.output_nc, n_blocks_T=opt.n_blocks_T,
+                                    uncertainty=opt.uncertainty != 'none', **common)
+        self.netG_B = ForkGenerator(opt.output_nc, opt.input_nc, **common)
+        for net in (self.netG_A, self.netG_B):
+            init_weights(net, opt.init_type, opt.init_gain).to(self.device)
+
+        if self.isTrain:
+            if use_identity and opt.input_nc != opt.output_nc:
+                from util.errors import UserError
+                raise UserError('--lambda_identity > 0 needs --input_nc equal to --output_nc')
+            self.netD_A = define_D(opt.input_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
+                                   opt.init_type, opt.init_gain).to(self.device)
+            self.netD_B = define_D(opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
+                                   opt.init_type, opt.init_gain).to(self.device)
+            self.fake_A_pool = ImagePool(opt.pool_size)
+            self.fake_B_pool = ImagePool(opt.pool_size)
+            self.criterionGAN = GANLoss(opt.gan_mode)
+            betas = (opt.beta1, 0.999)
+            self.optimizer_G = torch.optim.Adam(itertools.chain(self.netG_A.parameters(), self.netG_B.parameters()),
+                                                lr=opt.lr, betas=betas)
+            self.optimizer_D = torch.optim.Adam(itertools.chain(self.netD_A.parameters(), self.netD_B.parameters()),
+                                                lr=opt.lr, betas=betas)
+            self.optimizers = [self.optimizer_G, self.optimizer_D]
+
+    def set_input(self, input):
+        self.real_A = input['A'].to(self.device, non_blocking=True)
+        self.real_B = input['B'].to(self.device, non_blocking=True) if 'B' in input else None
+        self.image_paths = input['A_paths']
+
+    def forward(self):
+        out = self.netG_A(self.real_A)
+        self.fake_B, self.rec_A, self.sigma_A, self.code_A = out.fake, out.rec, out.sigma, out.code
+        cyc = self.netG_B(self.fake_B, reconstruct=False)
+        self.cyc_A, self.enc_fake_B = cyc.fake, cyc.enc
+        if self.real_B is None:  # a one-domain test set: the A side only
+            return
+        out = self.netG_B(self.real_B)
+        self.fake_A, self.rec_B, self.enc_B = out.fake, out.rec, out.enc
+        cyc = self.netG_A(self.fake_A, reconstruct=False, uncertainty=False)
+        self.cyc_B, self.enc_fake_A = cyc.fake, cyc.enc  # enc: G_A's encoding before its T-net
+
+    def compute_visuals(self):
+        self.uncertainty_A = heatmap(self.sigma_A) if self.sigma_A is not None else None
+
+    def backward_G(self):
+        opt = self.opt
+        self.loss_G_A = self.criterionGAN(self.netD_B(self.fake_B), True)
+        self.loss_G_B = self.criterionGAN(self.netD_A(self.fake_A), True)
+        if self.sigma_A is not None:
+            self.loss_cycle_A = opt.lambda_conf * uncertainty_cycle_loss(self.real_A, self.cyc_A, self.sigma_A,
+                                                                         opt.uncertainty)
+        else:
+            self.loss_cycle_A = opt.lambda_A * l1(self.cyc_A, self.real_A)
+        self.loss_cycle_B = opt.lambda_B * l1(self.cyc_B, self.real_B)
+        self.loss_rec_A = opt.lambda_rec * l1(self.rec_A, self.real_A)
+        self.loss_rec_B = opt.lambda_rec * l1(self.rec_B, self.real_B)
+        self.loss_fm_A = opt.lambda_fm * channel_mean_l1(self.code_A, self.enc_fake_B)
+        self.loss_fm_B = opt.lambda_fm * channel_mean_l1(self.enc_B, self.enc_fake_A)
+        loss = (self.loss_G_A + self.loss_G_B + self.loss_cycle_A + self.loss_cycle_B
+                + self.loss_rec_A + self.loss_rec_B + self.loss_fm_A + self.loss_fm_B)
+        if opt.lambda_identity > 0:
+            self.idt_A = self.netG_A.translate(self.real_B)
+            self.idt_B = self.netG_B.translate(self.real_A)
+            self.loss_idt_A = opt.lambda_B * opt.lambda_identity * l1(self.idt_A, self.real_B)
+            self.loss_idt_B = opt.lambda_A * opt.lambda_identity * l1(self.idt_B, self.real_A)
+            loss = loss + self.loss_idt_A + self.loss_idt_B
+        loss.backward()
+
+    def backward_D(self, netD, real, fake):
+        loss = 0.5 * (self.criterionGAN(netD(real), True) + self.criterionGAN(netD(fake.detach()), False))
+        loss.backward()
+        return loss
+
+    def optimize_parameters(self):
+        self.forward()
+        # Generators first; the discriminators only pass gradients through.
+        self.set_requires_grad([self.netD_A, self.netD_B], False)
+        self.optimizer_G.zero_grad(set_to_none=True)
+        self.backward_G()
+        self.optimizer_G.step()
+        self.set_requires_grad([self.netD_A, self.netD_B], True)
+        self.optimizer_D.zero_grad(set_to_none=True)
+        self.loss_D_A = self.backward_D(self.netD_A, self.real_A, self.fake_A_pool.query(self.fake_A))
+        self.loss_D_B = self.backward_D(self.netD_B, self.real_B, self.fake_B_pool.query(self.fake_B))
+        self.optimizer_D.step()

@@ -1,0 +1,159 @@
+"""What every model shares: device, networks by name, saving and loading, schedulers, losses
+and visuals for logging. A model subclass only builds its networks and defines its step."""
+import os
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+
+import torch
+from torch.optim import lr_scheduler
+
+from util import distributed
+from util.checkpoint import check_arch, load_network, save_network
+from util.errors import UserError
+from .layers import count_parameters
+
+
+def get_scheduler(optimizer, opt):
+    """Learning-rate schedule; 'linear' keeps `lr` for n_epochs, then decays linearly to zero."""
+    if opt.lr_policy == 'linear':
+        def lambda_rule(epoch):
+            return 1.0 - max(0, epoch + opt.epoch_count - opt.n_epochs) / float(opt.n_epochs_decay + 1)
+        return lr_scheduler.LambdaLR(optimizer, lr_lambda=lambda_rule)
+    if opt.lr_policy == 'step':
+        return lr_scheduler.StepLR(optimizer, step_size=opt.lr_decay_iters, gamma=0.1)
+    if opt.lr_policy == 'plateau':
+        return lr_scheduler.ReduceLROnPlateau(optimizer, mode='min', factor=0.2, threshold=0.01, patience=5)
+    if opt.lr_policy == 'cosine':
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=opt.n_epochs + opt.n_epochs_decay, eta_min=0)
+    raise UserError(f'unknown --lr_policy {opt.lr_policy!r}: use linear, step, plateau or cosine')
+
+
+class BaseModel(ABC):
+    """Subclasses fill `loss_names`, `model_names`, `visual_names` and `optimizers`, store each
+    network as `self.net<name>`, each loss as `self.loss_<name>`, each visual as an attribute."""
+
+    # Options that shape the networks, by network-name prefix. Checkpoints record them so that
+    # loading into a differently built network names the differing option.
+    arch_options = {'G': ('input_nc', 'output_nc', 'ngf', 'norm'),
+                    'D': ('input_nc', 'output_nc', 'ndf', 'norm', 'netD', 'n_layers_D')}
+
+    def __init__(self, opt):
+        self.opt = opt
+        self.isTrain = opt.isTrain
+        self.device = distributed.select_device(opt.gpu_ids)
+        self.save_dir = os.path.join(opt.checkpoints_dir, opt.name)
+        self.loss_names, self.model_names, self.visual_names = [], [], []
+        self.optimizers, self.schedulers = [], []
+        self.image_paths = []
+        self.metric = 0  # for the plateau policy
+
+    @staticmethod
+    def modify_commandline_options(parser, is_train):
+        """Add model-specific flags or change defaults; `is_train` tells training from testing."""
+        return parser
+
+    @abstractmethod
+    def set_input(self, input):
+        """Take a batch from the data loader (a dict) onto the device."""
+
+    @abstractmethod
+    def forward(self):
+        """Compute the outputs that the visuals and losses need."""
+
+    @abstractmethod
+    def optimize_parameters(self):
+        """One training iteration: losses, gradients, optimizer steps."""
+
+    # ----- lifecycle -----
+    def setup(self, opt):
+        if self.isTrain:
+            self.schedulers = [get_scheduler(o, opt) for o in self.optimizers]
+        if not self.isTrain or opt.continue_train:
+            self.load_networks(opt.epoch)
+        self.print_networks(opt.verbose)
+
+    def networks(self):
+        return [(name, getattr(self, 'net' + name)) for name in self.model_names]
+
+    def eval(self):
+        for _, net in self.networks():
+            net.eval()
+
+    def train(self):
+        for _, net in self.networks():
+            net.train()
+
+    def test(self):
+        """Forward without gradients, then prepare the visuals."""
+        with torch.no_grad():
+            self.forward()
+            self.compute_visuals()
+
+    def compute_visuals(self):
+        """Turn non-image outputs (e.g. uncertainty maps) into displayable images."""
+
+    def get_image_paths(self):
+        return self.image_paths
+
+    def update_learning_rate(self):
+        for scheduler in self.schedulers:
+            if self.opt.lr_policy == 'plateau':
+                scheduler.step(self.metric)
+            else:
+                scheduler.step()
+        return self.optimizers[0].param_groups[0]['lr']
+
+    # ----- logging -----
+    def get_current_visuals(self):
+        return OrderedDict((name, getattr(self, name).detach()) for name in self.visual_names
+                           if getattr(self, name, None) is not None)
+
+    def get_current_losses(self):
+        """Losses as Python floats. This synchronises with the device: call it only when logging."""
+        return OrderedDict((name, float(getattr(self, 'loss_' + name).detach())) for name in self.loss_names)
+
+    # ----- checkpoints -----
+    def network_arch(self, name):
+        keys = next((v for k, v in self.arch_options.items() if name.startswith(k)), ())
+        return {k: getattr(self.opt, k) for k in keys if hasattr(self.opt, k)}
+
+    def checkpoint_path(self, epoch, name):
+        return os.path.join(self.save_dir, f'{epoch}_net_{name}.pth')
+
+    def save_networks(self, epoch):
+        """Write `<epoch>_net_<name>.pth` for every network (main process only)."""
+        if not distributed.is_main_process():
+            return
+        for name, net in self.networks():
+            net = getattr(net, 'module', net)  # never save a wrapper's prefixed keys
+            save_network(self.checkpoint_path(epoch, name), name, net.state_dict(), self.network_arch(name))
+
+    def load_networks(self, epoch):
+        for name, net in self.networks():
+            net = getattr(net, 'module', net)
+            path = self.checkpoint_path(epoch, name)
+            state, arch = load_network(path)
+            check_arch(path, arch, self.network_arch(name))
+            try:
+                net.load_state_dict(state)
+            except RuntimeError as e:
+                first = str(e).strip().splitlines()
+                detail = first[1].strip() if len(first) > 1 else first[0]
+                raise UserError(f'{path} does not fit network {name} as built from the options ({detail[:160]}): '
+                                f'use the options it was trained with (see train_opt.txt beside it)')
+            print(f'loaded {name} from {path}')
+
+    def print_networks(self, verbose):
+        if not distributed.is_main_process():
+            return
+        for name, net in self.networks():
+            if verbose:
+                print(net)
+            print(f'[network {name}] {count_parameters(net) / 1e6:.3f} M parameters')
+
+    @staticmethod
+    def set_requires_grad(nets, requires_grad=False):
+        """Freeze networks that only pass gradients through (e.g. D in the generator step)."""
+        for net in nets if isinstance(nets, (list, tuple)) else [nets]:
+            for p in net.parameters():
+                p.requires_grad_(requires_grad)

@@ -1,0 +1,111 @@
+"""Generators. The fork generator (one encoder, a translation decoder and a reconstruction
+decoder) is ForkGAN's; AU-GAN adds a feature transfer network (T-net) and an uncertainty head
+to the A->B generator only.
+
+Every generator takes a batch of images whose height and width are multiples of 4 and returns
+translations of exactly that size.
+"""
+from typing import NamedTuple, Optional
+
+import torch
+import torch.nn as nn
+
+from util.errors import UserError
+from .layers import ConvBlock, GaussianNoise, ResidualBlock, UpBlock
+
+
+def check_size(x, min_size):
+    h, w = x.shape[-2:]
+    if h % 4 or w % 4 or min(h, w) < min_size:
+        raise UserError(f'a generator input of {h}x{w} px is not allowed: height and width must be multiples of 4 '
+                        f'and at least {min_size} (the data pipeline rounds sizes; raise --load_size/--crop_size)')
+
+
+class GeneratorOutput(NamedTuple):
+    fake: torch.Tensor                # translation into the other domain
+    rec: Optional[torch.Tensor]       # reconstruction of the input (same domain)
+    sigma: Optional[torch.Tensor]     # per-pixel uncertainty, (N, 1, H, W), >= 0
+    enc: torch.Tensor                 # encoder output
+    code: torch.Tensor                # what the translation decoder reads: T(enc) with a T-net, else enc
+
+
+class Encoder(nn.Sequential):
+    """7x7 conv, two stride-2 convs (to 4*ngf channels at H/4), then residual blocks."""
+
+    def __init__(self, input_nc, ngf, norm, n_blocks, dilation):
+        layers = [ConvBlock(input_nc, ngf, 7, padding=3, norm=norm, padding_mode='reflect'),
+                  ConvBlock(ngf, 2 * ngf, 3, stride=2, padding=1, norm=norm),
+                  ConvBlock(2 * ngf, 4 * ngf, 3, stride=2, padding=1, norm=norm)]
+        layers += [ResidualBlock(4 * ngf, norm, dilation) for _ in range(n_blocks)]
+        super().__init__(*layers)
+
+
+def output_layer(in_channels, out_channels):
+    # A plain conv: the image is formed here, so no normalisation or demodulation.
+    return nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_channels, out_channels, 7), nn.Tanh())
+
+
+class Decoder(nn.Module):
+    """Residual blocks, then two x2 upsample+conv stages and a 7x7 conv to an image in [-1, 1].
+
+    With `noise_std > 0` (the reconstruction decoder) Gaussian noise is added to its input and
+    after its first residual block during training.
+    """
+
+    def __init__(self, output_nc, ngf, norm, n_blocks, dilation, noise_std=0.0, upsample='bilinear'):
+        super().__init__()
+        self.noise = GaussianNoise(noise_std)
+        self.blocks = nn.ModuleList(ResidualBlock(4 * ngf, norm, dilation) for _ in range(n_blocks))
+        self.up1 = UpBlock(4 * ngf, 2 * ngf, norm, upsample)
+        self.up2 = UpBlock(2 * ngf, ngf, norm, upsample)
+        self.out = output_layer(ngf, output_nc)
+
+    def forward(self, x, return_features=False):
+        x = self.noise(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i == 0:
+                x = self.noise(x)
+        features = self.up1(x)  # (N, 2*ngf, H/2, W/2): where the uncertainty head branches off
+        image = self.out(self.up2(features))
+        return (image, features) if return_features else image
+
+
+class UncertaintyHead(nn.Sequential):
+    """From the decoder's H/2 features to a non-negative per-pixel sigma map at full size."""
+
+    def __init__(self, ngf, norm, upsample='bilinear'):
+        super().__init__(UpBlock(2 * ngf, ngf, norm, upsample),
+                         nn.ReflectionPad2d(3), nn.Conv2d(ngf, 1, 7), nn.Softplus())
+
+
+class ForkGenerator(nn.Module):
+    """Encoder -> [T-net] -> translation decoder, plus a reconstruction decoder on the encoding
+    before the T-net and, optionally, an uncertainty head on the translation decoder."""
+
+    def __init__(self, input_nc, output_nc, ngf=64, norm='instance', n_blocks_enc=4, n_blocks_dec=4,
+                 n_blocks_T=0, dilation=2, uncertainty=False, noise_std=0.02, upsample='bilinear'):
+        super().__init__()
+        self.min_size = 4 * (max(dilation, 1) + 1)  # reflect padding needs more than `dilation` px at H/4
+        self.encoder = Encoder(input_nc, ngf, norm, n_blocks_enc, dilation)
+        # The T-net's blocks are deliberately not dilated.
+        self.t_net = nn.Sequential(*[ResidualBlock(4 * ngf, norm, 1) for _ in range(n_blocks_T)]) if n_blocks_T else None
+        self.decoder = Decoder(output_nc, ngf, norm, n_blocks_dec, dilation, upsample=upsample)
+        self.rec_decoder = Decoder(input_nc, ngf, norm, n_blocks_dec, dilation, noise_std, upsample)
+        self.sigma_head = UncertaintyHead(ngf, norm, upsample) if uncertainty else None
+
+    def forward(self, x, reconstruct=True, uncertainty=True):
+        """Translate `x`; the reconstruction and sigma are skipped when not asked for (the cycle
+        passes need neither)."""
+        check_size(x, self.min_size)
+        enc = self.encoder(x)
+        code = self.t_net(enc) if self.t_net is not None else enc
+        want_sigma = uncertainty and self.sigma_head is not None
+        fake, features = self.decoder(code, return_features=True)
+        sigma = self.sigma_head(features) if want_sigma else None
+        rec = self.rec_decoder(enc) if reconstruct else None
+        return GeneratorOutput(fake, rec, sigma, enc, code)
+
+    def translate(self, x):
+        """The one-image-in, one-image-out interface used by test and conversion tools."""
+        return self.forward(x, reconstruct=False, uncertainty=False).fake

@@ -1,0 +1,55 @@
+"""Loss functions. All of them compute in float32, whatever precision the networks ran in:
+exp(-sigma) and squared errors overflow or lose too much in half precision."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class GANLoss(nn.Module):
+    """Adversarial loss against a real/fake target, for 'lsgan' (MSE) or 'vanilla' (BCE on logits).
+
+    `prediction` is a discriminator output: a tensor, or a list with one tensor per scale, in
+    which case the per-scale losses are averaged (a sum would scale the GAN weight by the number
+    of scales).
+    """
+
+    def __init__(self, gan_mode='lsgan'):
+        super().__init__()
+        if gan_mode == 'lsgan':
+            self.criterion = F.mse_loss
+        elif gan_mode == 'vanilla':
+            self.criterion = F.binary_cross_entropy_with_logits
+        else:
+            raise ValueError(f'unknown gan_mode {gan_mode!r}')
+        self.gan_mode = gan_mode
+
+    def forward(self, prediction, target_is_real):
+        preds = prediction if isinstance(prediction, (list, tuple)) else [prediction]
+        target = 1.0 if target_is_real else 0.0
+        losses = [self.criterion(p.float(), torch.full_like(p, target, dtype=torch.float32)) for p in preds]
+        return sum(losses) / len(losses)
+
+
+def l1(a, b):
+    return F.l1_loss(a.float(), b.float())
+
+
+def uncertainty_cycle_loss(real, cycled, sigma, mode='exp'):
+    """Cycle loss weighted by the predicted uncertainty sigma (N, 1, H, W), broadcast over channels.
+
+    exp:     mean(exp(-sigma) * 5 * |r| + sigma / 2)   (AU-GAN's loss)
+    laplace: mean(2 |r| / (sigma + 1e-7) + log(2 sigma + 1e-7))  (the official code's unused variant)
+    Pixels the generator marks as uncertain cost less, at the price of the sigma penalty.
+    """
+    r = (real.float() - cycled.float()).abs()
+    sigma = sigma.float()
+    if mode == 'exp':
+        return (torch.exp(-sigma) * 5.0 * r + sigma / 2).mean()
+    if mode == 'laplace':
+        return (r * 2.0 / (sigma + 1e-7) + torch.log(2.0 * sigma + 1e-7)).mean()
+    raise ValueError(f'unknown uncertainty mode {mode!r}')
+
+
+def channel_mean_l1(a, b):
+    """L1 between the channel means of two encodings (N, C, h, w): the feature matching term."""
+    return F.l1_loss(a.float().mean(dim=1), b.float().mean(dim=1))

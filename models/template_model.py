@@ -1,0 +1,70 @@
+"""A template for a new model: copy this file to `models/<name>_model.py`, rename the class to
+`<Name>Model`, and `--model <name>` picks it up.
+
+This template is a small but real model, so it doubles as a test of the model interface: one
+fork generator G translates A->B and reconstructs A; D_B judges its translations.
+    G loss = GAN(D_B(G(A))) + lambda_rec * L1(rec_A, A);   D loss = 0.5 (GAN(D_B(B), 1) + GAN(D_B(G(A)), 0))
+
+What a model does (BaseModel holds everything else: devices, checkpoints, schedulers, logging):
+  modify_commandline_options  add flags / change defaults for this model
+  __init__                    name losses, visuals and networks; build networks and optimizers
+  set_input                   move a batch from the data loader onto the device
+  forward                     compute outputs (used by training and by test.py)
+  optimize_parameters         one training step
+"""
+import torch
+
+from .base_model import BaseModel
+from .discriminators import define_D
+from .generators import ForkGenerator
+from .layers import init_weights
+from .losses import GANLoss, l1
+
+
+class TemplateModel(BaseModel):
+    @staticmethod
+    def modify_commandline_options(parser, is_train=True):
+        parser.set_defaults(dataset_mode='unaligned')  # a model may change the shared defaults
+        if is_train:
+            parser.add_argument('--lambda_rec', type=float, default=10.0, help='weight of the reconstruction L1')
+        return parser
+
+    def __init__(self, opt):
+        super().__init__(opt)
+        self.loss_names = ['G', 'rec', 'D']                 # printed and plotted as loss_<name>
+        self.visual_names = ['real_A', 'fake_B', 'rec_A']   # shown on the pages
+        self.model_names = ['G', 'D'] if self.isTrain else ['G']  # saved/loaded as net<name>
+        self.netG = init_weights(ForkGenerator(opt.input_nc, opt.output_nc, opt.ngf, opt.norm),
+                                 opt.init_type, opt.init_gain).to(self.device)
+        if self.isTrain:
+            self.netD = define_D(opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
+                                 opt.init_type, opt.init_gain).to(self.device)
+            self.criterionGAN = GANLoss(opt.gan_mode)
+            self.optimizer_G = torch.optim.Adam(self.netG.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
+            self.optimizer_D = torch.optim.Adam(self.netD.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
+            self.optimizers = [self.optimizer_G, self.optimizer_D]
+
+    def set_input(self, input):
+        self.real_A = input['A'].to(self.device)
+        self.real_B = input['B'].to(self.device) if 'B' in input else None
+        self.image_paths = input['A_paths']
+
+    def forward(self):
+        out = self.netG(self.real_A)
+        self.fake_B, self.rec_A = out.fake, out.rec
+
+    def optimize_parameters(self):
+        self.forward()
+        self.set_requires_grad(self.netD, False)
+        self.optimizer_G.zero_grad(set_to_none=True)
+        self.loss_G = self.criterionGAN(self.netD(self.fake_B), True)
+        self.loss_rec = self.opt.lambda_rec * l1(self.rec_A, self.real_A)
+        (self.loss_G + self.loss_rec).backward()
+        self.optimizer_G.step()
+
+        self.set_requires_grad(self.netD, True)
+        self.optimizer_D.zero_grad(set_to_none=True)
+        self.loss_D = 0.5 * (self.criterionGAN(self.netD(self.real_B), True)
+                             + self.criterionGAN(self.netD(self.fake_B.detach()), False))
+        self.loss_D.backward()
+        self.optimizer_D.step()

@@ -1,0 +1,204 @@
+"""Unit tests of the networks and losses: shapes, the demodulated conv, multiscale D, the
+uncertainty loss and where its gradient goes."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from models.discriminators import MultiscaleDiscriminator, NLayerDiscriminator, define_D
+from models.generators import ForkGenerator
+from models.layers import DemodConv2d, ResidualBlock, count_parameters
+from models.losses import GANLoss, channel_mean_l1, uncertainty_cycle_loss
+from util.errors import UserError
+
+
+def small_generator(norm='instance', **kw):
+    args = dict(ngf=4, norm=norm, n_blocks_enc=2, n_blocks_dec=2, dilation=2)
+    args.update(kw)
+    return ForkGenerator(3, 3, **args)
+
+
+@pytest.mark.parametrize('norm', ['instance', 'batch', 'none'])
+@pytest.mark.parametrize('size', [(72, 100), (36, 52), (12, 16)])
+def test_generator_keeps_size_for_multiples_of_four(norm, size):
+    torch.manual_seed(0)
+    g = small_generator(norm, n_blocks_T=2, uncertainty=True)
+    x = torch.rand(2, 3, *size) * 2 - 1
+    out = g(x)
+    assert out.fake.shape == x.shape and out.rec.shape == x.shape
+    assert out.sigma.shape == (2, 1, *size)
+    assert (out.sigma >= 0).all()
+    assert out.fake.abs().max() <= 1
+    assert out.enc.shape == out.code.shape == (2, 16, size[0] // 4, size[1] // 4)
+    assert g.translate(x).shape == x.shape
+
+
+@pytest.mark.parametrize('size', [(8, 12), (30, 32), (32, 34)])
+def test_generator_rejects_sizes_it_cannot_return(size):
+    with pytest.raises(UserError, match=f'{size[0]}x{size[1]}'):
+        small_generator()(torch.zeros(1, 3, *size))
+
+
+def test_grayscale_generator_channels():
+    g = ForkGenerator(1, 3, ngf=4, n_blocks_enc=1, n_blocks_dec=1)
+    out = g(torch.zeros(1, 1, 16, 20))
+    assert out.fake.shape == (1, 3, 16, 20) and out.rec.shape == (1, 1, 16, 20)
+
+
+def test_generator_skips_what_is_not_asked_for():
+    g = small_generator(n_blocks_T=1, uncertainty=True)
+    out = g(torch.zeros(1, 3, 16, 16), reconstruct=False, uncertainty=False)
+    assert out.rec is None and out.sigma is None
+    plain = small_generator()
+    assert plain.t_net is None and plain(torch.zeros(1, 3, 16, 16)).sigma is None
+
+
+def test_t_net_is_between_encoder_and_translation_decoder_only():
+    torch.manual_seed(0)
+    g = small_generator(n_blocks_T=2, uncertainty=True).eval()
+    x = torch.rand(1, 3, 16, 16)
+    out = g(x)
+    assert torch.allclose(out.code, g.t_net(out.enc))
+    assert torch.allclose(out.rec, g.rec_decoder(out.enc))   # reconstruction never sees the T-net
+    assert torch.allclose(out.fake, g.decoder(out.code))
+
+
+def test_reconstruction_noise_only_while_training():
+    torch.manual_seed(0)
+    g = small_generator(noise_std=0.5)
+    x = torch.rand(1, 3, 16, 16)
+    g.train()
+    assert not torch.allclose(g(x).rec, g(x).rec)
+    g.eval()
+    assert torch.equal(g(x).rec, g(x).rec)
+
+
+def test_residual_blocks_are_dilated_except_t_net():
+    g = small_generator(n_blocks_T=1, dilation=2)
+    dil = {name: m.dilation for name, m in g.named_modules() if isinstance(m, torch.nn.Conv2d) and '.body.' in name}
+    assert any(n.startswith('encoder') for n in dil)
+    for name, d in dil.items():
+        assert d == ((1, 1) if name.startswith('t_net') else (2, 2)), name
+
+
+def test_demodulated_conv_equals_plain_conv_with_normalised_filters():
+    torch.manual_seed(0)
+    conv = DemodConv2d(5, 7, 3, padding=1, padding_mode='reflect')
+    x = torch.randn(3, 5, 9, 11)
+    w = conv.weight.detach()
+    norms = torch.stack([w[o].pow(2).sum().add(1e-8).sqrt() for o in range(w.shape[0])])
+    expected = F.conv2d(F.pad(x, (1, 1, 1, 1), mode='reflect'), w / norms.view(-1, 1, 1, 1), conv.bias)
+    assert torch.allclose(conv(x), expected, atol=1e-5)
+
+    # StyleGAN2's per-sample formula with a unit style, done as a grouped conv, gives the same.
+    n = x.shape[0]
+    wb = w.unsqueeze(0).expand(n, -1, -1, -1, -1)
+    wb = wb * torch.rsqrt(wb.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+    grouped = F.conv2d(F.pad(x, (1, 1, 1, 1), mode='reflect').reshape(1, n * 5, 11, 13),
+                       wb.reshape(n * 7, 5, 3, 3), groups=n).reshape(n, 7, 9, 11) + conv.bias.view(1, -1, 1, 1)
+    assert torch.allclose(conv(x), grouped, atol=1e-5)
+
+
+def test_demodulated_output_scale_does_not_depend_on_weight_scale():
+    torch.manual_seed(0)
+    conv = DemodConv2d(4, 4, 3, padding=1, bias=False)
+    x = torch.randn(1, 4, 8, 8)
+    y = conv(x)
+    with torch.no_grad():
+        conv.weight.mul_(100)
+    assert torch.allclose(conv(x), y, atol=1e-5)
+
+
+def test_norm_none_uses_demodulated_convs_in_generators():
+    kinds = {type(m) for m in small_generator('none').modules()}
+    assert DemodConv2d in kinds and torch.nn.InstanceNorm2d not in kinds
+    assert torch.nn.InstanceNorm2d in {type(m) for m in small_generator('instance').modules()}
+
+
+def patch_size(s, n_layers):
+    for _ in range(n_layers):
+        s //= 2       # 4x4 stride-2 convs with padding 1 halve the size
+    return s - 2      # two 4x4 stride-1 convs with padding 1
+
+
+@pytest.mark.parametrize('n_layers', [2, 3])
+def test_multiscale_discriminator_one_output_per_scale(n_layers):
+    torch.manual_seed(0)
+    d = MultiscaleDiscriminator(3, ndf=4, n_layers=n_layers, num_D=3)
+    x = torch.randn(2, 3, 128, 96)
+    outs = d(x)
+    assert len(outs) == 3
+    for k, out in enumerate(outs):
+        assert out.shape == (2, 1, patch_size(128 // 2 ** k, n_layers), patch_size(96 // 2 ** k, n_layers))
+    # scale k judges the image average-pooled k times
+    pooled = F.avg_pool2d(F.avg_pool2d(x, 3, 2, 1, count_include_pad=False), 3, 2, 1, count_include_pad=False)
+    assert torch.allclose(outs[2], d.scales[2](pooled)[0], atol=1e-6)
+
+
+def test_define_d_names():
+    assert len(define_D(3, 4, 'basic')(torch.zeros(1, 3, 64, 64))) == 1
+    assert len(define_D(3, 4, 'ms2')(torch.zeros(1, 3, 64, 64))) == 2
+    assert len(define_D(3, 4, 'n_layers', n_layers_D=4)(torch.zeros(1, 3, 64, 64))) == 1
+    with pytest.raises(UserError, match='unknown --netD'):
+        define_D(3, 4, 'ms')
+    with pytest.raises(UserError, match='too small'):
+        define_D(3, 4, 'ms3')(torch.zeros(1, 3, 32, 32))
+
+
+def test_patchgan_parameter_count_matches_reference():
+    # pix2pix/CycleGAN's 70x70 PatchGAN at ndf=64 on RGB has 2,764,737 parameters.
+    assert count_parameters(NLayerDiscriminator(3, 64, 3, 'instance')) == 2764737
+
+
+def test_gan_loss_averages_over_scales():
+    crit = GANLoss('lsgan')
+    a, b = torch.full((1, 1, 4, 4), 0.5), torch.zeros(1, 1, 2, 2)
+    assert math.isclose(crit([a, b], True).item(), (0.25 + 1.0) / 2, rel_tol=1e-6)
+    assert math.isclose(crit(a, False).item(), 0.25, rel_tol=1e-6)
+    vanilla = GANLoss('vanilla')
+    assert math.isclose(vanilla(torch.zeros(1, 1, 2, 2), True).item(), math.log(2), rel_tol=1e-6)
+
+
+def test_uncertainty_loss_matches_formula():
+    real = torch.zeros(1, 3, 2, 2)
+    cycled = torch.tensor([0.5, -1.0, 0.25, 0.0]).view(1, 1, 2, 2).expand(1, 3, 2, 2)
+    sigma = torch.tensor([0.0, 1.0, 2.0, math.log(2)]).view(1, 1, 2, 2)
+    r = [0.5, 1.0, 0.25, 0.0]
+    s = [0.0, 1.0, 2.0, math.log(2)]
+    expected_exp = sum(math.exp(-si) * 5 * ri + si / 2 for ri, si in zip(r, s)) / 4
+    expected_lap = sum(ri * 2 / (si + 1e-7) + math.log(2 * si + 1e-7) for ri, si in zip(r, s)) / 4
+    assert math.isclose(uncertainty_cycle_loss(real, cycled, sigma, 'exp').item(), expected_exp, rel_tol=1e-5)
+    assert math.isclose(uncertainty_cycle_loss(real, cycled, sigma, 'laplace').item(), expected_lap, rel_tol=1e-4)
+
+
+def test_uncertainty_loss_is_float32_under_half_inputs():
+    real = torch.zeros(1, 3, 2, 2, dtype=torch.bfloat16)
+    sigma = torch.full((1, 1, 2, 2), 20.0, dtype=torch.bfloat16)
+    loss = uncertainty_cycle_loss(real, real + 1, sigma)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+
+
+def test_uncertainty_gradient_reaches_t_net_and_sigma_head():
+    torch.manual_seed(0)
+    g_a = small_generator(n_blocks_T=2, uncertainty=True)
+    g_b = small_generator()
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    out = g_a(x)
+    cyc = g_b(out.fake, reconstruct=False).fake
+    uncertainty_cycle_loss(x, cyc, out.sigma).backward()
+    for part in (g_a.t_net, g_a.sigma_head, g_a.encoder):
+        grads = [p.grad for p in part.parameters()]
+        assert all(gr is not None for gr in grads) and any(gr.abs().sum() > 0 for gr in grads), part
+    # the reconstruction decoder plays no part in this loss
+    assert all(p.grad is None for p in g_a.rec_decoder.parameters())
+
+
+def test_channel_mean_l1():
+    a = torch.tensor([[[[1.0]], [[3.0]]]])   # channel mean 2
+    b = torch.tensor([[[[0.0]], [[1.0]]]])   # channel mean 0.5
+    assert math.isclose(channel_mean_l1(a, b).item(), 1.5)
+
+
+def test_residual_block_preserves_shape_with_dilation():
+    assert ResidualBlock(8, 'instance', 3)(torch.randn(1, 8, 13, 17)).shape == (1, 8, 13, 17)
