@@ -1,0 +1,124 @@
+"""Options shared by training and testing, and the parsing machinery itself."""
+import argparse
+import os
+
+import data
+import models
+from util import distributed
+from util.errors import UserError
+
+
+class BaseOptions:
+    """Defines the shared flags; `parse()` resolves model/dataset flags, prints and saves them."""
+
+    isTrain = None  # set by the subclasses
+
+    def initialize(self, parser):
+        # where the data and the run live
+        parser.add_argument('--dataroot', default=None,
+                            help='folder with trainA/trainB/testA/testB (or one folder of images for --dataset_mode single)')
+        parser.add_argument('--name', type=str, default='experiment_name',
+                            help='name of the run: checkpoints go to <checkpoints_dir>/<name>')
+        parser.add_argument('--gpu_ids', type=str, default='0',
+                            help='gpu ids, e.g. 0 or 0,1,2; -1 for the CPU (also used when no GPU is present)')
+        parser.add_argument('--checkpoints_dir', type=str, default='./checkpoints', help='models are saved here')
+        parser.add_argument('--seed', type=int, default=0, help='seed for python, numpy and torch')
+        # model
+        parser.add_argument('--model', type=str, default='au_gan',
+                            help='which model: a file models/<model>_model.py [au_gan | template]')
+        parser.add_argument('--input_nc', type=int, default=3, help='channels of domain A images: 3 RGB, 1 grayscale')
+        parser.add_argument('--output_nc', type=int, default=3, help='channels of domain B images: 3 RGB, 1 grayscale')
+        parser.add_argument('--ngf', type=int, default=64, help='generator filters in the first conv layer')
+        parser.add_argument('--ndf', type=int, default=64, help='discriminator filters in the first conv layer')
+        parser.add_argument('--netD', type=str, default='basic',
+                            help='discriminator: basic (70x70 PatchGAN) | n_layers | msN (N-scale PatchGAN, e.g. ms3)')
+        parser.add_argument('--n_layers_D', type=int, default=3, help='layers of a PatchGAN when netD is n_layers or msN')
+        parser.add_argument('--norm', type=str, default='instance', choices=['instance', 'batch', 'none'],
+                            help="normalisation; 'none' uses demodulated convolutions in the generators")
+        parser.add_argument('--init_type', type=str, default='normal', choices=['normal', 'xavier', 'kaiming', 'orthogonal'],
+                            help='weight initialisation')
+        parser.add_argument('--init_gain', type=float, default=0.02, help='scale for normal, xavier and orthogonal init')
+        # data
+        parser.add_argument('--dataset_mode', type=str, default='unaligned',
+                            help='how to read the data: a file data/<mode>_dataset.py [unaligned | single | template]')
+        parser.add_argument('--direction', type=str, default='AtoB', choices=['AtoB', 'BtoA'],
+                            help='AtoB reads domain A from <phase>A; BtoA swaps the folders')
+        parser.add_argument('--serial_batches', action='store_true',
+                            help='take images in order; otherwise A is shuffled and B is drawn at random')
+        parser.add_argument('--num_threads', default=4, type=int, help='data loading worker processes')
+        parser.add_argument('--batch_size', type=int, default=1, help='input batch size')
+        parser.add_argument('--load_size', type=int, default=286, help='scale images to this size')
+        parser.add_argument('--crop_size', type=int, default=256, help='then crop to this size')
+        parser.add_argument('--max_dataset_size', type=int, default=float('inf'),
+                            help='use at most this many images per domain')
+        parser.add_argument('--preprocess', type=str, default='resize_and_crop',
+                            choices=['resize_and_crop', 'crop', 'scale_width', 'scale_width_and_crop',
+                                     'scale_height', 'scale_height_and_crop', 'none'],
+                            help='how images are scaled and cropped; sizes are then rounded to multiples of 4')
+        parser.add_argument('--no_flip', action='store_true', help='do not flip images horizontally for augmentation')
+        parser.add_argument('--bad_images', type=str, default='error', choices=['error', 'skip'],
+                            help='an unreadable image stops the run (error) or is reported and replaced (skip)')
+        parser.add_argument('--display_winsize', type=int, default=256, help='image size in visdom and the web pages')
+        # bookkeeping
+        parser.add_argument('--epoch', type=str, default='latest', help='which checkpoint to load: latest or an epoch number')
+        parser.add_argument('--verbose', action='store_true', help='print the networks in full')
+        parser.add_argument('--suffix', default='', type=str,
+                            help='appended to --name, formatted with the options, e.g. {model}_{netD}_size{load_size}')
+        parser.add_argument('--use_wandb', action='store_true', help='log to Weights & Biases')
+        parser.add_argument('--wandb_project', type=str, default='AU-GAN', help='wandb project name')
+        return parser
+
+    def gather_options(self, args=None):
+        """Parse in stages: base flags, then the chosen model's and dataset's own flags."""
+        parser = argparse.ArgumentParser(
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            description='AU-GAN: asymmetric and uncertainty-aware unpaired image translation')
+        parser = self.initialize(parser)
+        opt, _ = parser.parse_known_args(args)
+
+        parser = models.get_option_setter(opt.model)(parser, self.isTrain)
+        opt, _ = parser.parse_known_args(args)  # the model may have changed defaults, dataset_mode among them
+
+        parser = data.get_option_setter(opt.dataset_mode)(parser, self.isTrain)
+        self.parser = parser
+        return parser.parse_args(args)
+
+    def format_options(self, opt):
+        lines = ['----------------- Options ---------------']
+        for k, v in sorted(vars(opt).items()):
+            default = self.parser.get_default(k)
+            note = f'\t[default: {default}]' if v != default else ''
+            lines.append(f'{k:>25}: {str(v):<30}{note}')
+        lines.append('----------------- End -------------------')
+        return '\n'.join(lines)
+
+    def parse(self, args=None):
+        opt = self.gather_options(args)
+        opt.isTrain = self.isTrain
+
+        if opt.suffix:
+            opt.name = opt.name + '_' + opt.suffix.format(**vars(opt))
+        opt.gpu_ids = [int(i) for i in str(opt.gpu_ids).split(',') if i.strip() and int(i) >= 0]
+        self.validate(opt)
+
+        if distributed.is_main_process():
+            text = self.format_options(opt)
+            print(text)
+            # Saved next to the checkpoints so a run can always be reproduced and re-tested.
+            run_dir = os.path.join(opt.checkpoints_dir, opt.name)
+            os.makedirs(run_dir, exist_ok=True)
+            with open(os.path.join(run_dir, f'{opt.phase}_opt.txt'), 'wt') as f:
+                f.write(text + '\n')
+        self.opt = opt
+        return opt
+
+    def validate(self, opt):
+        """Reject option combinations that would only fail later, deep inside a run."""
+        if opt.dataroot is None:
+            raise UserError('--dataroot is required: point it at a folder with trainA/trainB/testA/testB '
+                            '(get one with: bash datasets/download_dataset.sh daynight)')
+        for flag in ('batch_size', 'load_size', 'crop_size', 'ngf', 'ndf'):
+            if getattr(opt, flag) < 1:
+                raise UserError(f'--{flag} must be at least 1, got {getattr(opt, flag)}')
+        if opt.num_threads < 0:
+            raise UserError(f'--num_threads must be 0 or more, got {opt.num_threads}')

@@ -1,0 +1,50 @@
+"""Flags for training: logging and display frequencies, checkpoints, schedule and optimiser."""
+from util.errors import UserError
+from .base_options import BaseOptions
+
+
+class TrainOptions(BaseOptions):
+    isTrain = True
+
+    def initialize(self, parser):
+        parser = super().initialize(parser)
+        # logging and display
+        parser.add_argument('--display_freq', type=int, default=400,
+                            help='iterations between refreshes of the training page (and visdom/wandb images)')
+        parser.add_argument('--display_ncols', type=int, default=4, help='images per row in visdom')
+        parser.add_argument('--display_id', type=int, default=0,
+                            help='visdom window id; 0 or less disables visdom (the web page is still written)')
+        parser.add_argument('--display_server', type=str, default='http://localhost', help='visdom server')
+        parser.add_argument('--display_env', type=str, default='main', help='visdom environment')
+        parser.add_argument('--display_port', type=int, default=8097, help='visdom port')
+        parser.add_argument('--print_freq', type=int, default=100, help='iterations between loss printouts')
+        parser.add_argument('--no_html', action='store_true',
+                            help='do not write images and the page to <checkpoints_dir>/<name>/web')
+        # checkpoints
+        parser.add_argument('--save_latest_freq', type=int, default=5000, help='iterations between saves of latest')
+        parser.add_argument('--save_epoch_freq', type=int, default=5, help='epochs between checkpoints')
+        parser.add_argument('--save_by_iter', action='store_true', help='also keep iter_<n> checkpoints')
+        parser.add_argument('--continue_train', action='store_true', help='continue from the checkpoint --epoch')
+        parser.add_argument('--epoch_count', type=int, default=1,
+                            help='number of the first epoch (checkpoints are named by epoch)')
+        parser.add_argument('--phase', type=str, default='train', help='train, val, test, ...')
+        # schedule and optimiser
+        parser.add_argument('--n_epochs', type=int, default=10, help='epochs at the initial learning rate')
+        parser.add_argument('--n_epochs_decay', type=int, default=10, help='epochs of linear decay to zero')
+        parser.add_argument('--beta1', type=float, default=0.5, help='Adam momentum term')
+        parser.add_argument('--lr', type=float, default=0.0002, help='Adam learning rate (1e-4 advised with --norm none)')
+        parser.add_argument('--gan_mode', type=str, default='lsgan', choices=['lsgan', 'vanilla'],
+                            help='adversarial objective')
+        parser.add_argument('--pool_size', type=int, default=50, help='image buffer of past fakes for the discriminators')
+        parser.add_argument('--lr_policy', type=str, default='linear', choices=['linear', 'step', 'plateau', 'cosine'],
+                            help='learning rate policy')
+        parser.add_argument('--lr_decay_iters', type=int, default=50, help='epochs between lr steps for the step policy')
+        return parser
+
+    def validate(self, opt):
+        super().validate(opt)
+        if opt.n_epochs + opt.n_epochs_decay < 1:
+            raise UserError('--n_epochs plus --n_epochs_decay must be at least 1')
+        for flag in ('print_freq', 'display_freq', 'save_latest_freq', 'save_epoch_freq'):
+            if getattr(opt, flag) < 1:
+                raise UserError(f'--{flag} must be at least 1, got {getattr(opt, flag)}')

@@ -1,0 +1,53 @@
+"""Run a trained model on a test set and write an HTML page of the results.
+
+    python test.py --dataroot ./datasets/daynight --name daynight_augan --model au_gan
+
+The page is <results_dir>/<name>/<phase>_<epoch>/index.html: one row per test image with every
+visual of the model (for au_gan the uncertainty map too), each at its full processed size. Use the
+network options the model was trained with (see <checkpoints_dir>/<name>/train_opt.txt).
+"""
+import os
+
+from tqdm import tqdm
+
+from data import create_dataloader, create_dataset
+from models import create_model
+from options.test_options import TestOptions
+from util import html
+from util.errors import exit_on_user_error
+from util.seeding import seed_everything
+from util.visualizer import save_images
+
+
+@exit_on_user_error
+def main(args=None):
+    opt = TestOptions().parse(args)
+    # Test images go one at a time, in order and unaugmented: sizes may differ between images.
+    opt.batch_size = 1
+    opt.serial_batches = True
+    opt.no_flip = True
+    opt.display_id = -1
+    seed_everything(opt.seed)
+    dataset = create_dataset(opt)
+    loader = create_dataloader(opt, dataset)
+    model = create_model(opt)
+    model.setup(opt)
+    if opt.eval:
+        model.eval()
+
+    web_dir = os.path.join(opt.results_dir, opt.name, f'{opt.phase}_{opt.epoch}')
+    webpage = html.HTML(web_dir, f'{opt.name}: {opt.model}, phase {opt.phase}, epoch {opt.epoch}')
+    count = min(opt.num_test, len(loader))
+    for i, data in enumerate(tqdm(loader, total=count, desc='testing', unit='img')):
+        if i >= count:
+            break
+        model.set_input(data)
+        model.test()
+        save_images(webpage, model.get_current_visuals(), model.get_image_paths(),
+                    aspect_ratio=opt.aspect_ratio, width=opt.display_winsize)
+    webpage.save()
+    print(f'results page: {os.path.join(web_dir, "index.html")}')
+
+
+if __name__ == '__main__':
+    main()

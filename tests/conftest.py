@@ -1,0 +1,52 @@
+"""Shared test helpers: paths, running the command-line entry points, reading loss logs."""
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / 'shared' / 'datasets' / 'daynight'
+LOSS_RE = re.compile(r'(\w+): (-?[\d.]+|nan|inf|-inf)')
+
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+@pytest.fixture
+def daynight():
+    if not (SHARED_DATA / 'trainA').is_dir():
+        pytest.skip(f'the real day/night set is not at {SHARED_DATA}')
+    return SHARED_DATA
+
+
+def run_cli(*args, cwd=REPO, check=True, timeout=600):
+    """Run `python <args>` as a user would; returns the CompletedProcess (text output)."""
+    env = dict(os.environ, PYTHONUNBUFFERED='1', WANDB_MODE='offline', WANDB_SILENT='true')
+    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{" ".join(map(str, args))} exited {proc.returncode}\n'
+                             f'--- stdout ---\n{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-3000:]}')
+    return proc
+
+
+def read_losses(log_path):
+    """Every loss line of a loss_log.txt as a dict name -> float."""
+    rows = []
+    for line in Path(log_path).read_text().splitlines():
+        if line.startswith('(epoch:'):
+            rows.append({k: float(v) for k, v in LOSS_RE.findall(line.split(')', 1)[1])})
+    return rows
+
+
+def assert_finite_losses(log_path, expected_names):
+    rows = read_losses(log_path)
+    assert rows, f'no loss lines in {log_path}'
+    for row in rows:
+        assert set(expected_names) <= set(row), f'missing losses in {row}'
+        assert all(math.isfinite(v) for v in row.values()), row
+    return rows

@@ -1,0 +1,59 @@
+"""End-to-end: train.py then test.py on the real day/night photos, at tiny sizes on the CPU."""
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import assert_finite_losses, run_cli
+
+AU_GAN_LOSSES = ['D_A', 'G_A', 'cycle_A', 'rec_A', 'fm_A', 'D_B', 'G_B', 'cycle_B', 'rec_B', 'fm_B']
+VISUALS = ['real_A', 'fake_B', 'cyc_A', 'rec_A', 'uncertainty_A', 'real_B', 'fake_A', 'cyc_B', 'rec_B']
+TINY = ['--ngf', '4', '--ndf', '4', '--n_blocks_enc', '1', '--n_blocks_T', '1', '--n_blocks_dec', '1',
+        '--gpu_ids', '-1', '--num_threads', '0']
+
+
+def page_images(page):
+    """The image files an HTML page shows, resolved against its folder."""
+    html = Path(page).read_text()
+    return [Path(page).parent / src for src in re.findall(r'<img[^>]*src="([^"]+)"', html)]
+
+
+@pytest.mark.parametrize('norm', ['instance', 'none'])
+@pytest.mark.parametrize('netD', ['basic', 'ms3'])
+def test_train_then_test(tmp_path, daynight, norm, netD):
+    ckpt, results = tmp_path / 'checkpoints', tmp_path / 'results'
+    common = ['--dataroot', daynight, '--name', 'run', '--model', 'au_gan', '--norm', norm, '--netD', netD,
+              '--n_layers_D', '2', '--checkpoints_dir', ckpt, *TINY]
+    run_cli('train.py', *common, '--load_size', '72', '--crop_size', '64', '--max_dataset_size', '3',
+            '--n_epochs', '1', '--n_epochs_decay', '1', '--print_freq', '2', '--display_freq', '2')
+    run_dir = ckpt / 'run'
+    for net in ['G_A', 'G_B', 'D_A', 'D_B']:
+        assert (run_dir / f'latest_net_{net}.pth').is_file()
+    assert (run_dir / 'train_opt.txt').read_text().count('norm') >= 1
+    assert_finite_losses(run_dir / 'loss_log.txt', AU_GAN_LOSSES)
+    train_page = run_dir / 'web' / 'index.html'
+    assert train_page.is_file() and all(p.is_file() for p in page_images(train_page))
+
+    proc = run_cli('test.py', *common, '--results_dir', results, '--preprocess', 'scale_height',
+                   '--load_size', '48', '--num_test', '2')
+    page = results / 'run' / 'test_latest' / 'index.html'
+    assert str(page) in proc.stdout
+    images = page_images(page)
+    assert len(images) == 2 * len(VISUALS)
+    for visual in VISUALS:
+        assert sum(p.name.endswith(f'_{visual}.png') for p in images) == 2, visual
+    for p in images:
+        w, h = Image.open(p).size
+        assert h == 48 and w % 4 == 0 and w > 48  # full processed frames: height 48, wider than tall
+
+
+def test_training_resumes_with_continue_train(tmp_path, daynight):
+    common = ['--dataroot', daynight, '--name', 'resume', '--checkpoints_dir', tmp_path, *TINY,
+              '--load_size', '40', '--crop_size', '32', '--max_dataset_size', '2', '--n_epochs', '1',
+              '--n_epochs_decay', '0', '--print_freq', '1']
+    run_cli('train.py', *common)
+    first = (tmp_path / 'resume' / 'latest_net_G_A.pth').read_bytes()
+    proc = run_cli('train.py', *common, '--continue_train', '--epoch', 'latest')
+    assert 'loaded G_A' in proc.stdout
+    assert (tmp_path / 'resume' / 'latest_net_G_A.pth').read_bytes() != first
