@@ -32,8 +32,8 @@ def main(args=None):
 
     def show_visuals(epoch, total_iters):
         model.compute_visuals()
+        visualizer.save_loss_plot()  # first, so the page it is shown on is current
         visualizer.display_current_results(model.get_current_visuals(), epoch, total_iters, True)
-        visualizer.save_loss_plot()
 
     last_epoch = opt.n_epochs + opt.n_epochs_decay
     total_iters = 0

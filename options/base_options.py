@@ -71,7 +71,7 @@ class BaseOptions:
     def gather_options(self, args=None):
         """Parse in stages: base flags, then the chosen model's and dataset's own flags."""
         parser = argparse.ArgumentParser(
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter, add_help=False,
             description='AU-GAN: asymmetric and uncertainty-aware unpaired image translation')
         parser = self.initialize(parser)
         opt, _ = parser.parse_known_args(args)
@@ -80,6 +80,8 @@ class BaseOptions:
         opt, _ = parser.parse_known_args(args)  # the model may have changed defaults, dataset_mode among them
 
         parser = data.get_option_setter(opt.dataset_mode)(parser, self.isTrain)
+        # -h only now, so that the help lists the chosen model's and dataset's flags too
+        parser.add_argument('-h', '--help', action='help', help='show this help message and exit')
         self.parser = parser
         return parser.parse_args(args)
 

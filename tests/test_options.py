@@ -1,0 +1,43 @@
+"""Option parsing: registries add their flags, options are printed and saved, bad values are refused."""
+import pytest
+
+from conftest import run_cli
+from options.test_options import TestOptions
+from options.train_options import TrainOptions
+from util.errors import UserError
+
+
+def test_model_flags_and_defaults(tmp_path):
+    opt = TrainOptions().parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), '--name', 'x'])
+    # AU-GAN's official defaults
+    assert (opt.n_blocks_enc, opt.n_blocks_T, opt.n_blocks_dec, opt.dilation) == (4, 4, 4, 2)
+    assert (opt.lambda_B, opt.lambda_rec, opt.lambda_fm, opt.lambda_conf, opt.lambda_identity) == (10, 10, 1, 1, 0)
+    assert (opt.lr, opt.beta1, opt.pool_size, opt.gan_mode, opt.uncertainty) == (0.0002, 0.5, 50, 'lsgan', 'exp')
+    saved = (tmp_path / 'x' / 'train_opt.txt').read_text()
+    assert 'lambda_conf' in saved and 'dataroot' in saved
+
+
+def test_template_dataset_adds_its_flag(tmp_path):
+    opt = TrainOptions().parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path),
+                                '--model', 'template', '--dataset_mode', 'template'])
+    assert hasattr(opt, 'template_pair_offset') and hasattr(opt, 'lambda_rec') and not hasattr(opt, 'lambda_fm')
+
+
+def test_gpu_ids_and_suffix(tmp_path):
+    opt = TestOptions().parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path),
+                               '--gpu_ids', '-1', '--suffix', '{model}_{netD}'])
+    assert opt.gpu_ids == [] and opt.name == 'experiment_name_au_gan_basic' and not opt.isTrain
+    assert TestOptions().parse(['--dataroot', 'x', '--checkpoints_dir', str(tmp_path), '--gpu_ids', '0,1']).gpu_ids == [0, 1]
+
+
+@pytest.mark.parametrize('bad', [['--batch_size', '0'], ['--n_epochs', '0', '--n_epochs_decay', '0'],
+                                 ['--print_freq', '0']])
+def test_bad_values_refused(tmp_path, bad):
+    with pytest.raises(UserError):
+        TrainOptions().parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), *bad])
+
+
+def test_help_lists_model_flags():
+    out = run_cli('train.py', '--model', 'au_gan', '-h').stdout
+    for flag in ['--lambda_conf', '--uncertainty', '--n_blocks_T', '--dilation', '--netD', '--preprocess']:
+        assert flag in out
