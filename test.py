@@ -13,7 +13,7 @@ from tqdm import tqdm
 from data import create_dataloader, create_dataset
 from models import create_model
 from options.test_options import TestOptions
-from util import html
+from util import distributed, html
 from util.errors import exit_on_user_error
 from util.seeding import seed_everything
 from util.visualizer import save_images
@@ -22,6 +22,10 @@ from util.visualizer import save_images
 @exit_on_user_error
 def main(args=None):
     opt = TestOptions().parse(args)
+    if not distributed.is_main_process():
+        # Testing needs no launcher; started under one, rank 0 does all the work.
+        distributed.cleanup()
+        return
     # Test images go one at a time, in order and unaugmented: sizes may differ between images.
     opt.batch_size = 1
     opt.serial_batches = True
@@ -47,6 +51,7 @@ def main(args=None):
                     aspect_ratio=opt.aspect_ratio, width=opt.display_winsize)
     webpage.save()
     print(f'results page: {os.path.join(web_dir, "index.html")}')
+    distributed.cleanup()
 
 
 if __name__ == '__main__':

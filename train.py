@@ -1,12 +1,15 @@
-"""Train an image-translation model.
+"""Train an image-translation model, on one process or several.
 
     python train.py --dataroot ./datasets/daynight --name daynight_augan --model au_gan
+    torchrun --nproc_per_node=8 train.py --batch_size 8 --num_threads 16 ...   # 8 GPUs, batch 1 each
 
 Every `--print_freq` iterations the losses are printed and appended to
 <checkpoints_dir>/<name>/loss_log.txt; every `--display_freq` iterations (and at the end of each
 epoch) the current visuals go to <checkpoints_dir>/<name>/web/index.html (and to visdom/wandb
-when enabled). `latest` is saved every `--save_latest_freq` iterations and at the end, `<epoch>`
-every `--save_epoch_freq` epochs. Frequencies count iterations, i.e. batches.
+when enabled). `latest` is saved every `--save_latest_freq` iterations and at the end of each
+epoch, `<epoch>` every `--save_epoch_freq` epochs; each save holds the full training state, so
+`--continue_train` goes on exactly where it left off. Frequencies count iterations (batches).
+Only rank 0 prints, logs and writes; all ranks train.
 """
 import time
 
@@ -15,65 +18,107 @@ from tqdm import tqdm
 from data import create_dataloader, create_dataset
 from models import create_model
 from options.train_options import TrainOptions
+from util import distributed
 from util.errors import exit_on_user_error
 from util.seeding import seed_everything
 from util.visualizer import Visualizer
 
 
+class _Silent:
+    """The visualizer of ranks other than 0: every call does nothing."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
 @exit_on_user_error
 def main(args=None):
-    opt = TrainOptions().parse(args)
-    seed_everything(opt.seed)
+    opt = TrainOptions().parse(args)  # also joins the process group under torchrun
+    main_process = distributed.is_main_process()
+    seed_everything(opt.seed + distributed.rank())  # ranks draw different noise; DDP syncs the initial weights
     dataset = create_dataset(opt)
     loader = create_dataloader(opt, dataset)
     model = create_model(opt)
     model.setup(opt)
-    visualizer = Visualizer(opt)
+    progress = model.load_state(opt.epoch) if opt.continue_train else None
+    visualizer = Visualizer(opt) if main_process else _Silent()
+
+    def save(label, epoch, epoch_iter, total_iters):
+        model.save(label, {'epoch': epoch, 'epoch_iter': epoch_iter, 'total_iters': total_iters})
 
     def show_visuals(epoch, total_iters):
-        model.compute_visuals()
-        visualizer.save_loss_plot()  # first, so the page it is shown on is current
-        visualizer.display_current_results(model.get_current_visuals(), epoch, total_iters, True)
+        if main_process:
+            model.compute_visuals()
+            visualizer.save_loss_plot()  # first, so the page it is shown on is current
+            visualizer.display_current_results(model.get_current_visuals(), epoch, total_iters, True)
 
     last_epoch = opt.n_epochs + opt.n_epochs_decay
-    total_iters = 0
-    for epoch in range(opt.epoch_count, last_epoch + 1):
+    start_epoch, epoch_iter, total_iters = opt.epoch_count, 0, 0
+    if progress is not None:
+        start_epoch, epoch_iter, total_iters = progress['epoch'], progress['epoch_iter'], progress['total_iters']
+    if main_process and start_epoch > last_epoch:
+        print(f'this run already finished its {last_epoch} epochs: raise --n_epochs/--n_epochs_decay to train longer')
+    if main_process:
+        print(f'training {len(dataset)} images per epoch on {distributed.world_size()} process(es), '
+              f'batch {opt.batch_size} each, precision {model.precision.mode}')
+
+    for epoch in range(start_epoch, last_epoch + 1):
         epoch_start = time.time()
+        loader.sampler.set_epoch(epoch)
+        loader.sampler.set_start(epoch_iter * opt.batch_size)  # non-zero only when resuming mid-epoch
+        bar = tqdm(loader, desc=f'epoch {epoch}/{last_epoch}', unit='it', dynamic_ncols=True, leave=False,
+                   disable=not main_process, initial=epoch_iter, total=epoch_iter + len(loader))
         t_data_start = time.time()
-        bar = tqdm(loader, desc=f'epoch {epoch}/{last_epoch}', unit='it', dynamic_ncols=True, leave=False)
         for data in bar:
             t_data = time.time() - t_data_start
             t_step_start = time.time()
             model.set_input(data)
             model.optimize_parameters()
+            model.precision.end_iteration()
+            epoch_iter += 1
             total_iters += 1
 
             if total_iters % opt.print_freq == 0:
                 losses = model.get_current_losses()  # synchronises with the device: only here
-                t_comp = time.time() - t_step_start
-                visualizer.print_current_losses(epoch, total_iters, losses, t_comp, t_data)
-                visualizer.plot_current_losses(epoch, bar.n / max(len(loader), 1), losses, total_iters)
+                visualizer.print_current_losses(epoch, total_iters, losses, time.time() - t_step_start, t_data)
+                visualizer.plot_current_losses(epoch, bar.n / max(bar.total, 1), losses, total_iters)
             if total_iters % opt.display_freq == 0:
                 show_visuals(epoch, total_iters)
-            if total_iters % opt.save_latest_freq == 0:
-                model.save_networks('latest')
+            stop = opt.max_iters and total_iters >= opt.max_iters
+            if total_iters % opt.save_latest_freq == 0 or (stop and epoch_iter < bar.total):
+                save('latest', epoch, epoch_iter, total_iters)
                 if opt.save_by_iter:
-                    model.save_networks(f'iter_{total_iters}')
+                    save(f'iter_{total_iters}', epoch, epoch_iter, total_iters)
+            if stop:
+                break
             t_data_start = time.time()
         bar.close()
+        if opt.max_iters and total_iters >= opt.max_iters and epoch_iter < bar.total:
+            break  # stopped mid-epoch; `latest` is saved
 
         show_visuals(epoch, total_iters)
-        if epoch % opt.save_epoch_freq == 0 or epoch == last_epoch:
-            model.save_networks('latest')
-            if epoch % opt.save_epoch_freq == 0:
-                model.save_networks(epoch)
         old_lr = model.optimizers[0].param_groups[0]['lr']
         new_lr = model.update_learning_rate()
-        print(f'end of epoch {epoch}/{last_epoch}: {total_iters} iterations, {time.time() - epoch_start:.1f} s, '
-              f'learning rate {old_lr:.7f} -> {new_lr:.7f}')
+        # The saved state points at the start of the next epoch, its learning rate already set.
+        save('latest', epoch + 1, 0, total_iters)
+        if epoch % opt.save_epoch_freq == 0:
+            save(epoch, epoch + 1, 0, total_iters)
+        if main_process:
+            skipped = f', {model.precision.skipped_steps} skipped steps' if model.precision.skipped_steps else ''
+            print(f'end of epoch {epoch}/{last_epoch}: {total_iters} iterations, {time.time() - epoch_start:.1f} s, '
+                  f'learning rate {old_lr:.7f} -> {new_lr:.7f}{skipped}')
+        epoch_iter = 0
+        if opt.max_iters and total_iters >= opt.max_iters:
+            break
 
+    if distributed.is_distributed():
+        n = distributed.check_in_sync([net for _, net in model.networks()])
+        if main_process:
+            print(f'weights identical on all {n} processes')
     visualizer.close()
-    print(f'done: checkpoints in {model.save_dir}, training page {model.save_dir}/web/index.html')
+    if main_process:
+        print(f'done: checkpoints in {model.save_dir}, training page {model.save_dir}/web/index.html')
+    distributed.cleanup()
 
 
 if __name__ == '__main__':

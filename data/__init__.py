@@ -12,7 +12,8 @@ import torch
 import torch.utils.data
 
 from data.base_dataset import BaseDataset
-from util import registry
+from data.samplers import EpochSampler, SeededItems
+from util import distributed, registry
 from util.errors import UserError
 
 
@@ -47,32 +48,40 @@ def _seed_worker(worker_id):
     random.seed(seed)
 
 
-def create_dataloader(opt, dataset, sampler=None, shuffle=None):
+def create_dataloader(opt, dataset, num_replicas=None, rank=None):
     """A DataLoader over `dataset` configured from opt.
 
-    Reads opt.batch_size, opt.serial_batches, opt.num_threads and opt.isTrain. `shuffle` defaults to
-    not --serial_batches, or to False when a `sampler` (e.g. a DistributedSampler) is given, since
-    the sampler then decides the order. In training the last incomplete batch is dropped so that
-    BatchNorm never sees a batch of one.
+    Training: an EpochSampler shards the data over the processes (global rank; shuffled unless
+    --serial_batches; call `loader.sampler.set_epoch` each epoch) and every item's random choices
+    are seeded by (seed, epoch, index), so a resumed run sees exactly the batches a straight run
+    would. The last incomplete batch is dropped so that BatchNorm never sees a batch of one.
+    Testing: items in order, all of them.
+    Reads opt.batch_size (per process), opt.serial_batches, opt.num_threads, opt.isTrain, opt.seed.
     """
-    if shuffle is None:
-        shuffle = (not opt.serial_batches) if sampler is None else False
     # More workers than cores only adds contention (and a warning from PyTorch).
     num_workers = min(int(opt.num_threads), len(os.sched_getaffinity(0)))
-    drop_last = bool(opt.isTrain)
-    n_items = len(sampler) if sampler is not None else len(dataset)
-    if drop_last and n_items < opt.batch_size:
-        raise UserError(f"the dataset at {getattr(opt, 'dataroot', '?')} gives {n_items} images per "
-                        f"epoch, fewer than --batch_size {opt.batch_size}, so training would see no "
-                        f"batch: lower --batch_size or add images")
+    sampler = None
+    if opt.isTrain:
+        sampler = EpochSampler(dataset, num_replicas=distributed.world_size() if num_replicas is None else num_replicas,
+                               rank=distributed.rank() if rank is None else rank,
+                               shuffle=not opt.serial_batches, seed=getattr(opt, 'seed', 0))
+        if len(sampler) < opt.batch_size:
+            world = sampler.num_replicas
+            raise UserError(f"the dataset at {getattr(opt, 'dataroot', '?')} gives {len(sampler)} images per epoch "
+                            f"to each of {world} process(es), fewer than a batch (--batch_size {opt.batch_size * world}), "
+                            f"so training would see no batch: lower --batch_size or add images")
+        dataset = SeededItems(dataset, getattr(opt, 'seed', 0))
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=opt.batch_size,
-        shuffle=shuffle,
+        shuffle=False,
         sampler=sampler,
         num_workers=num_workers,
         pin_memory=torch.cuda.is_available(),
         persistent_workers=num_workers > 0,
-        drop_last=drop_last,
+        drop_last=bool(opt.isTrain),
         worker_init_fn=_seed_worker,
+        # The loader's own generator, so that making an iterator does not draw from the global
+        # one (a resumed run must continue the global sequence exactly).
+        generator=torch.Generator().manual_seed(getattr(opt, 'seed', 0)),
     )

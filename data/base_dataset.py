@@ -9,6 +9,7 @@ data/template_dataset.py for a commented example. This module also provides:
 """
 import abc
 import math
+import os
 import random
 import sys
 
@@ -54,6 +55,20 @@ class BaseDataset(data.Dataset, abc.ABC):
     @abc.abstractmethod
     def __getitem__(self, index):
         """A dict holding the sample's tensors and the paths they came from."""
+
+    def folders(self, *subfolders):
+        """The paths of these sub-folders of --dataroot (or --dataroot itself when none are
+        named), with a one-line error naming what is missing."""
+        need = ' and '.join(f'{name}/' for name in subfolders) or 'images'
+        if not os.path.isdir(self.root):
+            raise UserError(f"dataroot {self.root} does not exist: pass --dataroot pointing at a folder with {need} "
+                            f"(get one with: bash datasets/download_dataset.sh daynight)")
+        paths = [os.path.join(self.root, name) for name in subfolders]
+        for path in paths:
+            if not os.path.isdir(path):
+                raise UserError(f"folder {path} is missing: --dataroot {self.root} needs {need} "
+                                f"(check --dataroot and --phase)")
+        return paths or [self.root]
 
     def load_image_at(self, paths, index, channels, folder):
         """Load paths[index] with `channels` channels, following `--bad_images`.

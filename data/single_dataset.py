@@ -2,11 +2,9 @@
 
 Channels follow --output_nc with --direction BtoA and --input_nc otherwise, as in CycleGAN.
 """
-import os
 
 from data.base_dataset import BaseDataset, get_transform
 from data.image_folder import make_dataset
-from util.errors import UserError
 
 
 class SingleDataset(BaseDataset):
@@ -14,10 +12,7 @@ class SingleDataset(BaseDataset):
 
     def __init__(self, opt):
         BaseDataset.__init__(self, opt)
-        if not os.path.isdir(self.root):
-            raise UserError(f"dataroot {self.root} does not exist: pass --dataroot pointing at a folder "
-                            f"of images (e.g. ./datasets/daynight/testA; get it with: "
-                            f"bash datasets/download_dataset.sh daynight)")
+        self.folders()
         self.A_paths = make_dataset(self.root, opt.max_dataset_size)
         self.channels = opt.output_nc if opt.direction == 'BtoA' else opt.input_nc
         self.transform = get_transform(opt, grayscale=self.channels == 1)

@@ -12,11 +12,9 @@ What this example does: it pairs the i-th image (in sorted order) of <dataroot>/
 (i + --template_pair_offset)-th image of <dataroot>/<phase>B, and crops/flips both the same way,
 which is what you would do for an aligned (paired) dataset stored as two folders.
 """
-import os
 
 from data.base_dataset import BaseDataset, get_params, get_transform
 from data.image_folder import make_dataset
-from util.errors import UserError
 
 
 class TemplateDataset(BaseDataset):
@@ -37,13 +35,8 @@ class TemplateDataset(BaseDataset):
     def __init__(self, opt):
         """List the files and prepare the transforms; `opt` holds every parsed option."""
         BaseDataset.__init__(self, opt)  # sets self.opt and self.root (= opt.dataroot)
-        # Fail early with a message that names the folder and the fix.
-        self.dir_A = os.path.join(self.root, opt.phase + 'A')
-        self.dir_B = os.path.join(self.root, opt.phase + 'B')
-        for folder in (self.dir_A, self.dir_B):
-            if not os.path.isdir(folder):
-                raise UserError(f"folder {folder} is missing: --dataroot {self.root} needs {opt.phase}A/ "
-                                f"and {opt.phase}B/ (get data with: bash datasets/download_dataset.sh daynight)")
+        # folders() fails early, with a message that names the missing folder and the fix.
+        self.dir_A, self.dir_B = self.folders(opt.phase + 'A', opt.phase + 'B')
         self.A_paths = make_dataset(self.dir_A, opt.max_dataset_size)
         self.B_paths = make_dataset(self.dir_B, opt.max_dataset_size)
         self.offset = opt.template_pair_offset

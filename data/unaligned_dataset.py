@@ -6,12 +6,10 @@ may hold different numbers of images and nothing pairs them: every item takes on
 With --direction BtoA the dataset swaps the folders, so the returned 'A' is always the source
 domain the model translates from (and uses --input_nc channels) and 'B' the target (--output_nc).
 """
-import os
 import random
 
 from data.base_dataset import BaseDataset, get_transform
 from data.image_folder import make_dataset
-from util.errors import UserError
 
 
 class UnalignedDataset(BaseDataset):
@@ -19,18 +17,8 @@ class UnalignedDataset(BaseDataset):
 
     def __init__(self, opt):
         BaseDataset.__init__(self, opt)
-        if not os.path.isdir(self.root):
-            raise UserError(f"dataroot {self.root} does not exist: pass --dataroot pointing at a folder "
-                            f"with {opt.phase}A/ and {opt.phase}B/ (get one with: "
-                            f"bash datasets/download_dataset.sh daynight)")
-        btoa = opt.direction == 'BtoA'
-        src, dst = ('B', 'A') if btoa else ('A', 'B')
-        self.dir_A = os.path.join(self.root, opt.phase + src)
-        self.dir_B = os.path.join(self.root, opt.phase + dst)
-        for folder in (self.dir_A, self.dir_B):
-            if not os.path.isdir(folder):
-                raise UserError(f"folder {folder} is missing: --dataroot {self.root} needs "
-                                f"{opt.phase}A/ and {opt.phase}B/ image folders (check --dataroot and --phase)")
+        src, dst = ('B', 'A') if opt.direction == 'BtoA' else ('A', 'B')
+        self.dir_A, self.dir_B = self.folders(opt.phase + src, opt.phase + dst)
         self.A_paths = make_dataset(self.dir_A, opt.max_dataset_size)
         self.B_paths = make_dataset(self.dir_B, opt.max_dataset_size)
         self.A_size, self.B_size = len(self.A_paths), len(self.B_paths)

@@ -119,10 +119,10 @@ class AUGANModel(BaseModel):
     def compute_visuals(self):
         self.uncertainty_A = heatmap(self.sigma_A) if self.sigma_A is not None else None
 
-    def backward_G(self):
+    def generator_loss(self, D_A, D_B):
         opt = self.opt
-        self.loss_G_A = self.criterionGAN(self.netD_B(self.fake_B), True)
-        self.loss_G_B = self.criterionGAN(self.netD_A(self.fake_A), True)
+        self.loss_G_A = self.criterionGAN(D_B(self.fake_B), True)
+        self.loss_G_B = self.criterionGAN(D_A(self.fake_A), True)
         if self.sigma_A is not None:
             self.loss_cycle_A = opt.lambda_conf * uncertainty_cycle_loss(self.real_A, self.cyc_A, self.sigma_A,
                                                                          opt.uncertainty)
@@ -136,27 +136,29 @@ class AUGANModel(BaseModel):
         loss = (self.loss_G_A + self.loss_G_B + self.loss_cycle_A + self.loss_cycle_B
                 + self.loss_rec_A + self.loss_rec_B + self.loss_fm_A + self.loss_fm_B)
         if opt.lambda_identity > 0:
-            self.idt_A = self.netG_A.translate(self.real_B)
-            self.idt_B = self.netG_B.translate(self.real_A)
+            self.idt_A = self.netG_A(self.real_B, reconstruct=False, uncertainty=False).fake
+            self.idt_B = self.netG_B(self.real_A, reconstruct=False).fake
             self.loss_idt_A = opt.lambda_B * opt.lambda_identity * l1(self.idt_A, self.real_B)
             self.loss_idt_B = opt.lambda_A * opt.lambda_identity * l1(self.idt_B, self.real_A)
             loss = loss + self.loss_idt_A + self.loss_idt_B
-        loss.backward()
-
-    def backward_D(self, netD, real, fake):
-        loss = 0.5 * (self.criterionGAN(netD(real), True) + self.criterionGAN(netD(fake.detach()), False))
-        loss.backward()
         return loss
 
+    def discriminator_loss(self, netD, real, fake):
+        return 0.5 * (self.criterionGAN(netD(real), True) + self.criterionGAN(netD(fake.detach()), False))
+
     def optimize_parameters(self):
-        self.forward()
         # Generators first; the discriminators only pass gradients through.
-        self.set_requires_grad([self.netD_A, self.netD_B], False)
+        with self.autocast():
+            self.forward()
+            with self.frozen(self.netD_A, self.netD_B) as (D_A, D_B):
+                loss_G = self.generator_loss(D_A, D_B)
         self.optimizer_G.zero_grad(set_to_none=True)
-        self.backward_G()
-        self.optimizer_G.step()
-        self.set_requires_grad([self.netD_A, self.netD_B], True)
+        self.backward(loss_G)
+        self.step(self.optimizer_G)
+
+        with self.autocast():
+            self.loss_D_A = self.discriminator_loss(self.netD_A, self.real_A, self.fake_A_pool.query(self.fake_A))
+            self.loss_D_B = self.discriminator_loss(self.netD_B, self.real_B, self.fake_B_pool.query(self.fake_B))
         self.optimizer_D.zero_grad(set_to_none=True)
-        self.loss_D_A = self.backward_D(self.netD_A, self.real_A, self.fake_A_pool.query(self.fake_A))
-        self.loss_D_B = self.backward_D(self.netD_B, self.real_B, self.fake_B_pool.query(self.fake_B))
-        self.optimizer_D.step()
+        self.backward(self.loss_D_A + self.loss_D_B)
+        self.step(self.optimizer_D)

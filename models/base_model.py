@@ -1,5 +1,6 @@
 """What every model shares: device, networks by name, saving and loading, schedulers, losses
 and visuals for logging. A model subclass only builds its networks and defines its step."""
+import contextlib
 import os
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -7,9 +8,11 @@ from collections import OrderedDict
 import torch
 from torch.optim import lr_scheduler
 
-from util import distributed
-from util.checkpoint import check_arch, load_network, save_network
+from util import distributed, seeding
+from util.checkpoint import check_arch, load_network, load_training_state, save_network, save_training_state
 from util.errors import UserError
+from util.image_pool import ImagePool
+from util.precision import Precision
 from .layers import count_parameters
 
 
@@ -30,7 +33,13 @@ def get_scheduler(optimizer, opt):
 
 class BaseModel(ABC):
     """Subclasses fill `loss_names`, `model_names`, `visual_names` and `optimizers`, store each
-    network as `self.net<name>`, each loss as `self.loss_<name>`, each visual as an attribute."""
+    network as `self.net<name>`, each loss as `self.loss_<name>`, each visual as an attribute.
+
+    In the training step, run forward passes and losses inside `self.autocast()`, call
+    `self.backward(loss)` and `self.step(optimizer)` instead of loss.backward()/optimizer.step(),
+    and call discriminators through `self.frozen(...)` in the generator step. That is all a model
+    needs to train under mixed precision and on several processes.
+    """
 
     # Options that shape the networks, by network-name prefix. Checkpoints record them so that
     # loading into a differently built network names the differing option.
@@ -40,7 +49,8 @@ class BaseModel(ABC):
     def __init__(self, opt):
         self.opt = opt
         self.isTrain = opt.isTrain
-        self.device = distributed.select_device(opt.gpu_ids)
+        self.device = distributed.device()
+        self.precision = Precision(getattr(opt, 'amp', 'off'), self.device, getattr(opt, 'max_skipped_steps', 25))
         self.save_dir = os.path.join(opt.checkpoints_dir, opt.name)
         self.loss_names, self.model_names, self.visual_names = [], [], []
         self.optimizers, self.schedulers = [], []
@@ -64,6 +74,29 @@ class BaseModel(ABC):
     def optimize_parameters(self):
         """One training iteration: losses, gradients, optimizer steps."""
 
+    # ----- the training step's tools -----
+    def autocast(self):
+        """Context for forward passes and losses: mixed precision as --amp says."""
+        return self.precision.autocast()
+
+    def backward(self, loss):
+        self.precision.backward(loss)
+
+    def step(self, optimizer):
+        """Apply the gradients, unless they are not finite (then the step is skipped and counted)."""
+        self.precision.step(optimizer)
+
+    @contextlib.contextmanager
+    def frozen(self, *nets):
+        """Yield the networks unwrapped and without parameter gradients, for passes that only
+        carry gradients through them (a discriminator in the generator step). Unwrapped, they
+        also stay out of DDP's gradient synchronisation, which expects every parameter's gradient."""
+        self.set_requires_grad(list(nets), False)
+        try:
+            yield tuple(distributed.unwrap(n) for n in nets)
+        finally:
+            self.set_requires_grad(list(nets), True)
+
     # ----- lifecycle -----
     def setup(self, opt):
         if self.isTrain:
@@ -71,6 +104,9 @@ class BaseModel(ABC):
         if not self.isTrain or opt.continue_train:
             self.load_networks(opt.epoch)
         self.print_networks(opt.verbose)
+        if self.isTrain:
+            for name, net in self.networks():
+                setattr(self, 'net' + name, distributed.wrap(net))
 
     def networks(self):
         return [(name, getattr(self, 'net' + name)) for name in self.model_names]
@@ -85,7 +121,7 @@ class BaseModel(ABC):
 
     def test(self):
         """Forward without gradients, then prepare the visuals."""
-        with torch.no_grad():
+        with torch.no_grad(), self.autocast():
             self.forward()
             self.compute_visuals()
 
@@ -105,7 +141,7 @@ class BaseModel(ABC):
 
     # ----- logging -----
     def get_current_visuals(self):
-        return OrderedDict((name, getattr(self, name).detach()) for name in self.visual_names
+        return OrderedDict((name, getattr(self, name).detach().float()) for name in self.visual_names
                            if getattr(self, name, None) is not None)
 
     def get_current_losses(self):
@@ -120,19 +156,21 @@ class BaseModel(ABC):
     def checkpoint_path(self, epoch, name):
         return os.path.join(self.save_dir, f'{epoch}_net_{name}.pth')
 
-    def save_networks(self, epoch):
+    def save_networks(self, epoch, iteration=None):
         """Write `<epoch>_net_<name>.pth` for every network (main process only)."""
         if not distributed.is_main_process():
             return
         for name, net in self.networks():
-            net = getattr(net, 'module', net)  # never save a wrapper's prefixed keys
-            save_network(self.checkpoint_path(epoch, name), name, net.state_dict(), self.network_arch(name))
+            net = distributed.unwrap(net)  # never save a wrapper's prefixed keys
+            save_network(self.checkpoint_path(epoch, name), name, net.state_dict(), self.network_arch(name),
+                         iteration)
 
     def load_networks(self, epoch):
+        self.loaded_iterations = {}
         for name, net in self.networks():
-            net = getattr(net, 'module', net)
+            net = distributed.unwrap(net)
             path = self.checkpoint_path(epoch, name)
-            state, arch = load_network(path)
+            state, arch, self.loaded_iterations[name] = load_network(path)
             check_arch(path, arch, self.network_arch(name))
             try:
                 net.load_state_dict(state)
@@ -142,6 +180,62 @@ class BaseModel(ABC):
                 raise UserError(f'{path} does not fit network {name} as built from the options ({detail[:160]}): '
                                 f'use the options it was trained with (see train_opt.txt beside it)')
             print(f'loaded {name} from {path}')
+
+    # ----- training state, for exact resume -----
+    def image_pools(self):
+        return {k: v for k, v in sorted(vars(self).items()) if isinstance(v, ImagePool)}
+
+    def state_path(self, label):
+        return os.path.join(self.save_dir, f'{label}_state.pth')
+
+    def save(self, label, progress):
+        """Save the networks and everything needed to continue exactly: optimizers, schedulers,
+        the gradient scaler, image pools, every process's random generators and `progress`
+        (epoch, iteration counters). Call on every process; the main process writes."""
+        rng = distributed.all_gather_object(seeding.get_rng_state())
+        if distributed.is_main_process():
+            self.save_networks(label, progress['total_iters'])
+            state = {'progress': dict(progress), 'rng': rng,
+                     'optimizers': [o.state_dict() for o in self.optimizers],
+                     'schedulers': [s.state_dict() for s in self.schedulers],
+                     'precision': self.precision.state_dict(),
+                     'pools': {k: p.state_dict() for k, p in self.image_pools().items()}}
+            save_training_state(self.state_path(label), state)
+        distributed.barrier()
+
+    def load_state(self, label):
+        """Restore what `save` wrote (after setup); returns the saved progress, or None when the
+        checkpoint has networks only (an older run), which then starts at --epoch_count."""
+        path = self.state_path(label)
+        if not os.path.exists(path):
+            print(f'note: {path} not found: continuing from the networks alone, at --epoch_count {self.opt.epoch_count}')
+            return None
+        state = load_training_state(path)
+        progress = state['progress']
+        stale = {n: it for n, it in self.loaded_iterations.items() if it is not None and it != progress['total_iters']}
+        if stale:
+            raise UserError(f'{path} is from iteration {progress["total_iters"]} but the network files of {", ".join(stale)} '
+                            f'are from another save (a save was interrupted): continue from an epoch checkpoint '
+                            f'with --epoch N')
+        if len(state['optimizers']) != len(self.optimizers):
+            raise UserError(f'{path} holds {len(state["optimizers"])} optimizers, this model has {len(self.optimizers)}: '
+                            f'it belongs to another model')
+        for o, s in zip(self.optimizers, state['optimizers']):
+            o.load_state_dict(s)
+        for sch, s in zip(self.schedulers, state['schedulers']):
+            sch.load_state_dict(s)
+        self.precision.load_state_dict(state['precision'])
+        for k, pool in self.image_pools().items():
+            if k in state['pools']:
+                pool.load_state_dict(state['pools'][k])
+        rng = state['rng']
+        if len(rng) == distributed.world_size():
+            seeding.set_rng_state(rng[distributed.rank()])
+        elif distributed.is_main_process():
+            print(f'note: {path} was saved by {len(rng)} processes, this run has {distributed.world_size()}: '
+                  f'random generators start afresh')
+        print(f'resuming at epoch {progress["epoch"]}, iteration {progress["total_iters"]}')
+        return progress
 
     def print_networks(self, verbose):
         if not distributed.is_main_process():

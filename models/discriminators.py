@@ -8,7 +8,7 @@ import re
 import torch.nn as nn
 
 from util.errors import UserError
-from .layers import conv_bias, init_weights, norm_layer
+from .layers import init_weights, norm_layer
 
 
 class NLayerDiscriminator(nn.Module):
@@ -20,7 +20,7 @@ class NLayerDiscriminator(nn.Module):
 
     def __init__(self, input_nc, ndf=64, n_layers=3, norm='instance'):
         super().__init__()
-        bias = conv_bias(norm)
+        bias = norm != 'batch'  # as in pix2pix/CycleGAN, so parameter counts match theirs
         layers = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
         mult = 1
         for n in range(1, n_layers + 1):

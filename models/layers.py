@@ -55,18 +55,14 @@ def norm_layer(norm, channels):
     raise ValueError(f'unknown norm {norm!r}: use instance, batch or none')
 
 
-def conv_bias(norm):
-    # BatchNorm's shift makes a conv bias redundant; InstanceNorm here has no affine part.
-    return norm != 'batch'
-
-
 class ConvBlock(nn.Sequential):
     """conv -> norm -> activation, with demodulated convs standing in for the norm when norm='none'."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  norm='instance', padding_mode='zeros', act=True):
+        # A bias right before a normalisation is cancelled by it: only demodulated convs keep one.
         layers = [conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, padding_mode,
-                         bias=conv_bias(norm), demod=norm == 'none'),
+                         bias=norm == 'none', demod=norm == 'none'),
                   norm_layer(norm, out_channels)]
         if act:
             layers.append(nn.ReLU(inplace=True))

@@ -10,7 +10,7 @@ What a model does (BaseModel holds everything else: devices, checkpoints, schedu
   __init__                    name losses, visuals and networks; build networks and optimizers
   set_input                   move a batch from the data loader onto the device
   forward                     compute outputs (used by training and by test.py)
-  optimize_parameters         one training step
+  optimize_parameters         one training step, through BaseModel's autocast/backward/step/frozen
 """
 import torch
 
@@ -54,17 +54,20 @@ class TemplateModel(BaseModel):
         self.fake_B, self.rec_A = out.fake, out.rec
 
     def optimize_parameters(self):
-        self.forward()
-        self.set_requires_grad(self.netD, False)
+        # Use BaseModel's autocast/backward/step/frozen: they bring mixed precision, skipped
+        # non-finite steps and multi-process training without any code here.
+        with self.autocast():
+            self.forward()
+            with self.frozen(self.netD) as (D,):
+                self.loss_G = self.criterionGAN(D(self.fake_B), True)
+            self.loss_rec = self.opt.lambda_rec * l1(self.rec_A, self.real_A)
         self.optimizer_G.zero_grad(set_to_none=True)
-        self.loss_G = self.criterionGAN(self.netD(self.fake_B), True)
-        self.loss_rec = self.opt.lambda_rec * l1(self.rec_A, self.real_A)
-        (self.loss_G + self.loss_rec).backward()
-        self.optimizer_G.step()
+        self.backward(self.loss_G + self.loss_rec)
+        self.step(self.optimizer_G)
 
-        self.set_requires_grad(self.netD, True)
+        with self.autocast():
+            self.loss_D = 0.5 * (self.criterionGAN(self.netD(self.real_B), True)
+                                 + self.criterionGAN(self.netD(self.fake_B.detach()), False))
         self.optimizer_D.zero_grad(set_to_none=True)
-        self.loss_D = 0.5 * (self.criterionGAN(self.netD(self.real_B), True)
-                             + self.criterionGAN(self.netD(self.fake_B.detach()), False))
-        self.loss_D.backward()
-        self.optimizer_D.step()
+        self.backward(self.loss_D)
+        self.step(self.optimizer_D)

@@ -23,6 +23,13 @@ class BaseOptions:
                             help='gpu ids, e.g. 0 or 0,1,2; -1 for the CPU (also used when no GPU is present)')
         parser.add_argument('--checkpoints_dir', type=str, default='./checkpoints', help='models are saved here')
         parser.add_argument('--seed', type=int, default=0, help='seed for python, numpy and torch')
+        parser.add_argument('--amp', type=str, default='auto', choices=['auto', 'off', 'fp16', 'bf16'],
+                            help='mixed precision: auto is bf16 where the device runs it natively, else off')
+        # multi-process runs (torchrun sets everything else through the environment)
+        parser.add_argument('--dist_backend', type=str, default=None, choices=['nccl', 'gloo'],
+                            help='torch.distributed backend (default: nccl on GPUs, gloo on the CPU)')
+        parser.add_argument('--local_rank', '--local-rank', type=int, default=None,
+                            help='set by the legacy torch.distributed.launch; torchrun needs no flag')
         # model
         parser.add_argument('--model', type=str, default='au_gan',
                             help='which model: a file models/<model>_model.py [au_gan | template]')
@@ -102,6 +109,8 @@ class BaseOptions:
             opt.name = opt.name + '_' + opt.suffix.format(**vars(opt))
         opt.gpu_ids = [int(i) for i in str(opt.gpu_ids).split(',') if i.strip() and int(i) >= 0]
         self.validate(opt)
+        # Before printing: joins the process group when launched, so that only rank 0 prints.
+        distributed.setup(opt)
 
         if distributed.is_main_process():
             text = self.format_options(opt)

@@ -24,9 +24,14 @@ class TrainOptions(BaseOptions):
         parser.add_argument('--save_latest_freq', type=int, default=5000, help='iterations between saves of latest')
         parser.add_argument('--save_epoch_freq', type=int, default=5, help='epochs between checkpoints')
         parser.add_argument('--save_by_iter', action='store_true', help='also keep iter_<n> checkpoints')
-        parser.add_argument('--continue_train', action='store_true', help='continue from the checkpoint --epoch')
+        parser.add_argument('--continue_train', action='store_true',
+                            help='continue exactly where the checkpoint --epoch left off (epoch, iteration, optimizers, ...)')
         parser.add_argument('--epoch_count', type=int, default=1,
-                            help='number of the first epoch (checkpoints are named by epoch)')
+                            help='number of the first epoch; only for a fresh run or a checkpoint without training state')
+        parser.add_argument('--max_iters', type=int, default=0,
+                            help='stop (saving latest) after this many iterations in all; 0: run every epoch')
+        parser.add_argument('--max_skipped_steps', type=int, default=25,
+                            help='stop after this many iterations in a row with non-finite losses or gradients')
         parser.add_argument('--phase', type=str, default='train', help='train, val, test, ...')
         # schedule and optimiser
         parser.add_argument('--n_epochs', type=int, default=10, help='epochs at the initial learning rate')
@@ -45,6 +50,6 @@ class TrainOptions(BaseOptions):
         super().validate(opt)
         if opt.n_epochs + opt.n_epochs_decay < 1:
             raise UserError('--n_epochs plus --n_epochs_decay must be at least 1')
-        for flag in ('print_freq', 'display_freq', 'save_latest_freq', 'save_epoch_freq'):
+        for flag in ('print_freq', 'display_freq', 'save_latest_freq', 'save_epoch_freq', 'max_skipped_steps'):
             if getattr(opt, flag) < 1:
                 raise UserError(f'--{flag} must be at least 1, got {getattr(opt, flag)}')

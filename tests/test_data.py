@@ -346,9 +346,8 @@ def test_dataloader_batches(root):
 def test_dataloader_sampler_and_workers(root):
     opt = make_opt(dataroot=str(root), batch_size=1, num_threads=1, serial_batches=True)
     ds = UnalignedDataset(opt)
-    sampler = torch.utils.data.distributed.DistributedSampler(ds, num_replicas=2, rank=0, shuffle=False)
     pickle.loads(pickle.dumps(ds))  # workers started by spawn/forkserver receive a pickled copy
-    loader = create_dataloader(opt, ds, sampler=sampler)
+    loader = create_dataloader(opt, ds, num_replicas=2, rank=0)
     assert loader.num_workers == 1 and loader.persistent_workers and loader.drop_last
     paths = [b['A_paths'][0] for b in loader]
     assert paths == [ds.A_paths[i % 3] for i in (0, 2, 4)]

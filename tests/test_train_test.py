@@ -55,5 +55,9 @@ def test_training_resumes_with_continue_train(tmp_path, daynight):
     run_cli('train.py', *common)
     first = (tmp_path / 'resume' / 'latest_net_G_A.pth').read_bytes()
     proc = run_cli('train.py', *common, '--continue_train', '--epoch', 'latest')
-    assert 'loaded G_A' in proc.stdout
+    assert 'loaded G_A' in proc.stdout and 'already finished' in proc.stdout
+    assert (tmp_path / 'resume' / 'latest_net_G_A.pth').read_bytes() == first
+    longer = common + ['--n_epochs', '2']  # the last --n_epochs wins
+    proc = run_cli('train.py', *longer, '--continue_train', '--epoch', 'latest')
+    assert 'resuming at epoch 2, iteration 2' in proc.stdout
     assert (tmp_path / 'resume' / 'latest_net_G_A.pth').read_bytes() != first

@@ -13,6 +13,7 @@ import torch
 from util.errors import UserError
 
 FORMAT = 'au_gan_pytorch.network'
+STATE_FORMAT = 'au_gan_pytorch.training_state'
 
 
 def atomic_torch_save(obj, path):
@@ -37,30 +38,46 @@ def atomic_torch_save(obj, path):
         os.close(dir_fd)
 
 
-def save_network(path, name, state_dict, arch):
-    """Save one network's weights with the options that shaped it."""
+def save_network(path, name, state_dict, arch, iteration=None):
+    """Save one network's weights with the options that shaped it and the iteration it is from."""
     cpu_state = {k: v.detach().cpu() for k, v in state_dict.items()}
-    atomic_torch_save({'format': FORMAT, 'version': 1, 'name': name, 'arch': dict(arch), 'state_dict': cpu_state}, path)
+    atomic_torch_save({'format': FORMAT, 'version': 1, 'name': name, 'arch': dict(arch), 'iteration': iteration,
+                       'state_dict': cpu_state}, path)
+
+
+def _safe_load(path, what):
+    if not os.path.isfile(path):
+        raise UserError(f'no {what} at {path}: check --checkpoints_dir, --name and --epoch, or train first')
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, ImportError, TypeError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f'{path} is not a {what} of this project and was not loaded ({reason[:200]})')
+
+
+def save_training_state(path, state):
+    atomic_torch_save({'format': STATE_FORMAT, 'version': 1, **state}, path)
+
+
+def load_training_state(path):
+    obj = _safe_load(path, 'training state')
+    if not (isinstance(obj, dict) and obj.get('format') == STATE_FORMAT):
+        raise UserError(f'{path} is not a training state written by train.py: delete it to continue from the networks alone')
+    return obj
 
 
 def load_network(path):
-    """Return (state_dict, arch) from a file written by save_network, or from a bare state_dict
-    (CycleGAN-style files, with or without DDP's `module.` prefix; arch is then empty)."""
-    if not os.path.isfile(path):
-        raise UserError(f'no checkpoint at {path}: check --checkpoints_dir, --name and --epoch, or train first')
-    try:
-        obj = torch.load(path, map_location='cpu', weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, ImportError) as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f'{path} is not a network checkpoint of this project and was not loaded ({reason[:200]})')
+    """Return (state_dict, arch, iteration) from a file written by save_network, or from a bare
+    state_dict (CycleGAN-style files, with or without DDP's `module.` prefix; arch is then empty)."""
+    obj = _safe_load(path, 'network checkpoint')
     if isinstance(obj, dict) and obj.get('format') == FORMAT:
-        state, arch = obj['state_dict'], obj.get('arch', {})
+        state, arch, iteration = obj['state_dict'], obj.get('arch', {}), obj.get('iteration')
     elif isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        state, arch = obj, {}
+        state, arch, iteration = obj, {}, None
     else:
         raise UserError(f'{path} holds no network weights: pass a *_net_<name>.pth file written by train.py')
     state = {(k[len('module.'):] if k.startswith('module.') else k): v for k, v in state.items()}
-    return state, arch
+    return state, arch, iteration
 
 
 def check_arch(path, saved, current):

@@ -1,0 +1,88 @@
+"""Mixed precision on the CPU, and the guard that keeps non-finite steps out of the weights."""
+import math
+
+import pytest
+import torch
+
+from conftest import assert_finite_losses, run_cli
+from data import create_dataloader, create_dataset
+from models import create_model
+from options.train_options import TrainOptions
+from test_learning import make_domain
+from test_train_test import AU_GAN_LOSSES, TINY
+from util.errors import UserError
+from util.precision import Precision, resolve_amp
+
+
+def tiny_model(tmp_path, *extra):
+    make_domain(tmp_path / 'data' / 'trainA', [(20, 30, 60), (10, 10, 40)])
+    make_domain(tmp_path / 'data' / 'trainB', [(200, 190, 150), (230, 220, 120)])
+    opt = TrainOptions().parse(['--dataroot', str(tmp_path / 'data'), '--checkpoints_dir', str(tmp_path / 'ck'),
+                                *TINY, '--load_size', '32', '--crop_size', '32', *extra])
+    batch = next(iter(create_dataloader(opt, create_dataset(opt))))
+    model = create_model(opt)
+    model.setup(opt)
+    return model, batch
+
+
+def snapshot(model):
+    return {f'{n}.{k}': v.clone() for n, net in model.networks() for k, v in net.state_dict().items()}
+
+
+def test_bf16_training_on_the_cpu(tmp_path, daynight):
+    proc = run_cli('train.py', '--dataroot', daynight, '--checkpoints_dir', tmp_path, '--name', 'bf16', *TINY,
+                   '--amp', 'bf16', '--load_size', '40', '--crop_size', '32', '--max_dataset_size', '3',
+                   '--n_epochs', '1', '--n_epochs_decay', '0', '--print_freq', '1')
+    assert 'precision bf16' in proc.stdout
+    assert_finite_losses(tmp_path / 'bf16' / 'loss_log.txt', AU_GAN_LOSSES)
+
+
+@pytest.mark.parametrize('amp', ['bf16', 'fp16'])
+def test_autocast_runs_convs_in_half_and_losses_in_float32(tmp_path, amp):
+    model, batch = tiny_model(tmp_path, '--amp', amp)
+    model.set_input(batch)
+    with model.autocast():
+        model.forward()
+    assert model.fake_B.dtype == {'bf16': torch.bfloat16, 'fp16': torch.float16}[amp]
+    model.optimize_parameters()
+    model.precision.end_iteration()
+    assert model.loss_cycle_A.dtype == torch.float32 and model.loss_G_A.dtype == torch.float32
+    assert all(math.isfinite(v) for v in model.get_current_losses().values())
+    if amp == 'fp16':
+        assert model.precision.scaler is not None and model.precision.state_dict()['scaler']
+
+
+def test_non_finite_step_is_skipped_counted_and_stops_training(tmp_path):
+    model, batch = tiny_model(tmp_path, '--amp', 'off', '--max_skipped_steps', '3')
+    before = snapshot(model)
+    batch['A'][0, 0, 0, 0] = float('nan')  # one bad pixel poisons every loss that sees it
+    model.set_input(batch)
+    model.optimize_parameters()
+    model.precision.end_iteration()
+    assert model.precision.skipped_steps == 2  # the generator step and the discriminator step
+    after = snapshot(model)
+    assert all(torch.equal(before[k], after[k]) for k in before)  # weights untouched
+    model.optimize_parameters()
+    model.precision.end_iteration()
+    model.optimize_parameters()
+    with pytest.raises(UserError, match='3 iterations in a row had non-finite'):
+        model.precision.end_iteration()
+
+
+def test_a_good_step_resets_the_run_of_skips(tmp_path):
+    model, batch = tiny_model(tmp_path, '--amp', 'off', '--max_skipped_steps', '2')
+    bad = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in batch.items()}
+    bad['B'][0, 0, 0, 0] = float('inf')
+    for b in [bad, batch, bad, batch]:
+        model.set_input(b)
+        model.optimize_parameters()
+        model.precision.end_iteration()
+    assert model.precision.consecutive_skips == 0 and model.precision.skipped_steps > 0
+
+
+def test_amp_auto_and_bad_mode():
+    cpu = torch.device('cpu')
+    assert resolve_amp('auto', cpu) in ('bf16', 'off')
+    assert resolve_amp('off', cpu) == 'off'
+    with pytest.raises(UserError):
+        Precision('fp8', cpu)
