@@ -24,30 +24,19 @@ from util.image_pool import ImagePool
 from util.util import heatmap
 from .base_model import BaseModel
 from .discriminators import define_D
-from .generators import ForkGenerator
+from .generators import ForkGenerator, add_fork_generator_options
 from .layers import init_weights
 from .losses import GANLoss, channel_mean_l1, l1, uncertainty_cycle_loss
 
 
 class AUGANModel(BaseModel):
-    arch_options = {**BaseModel.arch_options,
-                    'G': BaseModel.arch_options['G'] + ('n_blocks_enc', 'n_blocks_T', 'n_blocks_dec', 'dilation',
-                                                        'uncertainty', 'upsample')}
-
     @staticmethod
     def modify_commandline_options(parser, is_train=True):
         parser.set_defaults(dataset_mode='unaligned')
-        parser.add_argument('--n_blocks_enc', type=int, default=4, help='residual blocks in each encoder')
+        add_fork_generator_options(parser)
         parser.add_argument('--n_blocks_T', type=int, default=4, help='residual blocks in the T-net of G_A')
-        parser.add_argument('--n_blocks_dec', type=int, default=4, help='residual blocks in each decoder')
-        parser.add_argument('--dilation', type=int, default=2,
-                            help='dilation of the encoder/decoder residual blocks (the T-net is never dilated)')
         parser.add_argument('--uncertainty', type=str, default='exp', choices=['exp', 'laplace', 'none'],
                             help='uncertainty-aware cycle loss on the A side; none falls back to lambda_A * L1')
-        parser.add_argument('--upsample', type=str, default='bilinear', choices=['bilinear', 'nearest'],
-                            help='upsampling before each decoder conv')
-        parser.add_argument('--noise_std', type=float, default=0.02,
-                            help='std of the noise added inside the reconstruction decoders while training')
         if is_train:
             parser.add_argument('--lambda_A', type=float, default=10.0,
                                 help='A cycle L1 weight when --uncertainty none; A identity weight')
@@ -74,7 +63,7 @@ class AUGANModel(BaseModel):
         self.sigma_A = None
 
         common = dict(ngf=opt.ngf, norm=opt.norm, n_blocks_enc=opt.n_blocks_enc, n_blocks_dec=opt.n_blocks_dec,
-                      dilation=opt.dilation, noise_std=opt.noise_std, upsample=opt.upsample)
+                      dilation=opt.dilation, noise_std=opt.noise_std, upsample=opt.upsample, noise_on=opt.noise_on)
         self.netG_A = ForkGenerator(opt.input_nc, opt.output_nc, n_blocks_T=opt.n_blocks_T,
                                     uncertainty=opt.uncertainty != 'none', **common)
         self.netG_B = ForkGenerator(opt.output_nc, opt.input_nc, **common)

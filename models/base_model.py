@@ -9,11 +9,12 @@ import torch
 from torch.optim import lr_scheduler
 
 from util import distributed, seeding
-from util.checkpoint import check_arch, load_network, load_training_state, save_network, save_training_state
+from util.checkpoint import load_network, load_training_state, save_network, save_training_state
 from util.errors import UserError
 from util.image_pool import ImagePool
 from util.precision import Precision
 from .layers import count_parameters
+from .persistence import build_network, check_config, describe
 
 
 def get_scheduler(optimizer, opt):
@@ -40,11 +41,6 @@ class BaseModel(ABC):
     and call discriminators through `self.frozen(...)` in the generator step. That is all a model
     needs to train under mixed precision and on several processes.
     """
-
-    # Options that shape the networks, by network-name prefix. Checkpoints record them so that
-    # loading into a differently built network names the differing option.
-    arch_options = {'G': ('input_nc', 'output_nc', 'ngf', 'norm'),
-                    'D': ('input_nc', 'output_nc', 'ndf', 'norm', 'netD', 'n_layers_D')}
 
     def __init__(self, opt):
         self.opt = opt
@@ -149,10 +145,6 @@ class BaseModel(ABC):
         return OrderedDict((name, float(getattr(self, 'loss_' + name).detach())) for name in self.loss_names)
 
     # ----- checkpoints -----
-    def network_arch(self, name):
-        keys = next((v for k, v in self.arch_options.items() if name.startswith(k)), ())
-        return {k: getattr(self.opt, k) for k in keys if hasattr(self.opt, k)}
-
     def checkpoint_path(self, epoch, name):
         return os.path.join(self.save_dir, f'{epoch}_net_{name}.pth')
 
@@ -162,16 +154,21 @@ class BaseModel(ABC):
             return
         for name, net in self.networks():
             net = distributed.unwrap(net)  # never save a wrapper's prefixed keys
-            save_network(self.checkpoint_path(epoch, name), name, net.state_dict(), self.network_arch(name),
-                         iteration)
+            save_network(self.checkpoint_path(epoch, name), name, net.state_dict(), describe(net), iteration)
 
-    def load_networks(self, epoch):
+    def load_networks(self, epoch, names=None):
+        """Load `<epoch>_net_<name>.pth` into each network (all of model_names by default). A
+        network left as None is first built as the checkpoint describes it (`--model test`)."""
         self.loaded_iterations = {}
-        for name, net in self.networks():
-            net = distributed.unwrap(net)
+        for name in names or self.model_names:
             path = self.checkpoint_path(epoch, name)
-            state, arch, self.loaded_iterations[name] = load_network(path)
-            check_arch(path, arch, self.network_arch(name))
+            state, config, self.loaded_iterations[name] = load_network(path)
+            net = getattr(self, 'net' + name)
+            if net is None:
+                net = build_network(config, path).to(self.device)
+                setattr(self, 'net' + name, net)
+            net = distributed.unwrap(net)
+            check_config(path, config, net)
             try:
                 net.load_state_dict(state)
             except RuntimeError as e:

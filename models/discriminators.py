@@ -9,8 +9,10 @@ import torch.nn as nn
 
 from util.errors import UserError
 from .layers import init_weights, norm_layer
+from .persistence import persistent
 
 
+@persistent
 class NLayerDiscriminator(nn.Module):
     """PatchGAN: stride-2 4x4 convs with LeakyReLU(0.2); n_layers=3 sees 70x70 patches.
 
@@ -41,6 +43,7 @@ class NLayerDiscriminator(nn.Module):
         return [self.model(x)]
 
 
+@persistent
 class MultiscaleDiscriminator(nn.Module):
     """`num_D` PatchGANs, the k-th judging the image downsampled k times (pix2pixHD)."""
 
@@ -69,3 +72,27 @@ def define_D(input_nc, ndf, netD, n_layers_D=3, norm='instance', init_type='norm
     else:
         raise UserError(f'unknown --netD {netD!r}: use basic, n_layers or msN (e.g. ms3 for 3 scales)')
     return init_weights(net, init_type, init_gain)
+
+
+@persistent
+class DomainClassifier(nn.Module):
+    """ForkGAN's domain-agnostic classifier: from an encoding (N, C, h, w) to two logits (N, 2),
+    "comes from domain A" and "comes from domain B". Three 4x4 stride-2 conv + instance norm +
+    LeakyReLU layers (2*ndf, ndf, ndf channels: the official code's ndf/2 per-discriminator width
+    times 4, 2, 2), then a 4x4 conv to the logits, averaged over positions."""
+
+    def __init__(self, in_channels, ndf=64):
+        super().__init__()
+        layers, channels = [], in_channels
+        for out in (2 * ndf, ndf, ndf):
+            layers += [nn.Conv2d(channels, out, 4, stride=2, padding=1), nn.InstanceNorm2d(out), nn.LeakyReLU(0.2, True)]
+            channels = out
+        # TensorFlow's 'SAME' for an even kernel: one more row/column of padding after than before
+        layers += [nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(channels, 2, 4)]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, enc):
+        if min(enc.shape[-2:]) < 16:
+            raise UserError(f'an encoding of {enc.shape[-2]}x{enc.shape[-1]} is too small for the domain classifier: '
+                            f'use crops of at least 64 px (--crop_size)')
+        return self.model(enc).mean(dim=(2, 3))

@@ -11,7 +11,25 @@ import torch
 import torch.nn as nn
 
 from util.errors import UserError
-from .layers import ConvBlock, GaussianNoise, ResidualBlock, UpBlock
+from .layers import ConvBlock, GaussianNoise, ResidualBlock, UpBlock, conv2d, norm_layer
+from .persistence import persistent
+
+UPSAMPLE_MODES = ('bilinear', 'nearest', 'transposed')
+
+
+def add_fork_generator_options(parser, n_blocks_enc=4, n_blocks_dec=4, dilation=2, upsample='bilinear', noise_on='rec'):
+    """The fork generator's flags, with a model's own defaults (AU-GAN and ForkGAN differ)."""
+    parser.add_argument('--n_blocks_enc', type=int, default=n_blocks_enc, help='residual blocks in each encoder')
+    parser.add_argument('--n_blocks_dec', type=int, default=n_blocks_dec, help='residual blocks in each decoder')
+    parser.add_argument('--dilation', type=int, default=dilation,
+                        help='dilation of the encoder/decoder residual blocks (a T-net is never dilated)')
+    parser.add_argument('--upsample', type=str, default=upsample, choices=UPSAMPLE_MODES,
+                        help='decoder upsampling: bilinear/nearest + conv, or a transposed conv')
+    parser.add_argument('--noise_std', type=float, default=0.02, help='std of the decoder noise while training')
+    parser.add_argument('--noise_on', type=str, default=noise_on, choices=['rec', 'translation'],
+                        help='which decoder gets the noise: the reconstruction one (official ForkGAN/AU-GAN) '
+                             'or the translation one (the earlier PyTorch port)')
+    return parser
 
 
 def check_size(x, min_size):
@@ -79,19 +97,21 @@ class UncertaintyHead(nn.Sequential):
                          nn.ReflectionPad2d(3), nn.Conv2d(ngf, 1, 7), nn.Softplus())
 
 
+@persistent
 class ForkGenerator(nn.Module):
     """Encoder -> [T-net] -> translation decoder, plus a reconstruction decoder on the encoding
     before the T-net and, optionally, an uncertainty head on the translation decoder."""
 
     def __init__(self, input_nc, output_nc, ngf=64, norm='instance', n_blocks_enc=4, n_blocks_dec=4,
-                 n_blocks_T=0, dilation=2, uncertainty=False, noise_std=0.02, upsample='bilinear'):
+                 n_blocks_T=0, dilation=2, uncertainty=False, noise_std=0.02, upsample='bilinear', noise_on='rec'):
         super().__init__()
         self.min_size = 4 * (max(dilation, 1) + 1)  # reflect padding needs more than `dilation` px at H/4
         self.encoder = Encoder(input_nc, ngf, norm, n_blocks_enc, dilation)
         # The T-net's blocks are deliberately not dilated.
         self.t_net = nn.Sequential(*[ResidualBlock(4 * ngf, norm, 1) for _ in range(n_blocks_T)]) if n_blocks_T else None
-        self.decoder = Decoder(output_nc, ngf, norm, n_blocks_dec, dilation, upsample=upsample)
-        self.rec_decoder = Decoder(input_nc, ngf, norm, n_blocks_dec, dilation, noise_std, upsample)
+        noisy = {'rec': (0.0, noise_std), 'translation': (noise_std, 0.0)}[noise_on]
+        self.decoder = Decoder(output_nc, ngf, norm, n_blocks_dec, dilation, noisy[0], upsample)
+        self.rec_decoder = Decoder(input_nc, ngf, norm, n_blocks_dec, dilation, noisy[1], upsample)
         self.sigma_head = UncertaintyHead(ngf, norm, upsample) if uncertainty else None
 
     def forward(self, x, reconstruct=True, uncertainty=True):
@@ -109,3 +129,58 @@ class ForkGenerator(nn.Module):
     def translate(self, x):
         """The one-image-in, one-image-out interface used by test and conversion tools."""
         return self.forward(x, reconstruct=False, uncertainty=False).fake
+
+
+class ResnetBlock(nn.Module):
+    """CycleGAN's residual block: reflect-pad, conv3x3, norm, ReLU, [dropout], reflect-pad, conv3x3, norm."""
+
+    def __init__(self, channels, norm, bias, use_dropout):
+        super().__init__()
+        demod = norm == 'none'
+        layers = [nn.ReflectionPad2d(1), conv2d(channels, channels, 3, bias=bias, demod=demod), norm_layer(norm, channels),
+                  nn.ReLU(True)]
+        if use_dropout:
+            layers.append(nn.Dropout(0.5))
+        layers += [nn.ReflectionPad2d(1), conv2d(channels, channels, 3, bias=bias, demod=demod), norm_layer(norm, channels)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+@persistent
+class ResnetGenerator(nn.Module):
+    """CycleGAN's ResNet generator (Johnson et al.'s style-transfer network): c7s1-ngf, two stride-2
+    downsamplings, `n_blocks` residual blocks, two transposed-conv upsamplings, c7s1-output, tanh.
+    Layer for layer the reference CycleGAN code's `resnet_9blocks`/`resnet_6blocks`, so parameter
+    counts and checkpoints' shapes match it (bias in every conv unless the norm is batch norm)."""
+
+    def __init__(self, input_nc, output_nc, ngf=64, norm='instance', n_blocks=9, use_dropout=False):
+        super().__init__()
+        bias = norm != 'batch'
+        demod = norm == 'none'
+        layers = [nn.ReflectionPad2d(3), conv2d(input_nc, ngf, 7, bias=bias, demod=demod), norm_layer(norm, ngf),
+                  nn.ReLU(True)]
+        for mult in (1, 2):
+            layers += [conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=bias, demod=demod),
+                       norm_layer(norm, ngf * mult * 2), nn.ReLU(True)]
+        layers += [ResnetBlock(ngf * 4, norm, bias, use_dropout) for _ in range(n_blocks)]
+        for mult in (4, 2):
+            layers.append(UpBlock(ngf * mult, ngf * mult // 2, norm, 'transposed', bias=bias))
+        layers += [output_layer(ngf, output_nc)]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x, reconstruct=False, uncertainty=False):
+        check_size(x, 4)
+        fake = self.model(x)
+        return GeneratorOutput(fake, None, None, None, None)
+
+    def translate(self, x):
+        return self.forward(x).fake
+
+
+def define_resnet_generator(netG, input_nc, output_nc, ngf, norm, use_dropout):
+    blocks = {'resnet_9blocks': 9, 'resnet_6blocks': 6}
+    if netG not in blocks:
+        raise UserError(f'unknown --netG {netG!r}: use resnet_9blocks or resnet_6blocks')
+    return ResnetGenerator(input_nc, output_nc, ngf, norm, blocks[netG], use_dropout)

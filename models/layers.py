@@ -84,9 +84,16 @@ class ResidualBlock(nn.Module):
 
 
 class UpBlock(nn.Sequential):
-    """x2 upsampling followed by a 3x3 conv block: no checkerboard artifacts, unlike a transposed conv."""
+    """x2 upsampling then a 3x3 conv block ('bilinear', 'nearest': no checkerboard artifacts), or a
+    stride-2 transposed conv block ('transposed', as in the original ForkGAN and CycleGAN code)."""
 
-    def __init__(self, in_channels, out_channels, norm='instance', mode='bilinear'):
+    def __init__(self, in_channels, out_channels, norm='instance', mode='bilinear', bias=None):
+        if mode == 'transposed':
+            bias = norm == 'none' if bias is None else bias
+            super().__init__(nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, padding=1, output_padding=1,
+                                                bias=bias),
+                             norm_layer(norm, out_channels), nn.ReLU(inplace=True))
+            return
         up = nn.Upsample(scale_factor=2, mode=mode, align_corners=False if mode == 'bilinear' else None)
         super().__init__(up, ConvBlock(in_channels, out_channels, 3, padding=1, norm=norm, padding_mode='reflect'))
 

@@ -53,3 +53,10 @@ def uncertainty_cycle_loss(real, cycled, sigma, mode='exp'):
 def channel_mean_l1(a, b):
     """L1 between the channel means of two encodings (N, C, h, w): the feature matching term."""
     return F.l1_loss(a.float().mean(dim=1), b.float().mean(dim=1))
+
+
+def domain_classification_loss(logits, domain):
+    """Sigmoid cross-entropy of (N, 2) logits against the one-hot label of `domain` ('A' or 'B')."""
+    target = torch.zeros_like(logits, dtype=torch.float32)
+    target[:, 0 if domain == 'A' else 1] = 1.0
+    return F.binary_cross_entropy_with_logits(logits.float(), target)

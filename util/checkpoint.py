@@ -38,10 +38,11 @@ def atomic_torch_save(obj, path):
         os.close(dir_fd)
 
 
-def save_network(path, name, state_dict, arch, iteration=None):
-    """Save one network's weights with the options that shaped it and the iteration it is from."""
+def save_network(path, name, state_dict, config, iteration=None):
+    """Save one network's weights with how it was built (models/persistence.py) and the iteration
+    it is from."""
     cpu_state = {k: v.detach().cpu() for k, v in state_dict.items()}
-    atomic_torch_save({'format': FORMAT, 'version': 1, 'name': name, 'arch': dict(arch), 'iteration': iteration,
+    atomic_torch_save({'format': FORMAT, 'version': 2, 'name': name, 'config': dict(config), 'iteration': iteration,
                        'state_dict': cpu_state}, path)
 
 
@@ -67,24 +68,14 @@ def load_training_state(path):
 
 
 def load_network(path):
-    """Return (state_dict, arch, iteration) from a file written by save_network, or from a bare
-    state_dict (CycleGAN-style files, with or without DDP's `module.` prefix; arch is then empty)."""
+    """Return (state_dict, config, iteration) from a file written by save_network, or from a bare
+    state_dict (CycleGAN-style files, with or without DDP's `module.` prefix; config is then empty)."""
     obj = _safe_load(path, 'network checkpoint')
     if isinstance(obj, dict) and obj.get('format') == FORMAT:
-        state, arch, iteration = obj['state_dict'], obj.get('arch', {}), obj.get('iteration')
+        state, config, iteration = obj['state_dict'], obj.get('config', {}), obj.get('iteration')
     elif isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        state, arch, iteration = obj, {}, None
+        state, config, iteration = obj, {}, None
     else:
         raise UserError(f'{path} holds no network weights: pass a *_net_<name>.pth file written by train.py')
     state = {(k[len('module.'):] if k.startswith('module.') else k): v for k, v in state.items()}
-    return state, arch, iteration
-
-
-def check_arch(path, saved, current):
-    """Name every option whose value differs between a checkpoint and the current run."""
-    diffs = [k for k in saved if k in current and saved[k] != current[k]]
-    if diffs:
-        was = ' '.join(f'--{k} {saved[k]}' for k in diffs)
-        now = ' '.join(f'--{k} {current[k]}' for k in diffs)
-        raise UserError(f'{path} was trained with {was} but this run has {now}: pass the options the model was '
-                        f'trained with (they are saved in train_opt.txt beside the checkpoint)')
+    return state, config, iteration

@@ -1,0 +1,121 @@
+"""CycleGAN (Zhu et al., "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial
+Networks", ICCV 2017), with the flags and defaults of the reference PyTorch code
+(junyanz/pytorch-CycleGAN-and-pix2pix), so that the same options give the same networks.
+
+Naming follows that code: D_A judges G_A's outputs (domain B), D_B judges G_B's (domain A);
+rec_A = G_B(G_A(A)) is the cycle reconstruction.
+    G loss = GAN(D_A(G_A(A))) + GAN(D_B(G_B(B)))
+           + lambda_A * L1(G_B(G_A(A)), A) + lambda_B * L1(G_A(G_B(B)), B)           [10, 10]
+           + lambda_identity * (lambda_B * L1(G_A(B), B) + lambda_A * L1(G_B(A), A))  [0.5]
+    D loss = 0.5 * (GAN(D(real), 1) + GAN(D(pool(fake)), 0)), pools of 50.
+Generators: ResNet with 9 (or 6) blocks (`--netG`); discriminators: 70x70 PatchGAN (`--netD basic`).
+"""
+import itertools
+
+import torch
+
+from util.errors import UserError
+from util.image_pool import ImagePool
+from .base_model import BaseModel
+from .discriminators import define_D
+from .generators import define_resnet_generator
+from .layers import init_weights
+from .losses import GANLoss, l1
+
+
+class CycleGANModel(BaseModel):
+    @staticmethod
+    def modify_commandline_options(parser, is_train=True):
+        parser.set_defaults(dataset_mode='unaligned')
+        parser.add_argument('--netG', type=str, default='resnet_9blocks', choices=['resnet_9blocks', 'resnet_6blocks'],
+                            help='generator architecture')
+        # As in the reference code: dropout is off for CycleGAN, and the flag only keeps it off.
+        parser.add_argument('--no_dropout', action='store_true', default=True, help='no dropout in the generators')
+        if is_train:
+            parser.add_argument('--lambda_A', type=float, default=10.0, help='cycle loss weight, A -> B -> A')
+            parser.add_argument('--lambda_B', type=float, default=10.0, help='cycle loss weight, B -> A -> B')
+            parser.add_argument('--lambda_identity', type=float, default=0.5,
+                                help='identity loss, as a fraction of the cycle weights (0 = off)')
+        return parser
+
+    def __init__(self, opt):
+        super().__init__(opt)
+        self.loss_names = ['D_A', 'G_A', 'cycle_A', 'idt_A', 'D_B', 'G_B', 'cycle_B', 'idt_B']
+        self.visual_names = ['real_A', 'fake_B', 'rec_A', 'real_B', 'fake_A', 'rec_B']
+        use_identity = self.isTrain and opt.lambda_identity > 0
+        if use_identity:
+            self.visual_names += ['idt_B', 'idt_A']
+        self.model_names = ['G_A', 'G_B', 'D_A', 'D_B'] if self.isTrain else ['G_A', 'G_B']
+        for name in self.visual_names:
+            setattr(self, name, None)
+
+        def generator(in_nc, out_nc):
+            net = define_resnet_generator(opt.netG, in_nc, out_nc, opt.ngf, opt.norm, not opt.no_dropout)
+            return init_weights(net, opt.init_type, opt.init_gain).to(self.device)
+
+        self.netG_A = generator(opt.input_nc, opt.output_nc)
+        self.netG_B = generator(opt.output_nc, opt.input_nc)
+        if not self.isTrain:
+            return
+        if use_identity and opt.input_nc != opt.output_nc:
+            raise UserError('--lambda_identity > 0 needs --input_nc equal to --output_nc (or --lambda_identity 0)')
+        self.netD_A = define_D(opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
+                               opt.init_type, opt.init_gain).to(self.device)
+        self.netD_B = define_D(opt.input_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
+                               opt.init_type, opt.init_gain).to(self.device)
+        self.fake_A_pool = ImagePool(opt.pool_size)
+        self.fake_B_pool = ImagePool(opt.pool_size)
+        self.criterionGAN = GANLoss(opt.gan_mode)
+        betas = (opt.beta1, 0.999)
+        self.optimizer_G = torch.optim.Adam(itertools.chain(self.netG_A.parameters(), self.netG_B.parameters()),
+                                            lr=opt.lr, betas=betas)
+        self.optimizer_D = torch.optim.Adam(itertools.chain(self.netD_A.parameters(), self.netD_B.parameters()),
+                                            lr=opt.lr, betas=betas)
+        self.optimizers = [self.optimizer_G, self.optimizer_D]
+
+    def set_input(self, input):
+        self.real_A = input['A'].to(self.device, non_blocking=True)
+        self.real_B = input['B'].to(self.device, non_blocking=True) if 'B' in input else None
+        self.image_paths = input['A_paths']
+
+    def forward(self):
+        self.fake_B = self.netG_A(self.real_A).fake
+        self.rec_A = self.netG_B(self.fake_B).fake
+        if self.real_B is not None:
+            self.fake_A = self.netG_B(self.real_B).fake
+            self.rec_B = self.netG_A(self.fake_A).fake
+
+    def generator_loss(self, D_A, D_B):
+        opt = self.opt
+        self.loss_G_A = self.criterionGAN(D_A(self.fake_B), True)
+        self.loss_G_B = self.criterionGAN(D_B(self.fake_A), True)
+        self.loss_cycle_A = opt.lambda_A * l1(self.rec_A, self.real_A)
+        self.loss_cycle_B = opt.lambda_B * l1(self.rec_B, self.real_B)
+        if opt.lambda_identity > 0:
+            self.idt_A = self.netG_A(self.real_B).fake
+            self.idt_B = self.netG_B(self.real_A).fake
+            self.loss_idt_A = opt.lambda_B * opt.lambda_identity * l1(self.idt_A, self.real_B)
+            self.loss_idt_B = opt.lambda_A * opt.lambda_identity * l1(self.idt_B, self.real_A)
+        else:
+            self.loss_idt_A = self.loss_idt_B = torch.zeros((), device=self.device)
+        return (self.loss_G_A + self.loss_G_B + self.loss_cycle_A + self.loss_cycle_B
+                + self.loss_idt_A + self.loss_idt_B)
+
+    def discriminator_loss(self, netD, real, fake):
+        return 0.5 * (self.criterionGAN(netD(real), True) + self.criterionGAN(netD(fake.detach()), False))
+
+    def optimize_parameters(self):
+        with self.autocast():
+            self.forward()
+            with self.frozen(self.netD_A, self.netD_B) as (D_A, D_B):
+                loss_G = self.generator_loss(D_A, D_B)
+        self.optimizer_G.zero_grad(set_to_none=True)
+        self.backward(loss_G)
+        self.step(self.optimizer_G)
+
+        with self.autocast():
+            self.loss_D_A = self.discriminator_loss(self.netD_A, self.real_B, self.fake_B_pool.query(self.fake_B))
+            self.loss_D_B = self.discriminator_loss(self.netD_B, self.real_A, self.fake_A_pool.query(self.fake_A))
+        self.optimizer_D.zero_grad(set_to_none=True)
+        self.backward(self.loss_D_A + self.loss_D_B)
+        self.step(self.optimizer_D)
