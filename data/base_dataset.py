@@ -147,16 +147,45 @@ def _resized_size(preprocess, load_size, crop_size, size):
     return w, h
 
 
-def get_params(opt, size):
+def get_params(opt, size, keep=None):
     """Random crop position and flip for an image of `size` (w, h), to apply the same to several images.
 
-    Returns {'crop_pos': (x, y), 'flip': bool}; pass it as `params` to get_transform.
+    With `keep`, a box (x1, y1, x2, y2) in the image's pixels, the crop is chosen among those that
+    contain the whole box when there are any. Returns {'crop_pos': (x, y), 'flip': bool}; pass it as
+    `params` to get_transform (and to transform_box).
     """
     _check_preprocess(opt.preprocess)
     w, h = _resized_size(opt.preprocess, opt.load_size, opt.crop_size, size)
-    x = random.randint(0, max(0, w - opt.crop_size))
-    y = random.randint(0, max(0, h - opt.crop_size))
+    ranges = [[0, max(0, w - opt.crop_size)], [0, max(0, h - opt.crop_size)]]
+    if keep is not None:
+        sx, sy = w / size[0], h / size[1]
+        for axis, (lo, hi), scale, limit in ((0, (keep[0], keep[2]), sx, w), (1, (keep[1], keep[3]), sy, h)):
+            first, last = max(0, int(hi * scale) - opt.crop_size), min(limit - opt.crop_size, int(lo * scale))
+            if first <= last:
+                ranges[axis] = [first, last]
+    x = random.randint(*ranges[0])
+    y = random.randint(*ranges[1])
     return {'crop_pos': (x, y), 'flip': random.random() > 0.5}
+
+
+def transform_box(opt, size, params, box):
+    """Where the box (x1, y1, x2, y2) of an image of `size` lies after get_transform(opt, params):
+    the same resize, crop, rounding and flip, in the output's pixels; None when the crop cuts it out."""
+    w, h = _resized_size(opt.preprocess, opt.load_size, opt.crop_size, size)
+    x1, y1, x2, y2 = box[0] * w / size[0], box[1] * h / size[1], box[2] * w / size[0], box[3] * h / size[1]
+    if opt.preprocess.endswith('crop'):
+        c = opt.crop_size
+        cx, cy = min(params['crop_pos'][0], w - c), min(params['crop_pos'][1], h - c)
+        x1, x2 = min(max(x1 - cx, 0), c), min(max(x2 - cx, 0), c)
+        y1, y2 = min(max(y1 - cy, 0), c), min(max(y2 - cy, 0), c)
+        w, h = c, c
+    if x2 - x1 < 1 or y2 - y1 < 1:
+        return None
+    rw, rh = round_to_multiple((w, h))
+    x1, x2, y1, y2 = x1 * rw / w, x2 * rw / w, y1 * rh / h, y2 * rh / h
+    if not opt.no_flip and params['flip']:
+        x1, x2 = rw - x2, rw - x1
+    return [x1, y1, x2, y2]
 
 
 def _pil_method(method):

@@ -25,6 +25,7 @@ from util.util import heatmap
 from .base_model import BaseModel
 from .discriminators import define_D
 from .generators import ForkGenerator, add_fork_generator_options
+from .instance_level import add_instance_options, instance_terms
 from .layers import init_weights
 from .losses import GANLoss, channel_mean_l1, l1, uncertainty_cycle_loss
 
@@ -46,6 +47,7 @@ class AUGANModel(BaseModel):
             parser.add_argument('--lambda_conf', type=float, default=1.0, help='uncertainty-aware cycle loss weight')
             parser.add_argument('--lambda_identity', type=float, default=0.0,
                                 help='identity loss, as a fraction of the cycle weights (0 = off, as in AU-GAN)')
+            add_instance_options(parser)
         return parser
 
     def __init__(self, opt):
@@ -87,10 +89,12 @@ class AUGANModel(BaseModel):
             self.optimizer_D = torch.optim.Adam(itertools.chain(self.netD_A.parameters(), self.netD_B.parameters()),
                                                 lr=opt.lr, betas=betas)
             self.optimizers = [self.optimizer_G, self.optimizer_D]
+        self.instance = instance_terms(self, opt)
 
     def set_input(self, input):
         self.real_A = input['A'].to(self.device, non_blocking=True)
         self.real_B = input['B'].to(self.device, non_blocking=True) if 'B' in input else None
+        self.box_A, self.box_B = (input[k].to(self.device) if k in input else None for k in ('A_box', 'B_box'))
         self.image_paths = input['A_paths']
 
     def forward(self):
@@ -141,6 +145,8 @@ class AUGANModel(BaseModel):
             self.forward()
             with self.frozen(self.netD_A, self.netD_B) as (D_A, D_B):
                 loss_G = self.generator_loss(D_A, D_B)
+            if self.instance:
+                loss_G = loss_G + self.instance.generator_loss()
         self.optimizer_G.zero_grad(set_to_none=True)
         self.backward(loss_G)
         self.step(self.optimizer_G)
@@ -151,3 +157,5 @@ class AUGANModel(BaseModel):
         self.optimizer_D.zero_grad(set_to_none=True)
         self.backward(self.loss_D_A + self.loss_D_B)
         self.step(self.optimizer_D)
+        if self.instance:
+            self.instance.optimize_discriminators()

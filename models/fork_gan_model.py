@@ -32,6 +32,7 @@ from util.image_pool import ImagePool
 from .base_model import BaseModel
 from .discriminators import DomainClassifier, define_D
 from .generators import ForkGenerator, add_fork_generator_options
+from .instance_level import add_instance_options, instance_terms
 from .layers import init_weights
 from .losses import GANLoss, channel_mean_l1, domain_classification_loss, l1
 
@@ -50,6 +51,7 @@ class ForkGANModel(BaseModel):
             parser.add_argument('--lambda_percep', type=float, default=1.0,
                                 help='channel-mean L1 between encodings (official 1; the earlier port 20)')
             parser.add_argument('--lambda_cls', type=float, default=1.0, help='adversarial domain-classifier weight')
+            add_instance_options(parser)
         return parser
 
     def __init__(self, opt):
@@ -67,6 +69,7 @@ class ForkGANModel(BaseModel):
                                    opt.init_type, opt.init_gain).to(self.device)
         self.netG_B = init_weights(ForkGenerator(opt.output_nc, opt.input_nc, **common),
                                    opt.init_type, opt.init_gain).to(self.device)
+        self.instance = None
         if not self.isTrain:
             return
 
@@ -85,10 +88,12 @@ class ForkGANModel(BaseModel):
                                                               for n in DISCRIMINATORS)), lr=opt.lr, betas=betas)
         self.optimizer_C = torch.optim.Adam(self.netC.parameters(), lr=opt.lr, betas=betas)
         self.optimizers = [self.optimizer_G, self.optimizer_D, self.optimizer_C]
+        self.instance = instance_terms(self, opt)
 
     def set_input(self, input):
         self.real_A = input['A'].to(self.device, non_blocking=True)
         self.real_B = input['B'].to(self.device, non_blocking=True) if 'B' in input else None
+        self.box_A, self.box_B = (input[k].to(self.device) if k in input else None for k in ('A_box', 'B_box'))
         self.image_paths = input['A_paths']
 
     def forward(self):
@@ -138,6 +143,8 @@ class ForkGANModel(BaseModel):
             self.forward()
             with self.frozen(*nets, self.netC) as frozen:
                 loss_G = self.generator_loss(dict(zip(DISCRIMINATORS, frozen[:-1])), frozen[-1])
+            if self.instance:
+                loss_G = loss_G + self.instance.generator_loss()
         self.optimizer_G.zero_grad(set_to_none=True)
         self.backward(loss_G)
         self.step(self.optimizer_G)
@@ -157,3 +164,5 @@ class ForkGANModel(BaseModel):
         self.optimizer_D.zero_grad(set_to_none=True)
         self.backward(sum(getattr(self, 'loss_' + n) for n in DISCRIMINATORS))
         self.step(self.optimizer_D)
+        if self.instance:
+            self.instance.optimize_discriminators()

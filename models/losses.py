@@ -23,15 +23,29 @@ class GANLoss(nn.Module):
             raise ValueError(f'unknown gan_mode {gan_mode!r}')
         self.gan_mode = gan_mode
 
-    def forward(self, prediction, target_is_real):
+    def forward(self, prediction, target_is_real, weights=None):
+        """With `weights` (N,), each sample's loss is weighted and the result divided by their sum
+        (samples of weight 0 count for nothing, yet every network still runs: what DDP needs)."""
         preds = prediction if isinstance(prediction, (list, tuple)) else [prediction]
         target = 1.0 if target_is_real else 0.0
-        losses = [self.criterion(p.float(), torch.full_like(p, target, dtype=torch.float32)) for p in preds]
+        if weights is None:
+            losses = [self.criterion(p.float(), torch.full_like(p, target, dtype=torch.float32)) for p in preds]
+        else:
+            losses = [weighted_mean(self.criterion(p.float(), torch.full_like(p, target, dtype=torch.float32),
+                                                   reduction='none').flatten(1).mean(1), weights) for p in preds]
         return sum(losses) / len(losses)
 
 
 def l1(a, b):
     return F.l1_loss(a.float(), b.float())
+
+
+def weighted_mean(per_sample, weights):
+    return (per_sample * weights).sum() / weights.sum().clamp(min=1.0)
+
+
+def weighted_l1(a, b, weights):
+    return weighted_mean((a.float() - b.float()).abs().flatten(1).mean(1), weights)
 
 
 def uncertainty_cycle_loss(real, cycled, sigma, mode='exp'):

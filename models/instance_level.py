@@ -1,0 +1,104 @@
+"""Instance-level terms (`--instance_level`, as the ForkGAN PyTorch port offers them): the
+adversarial, cycle and reconstruction losses again on the object boxes of `--dataset_mode
+unaligned_coco`, with their own smaller discriminators (2-layer PatchGANs on `--inst_size` crops).
+
+Crops come from `torchvision.ops.roi_align`, so every sample gives a crop of the same size.
+A sample without a box crops its whole image and weighs 0 in every instance term: all networks
+run on every process for every batch, which keeps DDP's gradient synchronisation in step (the
+port skipped boxless batches and could only train on one GPU).
+"""
+import itertools
+
+import torch
+from torchvision.ops import roi_align
+
+from util.errors import UserError
+from .discriminators import define_D
+from .losses import weighted_l1
+
+
+def add_instance_options(parser):
+    parser.add_argument('--instance_level', action='store_true',
+                        help='add instance-level terms on object boxes (with --dataset_mode unaligned_coco)')
+    parser.add_argument('--lambda_inst', type=float, default=1.0, help='weight of the instance terms vs the image ones')
+    parser.add_argument('--inst_size', type=int, default=64, help='object crops are resampled to this size')
+    return parser
+
+
+def crop_boxes(images, boxes, size):
+    """(N, C, size, size) crops of each image's box (x1, y1, x2, y2), and (N,) weights: 1 where the
+    sample has a box, 0 where it has none (its crop is then the whole image)."""
+    n, _, h, w = images.shape
+    valid = boxes[:, 0] >= 0
+    whole = torch.tensor([0.0, 0.0, w, h], device=boxes.device)
+    boxes = torch.where(valid[:, None], boxes.float(), whole)
+    rois = torch.cat([torch.arange(n, device=boxes.device, dtype=torch.float32)[:, None], boxes], dim=1)
+    crops = roi_align(images.float(), rois, output_size=size, spatial_scale=1.0, sampling_ratio=2, aligned=True)
+    return crops, valid.float()
+
+
+class InstanceTerms:
+    """Adds D_A_inst and D_B_inst (and their optimizer) to `model`; the model calls
+    `generator_loss()` in its generator step and `optimize_discriminators()` at the end."""
+
+    def __init__(self, model, opt, cycle_weights):
+        self.model, self.opt, self.cycle_weights = model, opt, cycle_weights
+        for name, channels in (('D_A_inst', opt.input_nc), ('D_B_inst', opt.output_nc)):
+            setattr(model, 'net' + name, define_D(channels, opt.ndf, 'n_layers', 2, opt.norm, opt.init_type,
+                                                  opt.init_gain).to(model.device))
+        model.model_names += ['D_A_inst', 'D_B_inst']
+        model.loss_names += ['G_inst', 'cycle_inst', 'rec_inst', 'D_inst']
+        model.visual_names += ['real_A_inst', 'fake_B_inst']
+        model.optimizer_D_inst = torch.optim.Adam(
+            itertools.chain(model.netD_A_inst.parameters(), model.netD_B_inst.parameters()),
+            lr=opt.lr, betas=(opt.beta1, 0.999))
+        model.optimizers.append(model.optimizer_D_inst)
+
+    def crops(self):
+        m, size = self.model, self.opt.inst_size
+        self.real_A, self.w_A = crop_boxes(m.real_A, m.box_A, size)
+        self.real_B, self.w_B = crop_boxes(m.real_B, m.box_B, size)
+        # a translation keeps its source's objects where they were
+        self.fake_B, _ = crop_boxes(m.fake_B, m.box_A, size)
+        self.fake_A, _ = crop_boxes(m.fake_A, m.box_B, size)
+        m.real_A_inst, m.fake_B_inst = self.real_A, self.fake_B
+
+    def generator_loss(self):
+        m, opt = self.model, self.opt
+        self.crops()
+        gan = m.criterionGAN
+        with m.frozen(m.netD_A_inst, m.netD_B_inst) as (D_A, D_B):
+            m.loss_G_inst = opt.lambda_inst * 0.5 * (gan(D_B(self.fake_B), True, self.w_A)
+                                                     + gan(D_A(self.fake_A), True, self.w_B))
+        size, (weight_A, weight_B) = opt.inst_size, self.cycle_weights
+        cyc_A, _ = crop_boxes(m.cyc_A, m.box_A, size)
+        cyc_B, _ = crop_boxes(m.cyc_B, m.box_B, size)
+        rec_A, _ = crop_boxes(m.rec_A, m.box_A, size)
+        rec_B, _ = crop_boxes(m.rec_B, m.box_B, size)
+        m.loss_cycle_inst = opt.lambda_inst * (weight_A * weighted_l1(cyc_A, self.real_A, self.w_A)
+                                               + weight_B * weighted_l1(cyc_B, self.real_B, self.w_B))
+        m.loss_rec_inst = opt.lambda_inst * opt.lambda_rec * (weighted_l1(rec_A, self.real_A, self.w_A)
+                                                              + weighted_l1(rec_B, self.real_B, self.w_B))
+        return m.loss_G_inst + m.loss_cycle_inst + m.loss_rec_inst
+
+    def optimize_discriminators(self):
+        m = self.model
+        gan = m.criterionGAN
+        with m.autocast():
+            m.loss_D_inst = 0.5 * (gan(m.netD_B_inst(self.real_B), True, self.w_B)
+                                   + gan(m.netD_B_inst(self.fake_B.detach()), False, self.w_A)
+                                   + gan(m.netD_A_inst(self.real_A), True, self.w_A)
+                                   + gan(m.netD_A_inst(self.fake_A.detach()), False, self.w_B))
+        m.optimizer_D_inst.zero_grad(set_to_none=True)
+        m.backward(m.loss_D_inst)
+        m.step(m.optimizer_D_inst)
+
+
+def instance_terms(model, opt):
+    """InstanceTerms for a training run with --instance_level, else None."""
+    if not (model.isTrain and opt.instance_level):
+        return None
+    if opt.dataset_mode != 'unaligned_coco':
+        raise UserError('--instance_level needs object boxes: use --dataset_mode unaligned_coco '
+                        '(<dataroot>/<phase>A.json and <phase>B.json in COCO format)')
+    return InstanceTerms(model, opt, (opt.lambda_A, opt.lambda_B))
