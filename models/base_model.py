@@ -47,6 +47,7 @@ class BaseModel(ABC):
         self.isTrain = opt.isTrain
         self.device = distributed.device()
         self.precision = Precision(getattr(opt, 'amp', 'off'), self.device, getattr(opt, 'max_skipped_steps', 25))
+        self.memory_format = torch.channels_last if getattr(opt, 'channels_last', False) else torch.contiguous_format
         self.save_dir = os.path.join(opt.checkpoints_dir, opt.name)
         self.loss_names, self.model_names, self.visual_names = [], [], []
         self.optimizers, self.schedulers = [], []
@@ -58,9 +59,20 @@ class BaseModel(ABC):
         """Add model-specific flags or change defaults; `is_train` tells training from testing."""
         return parser
 
-    @abstractmethod
     def set_input(self, input):
-        """Take a batch from the data loader (a dict) onto the device."""
+        """Take a batch from the data loader onto the device: real_A, real_B (None for a
+        one-domain set), box_A/box_B (object boxes, None without) and image_paths."""
+        self.real_A = self.to_device(input['A'])
+        self.real_B = self.to_device(input.get('B'))
+        self.box_A, self.box_B = input.get('A_box'), input.get('B_box')
+        self.box_A, self.box_B = (b.to(self.device) if b is not None else None for b in (self.box_A, self.box_B))
+        self.image_paths = input['A_paths']
+
+    def to_device(self, images):
+        """A batch of images on the model's device, in its memory format (channels_last or not)."""
+        if images is None:
+            return None
+        return images.to(self.device, non_blocking=True, memory_format=self.memory_format)
 
     @abstractmethod
     def forward(self):
@@ -100,9 +112,15 @@ class BaseModel(ABC):
         if not self.isTrain or opt.continue_train:
             self.load_networks(opt.epoch)
         self.print_networks(opt.verbose)
-        if self.isTrain:
-            for name, net in self.networks():
-                setattr(self, 'net' + name, distributed.wrap(net))
+        for name, net in self.networks():
+            if net is None:
+                continue
+            net.to(memory_format=self.memory_format)
+            if self.isTrain:
+                net = distributed.wrap(net)
+            if getattr(opt, 'compile', False):
+                net = torch.compile(net)  # after DDP, as PyTorch recommends
+            setattr(self, 'net' + name, net)
 
     def networks(self):
         return [(name, getattr(self, 'net' + name)) for name in self.model_names]

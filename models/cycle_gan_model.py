@@ -73,11 +73,6 @@ class CycleGANModel(BaseModel):
                                             lr=opt.lr, betas=betas)
         self.optimizers = [self.optimizer_G, self.optimizer_D]
 
-    def set_input(self, input):
-        self.real_A = input['A'].to(self.device, non_blocking=True)
-        self.real_B = input['B'].to(self.device, non_blocking=True) if 'B' in input else None
-        self.image_paths = input['A_paths']
-
     def forward(self):
         self.fake_B = self.netG_A(self.real_A).fake
         self.rec_A = self.netG_B(self.fake_B).fake

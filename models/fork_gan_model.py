@@ -90,12 +90,6 @@ class ForkGANModel(BaseModel):
         self.optimizers = [self.optimizer_G, self.optimizer_D, self.optimizer_C]
         self.instance = instance_terms(self, opt)
 
-    def set_input(self, input):
-        self.real_A = input['A'].to(self.device, non_blocking=True)
-        self.real_B = input['B'].to(self.device, non_blocking=True) if 'B' in input else None
-        self.box_A, self.box_B = (input[k].to(self.device) if k in input else None for k in ('A_box', 'B_box'))
-        self.image_paths = input['A_paths']
-
     def forward(self):
         out = self.netG_A(self.real_A)
         self.fake_B, self.rec_A, self.enc_A = out.fake, out.rec, out.enc

@@ -8,6 +8,7 @@ constructor in `net.config`. Checkpoints store that config beside the weights, s
   `--model test`, conversion and export load a generator of any model.
 """
 import functools
+import importlib
 import inspect
 
 from util.errors import UserError
@@ -71,7 +72,8 @@ def check_config(path, saved, net):
 
 def build_network(saved, path='the checkpoint'):
     """A fresh network built exactly as the one saved (weights not loaded)."""
-    from . import discriminators, generators  # noqa: F401  (they register their classes)
+    for module in ('discriminators', 'generators'):  # importing them registers their classes
+        importlib.import_module(f'{__package__}.{module}')
     if not saved or saved.get('class') not in NETWORKS:
         raise UserError(f'{path} does not say how to build its network (saved by an older version?): '
                         f'use the model it was trained with instead of --model test')

@@ -8,7 +8,7 @@ fork generator G translates A->B and reconstructs A; D_B judges its translations
 What a model does (BaseModel holds everything else: devices, checkpoints, schedulers, logging):
   modify_commandline_options  add flags / change defaults for this model
   __init__                    name losses, visuals and networks; build networks and optimizers
-  set_input                   move a batch from the data loader onto the device
+  set_input                   (BaseModel has one for dicts with A, B, A_paths: override for others)
   forward                     compute outputs (used by training and by test.py)
   optimize_parameters         one training step, through BaseModel's autocast/backward/step/frozen
 """
@@ -43,11 +43,6 @@ class TemplateModel(BaseModel):
             self.optimizer_G = torch.optim.Adam(self.netG.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
             self.optimizer_D = torch.optim.Adam(self.netD.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
             self.optimizers = [self.optimizer_G, self.optimizer_D]
-
-    def set_input(self, input):
-        self.real_A = input['A'].to(self.device)
-        self.real_B = input['B'].to(self.device) if 'B' in input else None
-        self.image_paths = input['A_paths']
 
     def forward(self):
         out = self.netG(self.real_A)

@@ -28,7 +28,7 @@ class TestModel(BaseModel):
         self.real = self.fake = self.sigma = self.uncertainty = None
 
     def set_input(self, input):
-        self.real = input['A'].to(self.device, non_blocking=True)
+        self.real = self.to_device(input['A'])
         self.image_paths = input['A_paths']
 
     def forward(self):

@@ -25,6 +25,9 @@ class BaseOptions:
         parser.add_argument('--seed', type=int, default=0, help='seed for python, numpy and torch')
         parser.add_argument('--amp', type=str, default='auto', choices=['auto', 'off', 'fp16', 'bf16'],
                             help='mixed precision: auto is bf16 where the device runs it natively, else off')
+        parser.add_argument('--channels_last', action='store_true',
+                            help='channels-last memory format for networks and images (faster on tensor cores)')
+        parser.add_argument('--compile', action='store_true', help='torch.compile the networks (slow first step)')
         # multi-process runs (torchrun sets everything else through the environment)
         parser.add_argument('--dist_backend', type=str, default=None, choices=['nccl', 'gloo'],
                             help='torch.distributed backend (default: nccl on GPUs, gloo on the CPU)')

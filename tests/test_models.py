@@ -74,3 +74,21 @@ def test_reference_parameter_counts():
     # pytorch-CycleGAN-and-pix2pix at ngf = ndf = 64, RGB: ResNet-9 generator 11.378 M, PatchGAN 2.765 M
     assert count_parameters(define_resnet_generator('resnet_9blocks', 3, 3, 64, 'instance', False)) == 11378179
     assert count_parameters(NLayerDiscriminator(3, 64, 3, 'instance')) == 2764737
+
+
+spec_convert = importlib.util.spec_from_file_location('convert', REPO / 'scripts' / 'convert.py')
+convert = importlib.util.module_from_spec(spec_convert)
+spec_convert.loader.exec_module(convert)
+
+
+@pytest.mark.parametrize('model', ['au_gan', 'fork_gan', 'cycle_gan'])
+def test_each_model_converts_a_folder_both_ways(tmp_path, tiny_root, model):
+    args = common(model, 'instance', tiny_root, tmp_path / 'ck')
+    train.main(args + ['--load_size', '72', '--crop_size', '64', '--n_epochs', '1', '--n_epochs_decay', '0'])
+    out = tmp_path / 'converted'
+    convert.main([a for a in args if a not in ('--dataroot', str(tiny_root))] +
+                 ['--input', str(tiny_root / 'testA'), '--direction', 'both', '--results_dir', str(out)])
+    for direction in ('AtoB', 'BtoA'):
+        for src in (tiny_root / 'testA').iterdir():
+            result = out / direction / src.name
+            assert result.is_file() and Image.open(result).size == Image.open(src).size, result

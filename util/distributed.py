@@ -111,7 +111,14 @@ def wrap(net):
 
 
 def unwrap(net):
-    return net.module if isinstance(net, DistributedDataParallel) else net
+    """The plain network inside DDP and torch.compile wrappers."""
+    while True:
+        if isinstance(net, DistributedDataParallel):
+            net = net.module
+        elif hasattr(net, '_orig_mod'):
+            net = net._orig_mod
+        else:
+            return net
 
 
 def barrier():
