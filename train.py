@@ -13,6 +13,7 @@ Only rank 0 prints, logs and writes; all ranks train.
 """
 import time
 
+import torch
 from tqdm import tqdm
 
 from data import create_dataloader, create_dataset
@@ -36,6 +37,8 @@ def main(args=None):
     opt = TrainOptions().parse(args)  # also joins the process group under torchrun
     main_process = distributed.is_main_process()
     seed_everything(opt.seed + distributed.rank())  # ranks draw different noise; DDP syncs the initial weights
+    # cuDNN's autotuner pays off only when every batch has the same size.
+    torch.backends.cudnn.benchmark = opt.preprocess.endswith('crop')
     dataset = create_dataset(opt)
     loader = create_dataloader(opt, dataset)
     model = create_model(opt)

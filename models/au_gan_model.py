@@ -16,10 +16,6 @@ Generator objective (default weights in brackets):
     where m is the channel mean of an encoding and E_A(.) is G_A's encoding before the T-net.
 Discriminators: 0.5 * (GAN(D(real), 1) + GAN(D(pool(fake)), 0)), pools of --pool_size.
 """
-import itertools
-
-import torch
-
 from util.image_pool import ImagePool
 from util.util import heatmap
 from .base_model import BaseModel
@@ -83,12 +79,8 @@ class AUGANModel(BaseModel):
             self.fake_A_pool = ImagePool(opt.pool_size)
             self.fake_B_pool = ImagePool(opt.pool_size)
             self.criterionGAN = GANLoss(opt.gan_mode)
-            betas = (opt.beta1, 0.999)
-            self.optimizer_G = torch.optim.Adam(itertools.chain(self.netG_A.parameters(), self.netG_B.parameters()),
-                                                lr=opt.lr, betas=betas)
-            self.optimizer_D = torch.optim.Adam(itertools.chain(self.netD_A.parameters(), self.netD_B.parameters()),
-                                                lr=opt.lr, betas=betas)
-            self.optimizers = [self.optimizer_G, self.optimizer_D]
+            self.optimizer_G = self.make_optimizer(self.netG_A, self.netG_B)
+            self.optimizer_D = self.make_optimizer(self.netD_A, self.netD_B)
         self.instance = instance_terms(self, opt)
 
     def forward(self):

@@ -83,6 +83,15 @@ class BaseModel(ABC):
         """One training iteration: losses, gradients, optimizer steps."""
 
     # ----- the training step's tools -----
+    def make_optimizer(self, *nets):
+        """Adam over the networks' parameters with --lr and --beta1 (fused into one kernel on GPUs).
+        Adam is per-parameter: one optimizer over several networks steps each as its own would."""
+        params = [p for net in nets for p in net.parameters()]
+        optimizer = torch.optim.Adam(params, lr=self.opt.lr, betas=(self.opt.beta1, 0.999),
+                                     fused=self.device.type == 'cuda')
+        self.optimizers.append(optimizer)
+        return optimizer
+
     def autocast(self):
         """Context for forward passes and losses: mixed precision as --amp says."""
         return self.precision.autocast()

@@ -10,7 +10,6 @@ rec_A = G_B(G_A(A)) is the cycle reconstruction.
     D loss = 0.5 * (GAN(D(real), 1) + GAN(D(pool(fake)), 0)), pools of 50.
 Generators: ResNet with 9 (or 6) blocks (`--netG`); discriminators: 70x70 PatchGAN (`--netD basic`).
 """
-import itertools
 
 import torch
 
@@ -66,12 +65,8 @@ class CycleGANModel(BaseModel):
         self.fake_A_pool = ImagePool(opt.pool_size)
         self.fake_B_pool = ImagePool(opt.pool_size)
         self.criterionGAN = GANLoss(opt.gan_mode)
-        betas = (opt.beta1, 0.999)
-        self.optimizer_G = torch.optim.Adam(itertools.chain(self.netG_A.parameters(), self.netG_B.parameters()),
-                                            lr=opt.lr, betas=betas)
-        self.optimizer_D = torch.optim.Adam(itertools.chain(self.netD_A.parameters(), self.netD_B.parameters()),
-                                            lr=opt.lr, betas=betas)
-        self.optimizers = [self.optimizer_G, self.optimizer_D]
+        self.optimizer_G = self.make_optimizer(self.netG_A, self.netG_B)
+        self.optimizer_D = self.make_optimizer(self.netD_A, self.netD_B)
 
     def forward(self):
         self.fake_B = self.netG_A(self.real_A).fake

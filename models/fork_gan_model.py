@@ -24,10 +24,6 @@ Where the official code and the earlier PyTorch port disagree, the official choi
 default and the port's is a flag: --lambda_percep 20, --noise_on translation, --dilation 2,
 --upsample bilinear.
 """
-import itertools
-
-import torch
-
 from util.image_pool import ImagePool
 from .base_model import BaseModel
 from .discriminators import DomainClassifier, define_D
@@ -80,14 +76,9 @@ class ForkGANModel(BaseModel):
             setattr(self, name.replace('D_', 'pool_'), ImagePool(opt.pool_size))
         self.netC = init_weights(DomainClassifier(4 * opt.ngf, opt.ndf), opt.init_type, opt.init_gain).to(self.device)
         self.criterionGAN = GANLoss(opt.gan_mode)
-        betas = (opt.beta1, 0.999)
-        self.optimizer_G = torch.optim.Adam(itertools.chain(self.netG_A.parameters(), self.netG_B.parameters()),
-                                            lr=opt.lr, betas=betas)
-        # Adam is per-parameter: one optimizer over the six discriminators steps each as its own would.
-        self.optimizer_D = torch.optim.Adam(itertools.chain(*(getattr(self, 'net' + n).parameters()
-                                                              for n in DISCRIMINATORS)), lr=opt.lr, betas=betas)
-        self.optimizer_C = torch.optim.Adam(self.netC.parameters(), lr=opt.lr, betas=betas)
-        self.optimizers = [self.optimizer_G, self.optimizer_D, self.optimizer_C]
+        self.optimizer_G = self.make_optimizer(self.netG_A, self.netG_B)
+        self.optimizer_D = self.make_optimizer(*(getattr(self, 'net' + n) for n in DISCRIMINATORS))
+        self.optimizer_C = self.make_optimizer(self.netC)
         self.instance = instance_terms(self, opt)
 
     def forward(self):

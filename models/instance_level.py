@@ -7,7 +7,6 @@ A sample without a box crops its whole image and weighs 0 in every instance term
 run on every process for every batch, which keeps DDP's gradient synchronisation in step (the
 port skipped boxless batches and could only train on one GPU).
 """
-import itertools
 
 import torch
 from torchvision.ops import roi_align
@@ -49,10 +48,7 @@ class InstanceTerms:
         model.model_names += ['D_A_inst', 'D_B_inst']
         model.loss_names += ['G_inst', 'cycle_inst', 'rec_inst', 'D_inst']
         model.visual_names += ['real_A_inst', 'fake_B_inst']
-        model.optimizer_D_inst = torch.optim.Adam(
-            itertools.chain(model.netD_A_inst.parameters(), model.netD_B_inst.parameters()),
-            lr=opt.lr, betas=(opt.beta1, 0.999))
-        model.optimizers.append(model.optimizer_D_inst)
+        model.optimizer_D_inst = model.make_optimizer(model.netD_A_inst, model.netD_B_inst)
 
     def crops(self):
         m, size = self.model, self.opt.inst_size

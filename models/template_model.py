@@ -12,8 +12,6 @@ What a model does (BaseModel holds everything else: devices, checkpoints, schedu
   forward                     compute outputs (used by training and by test.py)
   optimize_parameters         one training step, through BaseModel's autocast/backward/step/frozen
 """
-import torch
-
 from .base_model import BaseModel
 from .discriminators import define_D
 from .generators import ForkGenerator
@@ -40,9 +38,8 @@ class TemplateModel(BaseModel):
             self.netD = define_D(opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
                                  opt.init_type, opt.init_gain).to(self.device)
             self.criterionGAN = GANLoss(opt.gan_mode)
-            self.optimizer_G = torch.optim.Adam(self.netG.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
-            self.optimizer_D = torch.optim.Adam(self.netD.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
-            self.optimizers = [self.optimizer_G, self.optimizer_D]
+            self.optimizer_G = self.make_optimizer(self.netG)  # Adam with --lr/--beta1, in self.optimizers
+            self.optimizer_D = self.make_optimizer(self.netD)
 
     def forward(self):
         out = self.netG(self.real_A)
