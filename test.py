@@ -16,7 +16,7 @@ from options.test_options import TestOptions
 from util import distributed, html
 from util.errors import exit_on_user_error
 from util.seeding import seed_everything
-from util.visualizer import save_images
+from util.visualizer import add_run_options, save_images
 
 
 @exit_on_user_error
@@ -41,14 +41,19 @@ def main(args=None):
 
     web_dir = os.path.join(opt.results_dir, opt.name, f'{opt.phase}_{opt.epoch}')
     webpage = html.HTML(web_dir, f'{opt.name}: {opt.model}, phase {opt.phase}, epoch {opt.epoch}')
+    add_run_options(webpage, opt)
+    # Each uncertainty map is scaled to its own max sigma, which its caption gives.
+    webpage.add_legend('uncertainty_A', '0', 'max σ')
     count = min(opt.num_test, len(loader))
     for i, data in enumerate(tqdm(loader, total=count, desc='testing', unit='img')):
         if i >= count:
             break
         model.set_input(data)
         model.test()
+        sigma = getattr(model, 'sigma_A', None)
+        captions = {'uncertainty_A': f'max σ = {sigma.max().item():.3g}'} if sigma is not None else None
         save_images(webpage, model.get_current_visuals(), model.get_image_paths(),
-                    aspect_ratio=opt.aspect_ratio, width=opt.display_winsize)
+                    aspect_ratio=opt.aspect_ratio, width=opt.display_winsize, captions=captions)
     webpage.save()
     print(f'results page: {os.path.join(web_dir, "index.html")}')
     distributed.cleanup()

@@ -17,6 +17,8 @@ class TrainOptions(BaseOptions):
         parser.add_argument('--display_server', type=str, default='http://localhost', help='visdom server')
         parser.add_argument('--display_env', type=str, default='main', help='visdom environment')
         parser.add_argument('--display_port', type=int, default=8097, help='visdom port')
+        parser.add_argument('--display_start_server', action='store_true',
+                            help='start a local visdom server on --display_port when none answers; it stops with training')
         parser.add_argument('--print_freq', type=int, default=100, help='iterations between loss printouts')
         parser.add_argument('--no_html', action='store_true',
                             help='do not write images and the page to <checkpoints_dir>/<name>/web')

@@ -25,12 +25,15 @@ HEADER_RE = re.compile(r"^\(epoch: (\d+), iters: (\d+), time: ([\d.]+), data: ([
 
 # ----------------------------------------------------------------------------- helpers
 class _PageParser(HTMLParser):
-    """Collects rows, img srcs and link hrefs of a page."""
+    """Collects the rows, img srcs, link hrefs and captions of a page, the column headers and
+    row names of its image grid, its legends and the titles of its collapsible sections."""
 
     def __init__(self):
         super().__init__()
         self.rows, self.imgs, self.links, self.captions = 0, [], [], []
-        self._in_caption = False
+        self.columns, self.row_names, self.sections, self.legends = [], [], [], []
+        self._stack = []  # open elements: [tag, class, own text]
+        self._part = None  # thead or tbody
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -40,16 +43,33 @@ class _PageParser(HTMLParser):
             self.imgs.append(attrs["src"])
         elif tag == "a":
             self.links.append(attrs["href"])
-        elif tag == "div" and attrs.get("class") == "caption":
-            self._in_caption = True
+        elif tag in ("thead", "tbody"):
+            self._part = tag
+        if tag not in ("img", "meta"):  # void elements have no end tag
+            self._stack.append([tag, attrs.get("class"), ""])
 
     def handle_endtag(self, tag):
-        if tag == "div":
-            self._in_caption = False
+        while self._stack:
+            open_tag, cls, text = self._stack.pop()
+            if open_tag == tag:
+                break
+        text = text.strip()
+        if tag == "th" and self._part == "thead" and text:
+            self.columns.append(text)
+        elif tag == "th" and self._part == "tbody":
+            self.row_names.append(text)
+        elif tag == "summary":
+            self.sections.append(text)
+        elif tag == "div" and cls == "caption":
+            self.captions.append(text)
+        elif tag == "span" and cls in ("low", "high"):
+            self.legends.append(text)
+        elif tag in ("thead", "tbody"):
+            self._part = None
 
     def handle_data(self, data):
-        if self._in_caption and data.strip():
-            self.captions.append(data.strip())
+        if self._stack:
+            self._stack[-1][2] += data
 
 
 def parse_page(path):
@@ -318,6 +338,7 @@ def test_print_current_losses_format(tmp_path, capsys):
 def test_display_current_results_writes_page_newest_first(tmp_path):
     opt = make_opt(tmp_path)
     vis = Visualizer(opt)
+    (tmp_path / "ckpt" / "run" / "train_opt.txt").write_text("                  lr: 0.0002\n")
     vis.plot_current_losses(1, 0.5, {"G_A": 1.0, "D_A": 0.5}, 10)
     vis.plot_current_losses(2, 0.5, {"G_A": 0.8, "D_A": 0.4, "idt_A": 0.1}, 20)  # new loss mid-run
     vis.save_loss_plot()
@@ -337,12 +358,26 @@ def test_display_current_results_writes_page_newest_first(tmp_path):
 
     text = (web / "index.html").read_text()
     parsed = parse_page(web / "index.html")
-    assert parsed.rows == 3 + 1                      # 3 epochs + the loss plot
-    for src in parsed.imgs:
+    assert parsed.rows == 1 + 1 + 3                  # the loss plot, the grid's header, 3 epochs
+    assert parsed.columns == ["real_A", "fake_B", "sigma_A"]
+    assert parsed.row_names == ["epoch 3", "epoch 2", "epoch 1"]
+    assert parsed.sections == ["train options (train_opt.txt)"] and "lr: 0.0002" in text
+    assert len(parsed.imgs) == 1 + 3 * 3
+    for src in parsed.imgs + parsed.links:
         assert os.path.isfile(os.path.normpath(web / src)), src
-    order = [int(m) for m in re.findall(r"epoch \[(\d+)\]", text)]
-    assert order == [3, 2, 1]
-    assert parsed.captions.count("sigma_A") == 3
+
+
+def test_page_keeps_the_rows_of_earlier_sessions_and_their_extra_visuals(tmp_path):
+    vis = Visualizer(make_opt(tmp_path))
+    vis.display_current_results(visuals(), 1, 10, save_result=True)
+    later = visuals()
+    del later["sigma_A"]  # e.g. resumed with --uncertainty none
+    vis = Visualizer(make_opt(tmp_path, continue_train=True))
+    vis.display_current_results(later, 2, 20, save_result=True)
+    parsed = parse_page(tmp_path / "ckpt" / "run" / "web" / "index.html")
+    assert parsed.row_names == ["epoch 2", "epoch 1"]
+    assert parsed.columns == ["real_A", "fake_B", "sigma_A"]   # a column only epoch 1 had comes last
+    assert len(parsed.imgs) == 2 + 3
 
 
 def test_no_html_writes_no_page(tmp_path):
@@ -407,7 +442,9 @@ class _FakeVisdom:
     def line(self, Y, X=None, win=None, env=None, opts=None, update=None, name=None):
         assert X.shape == Y.shape
         assert len(opts["legend"]) == (1 if Y.ndim == 1 else Y.shape[1])
+        assert not np.isinf(Y).any()  # visdom's JSON would break the browser's plot
         self.calls.append(("line", Y.shape, win))
+        self.last_line = (X, Y)
 
 
 def test_visdom_calls_and_failure_mid_run(tmp_path, monkeypatch, capsys):
@@ -425,17 +462,41 @@ def test_visdom_calls_and_failure_mid_run(tmp_path, monkeypatch, capsys):
     assert fake is not None and fake.kwargs["raise_exceptions"] is True
     vis.display_current_results(visuals(), 1, 1, save_result=False)
     vis.plot_current_losses(1, 0.1, {"G_A": 1.0}, 1)
-    vis.plot_current_losses(1, 0.2, {"G_A": 0.9, "D_A": 0.3}, 2)
+    vis.plot_current_losses(1, 0.2, {"G_A": 0.9, "D_A": float("inf")}, 2)
     kinds = [(c[0], tuple(c[1]), c[2]) for c in fake.calls]
     assert kinds[0] == ("images", (3, 3, 16, 16), "2_images")
     assert kinds[1] == ("line", (1,), "2_losses")
     assert kinds[2] == ("line", (2, 2), "2_losses")      # whole history, same window
+    X, Y = fake.last_line
+    assert X[:, 0].tolist() == [1, 2] and Y[0, 0] == 1.0 and np.isnan(Y[:, 1]).all()  # inf: a gap
 
     fake.fail = True
     vis.display_current_results(visuals(), 1, 3, save_result=False)  # must not raise
     assert vis.vis is None
     vis.plot_current_losses(1, 0.3, {"G_A": 0.8}, 3)                  # visdom off now: fine
     assert sum("visdom" in ln for ln in capsys.readouterr().out.splitlines()) == 1
+
+
+def test_continue_train_reloads_the_loss_history_from_the_log(tmp_path):
+    vis = Visualizer(make_opt(tmp_path))
+    for it in (10, 20, 30):
+        losses = {"G_A": it / 10, "D_A": float("nan") if it == 20 else 0.5}
+        vis.print_current_losses(1, it, losses, 0.1, 0.0)
+        vis.plot_current_losses(1, it / 30, losses, it)
+    resumed = Visualizer(make_opt(tmp_path, continue_train=True))
+    assert resumed.plot_x == [10, 20, 30] and resumed.plot_y["G_A"] == [1.0, 2.0, 3.0]
+    assert np.isnan(resumed.plot_y["D_A"][1])
+    resumed.plot_current_losses(1, 0.7, {"G_A": 2.5, "D_A": 0.4}, 25)  # resumed from an older checkpoint
+    assert resumed.plot_x == [10, 20, 25] and resumed.plot_y["G_A"] == [1.0, 2.0, 2.5]
+    assert Visualizer(make_opt(tmp_path)).plot_x == []  # a fresh run starts a fresh plot
+
+
+def test_display_start_server_only_for_this_machine(tmp_path, capsys):
+    vis = Visualizer(make_opt(tmp_path, display_id=1, display_port=closed_port(), display_start_server=True,
+                              display_server="http://example.invalid"))
+    assert vis.vis is None and vis._visdom_server is None
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "visdom" in ln]
+    assert len(lines) == 1 and "this machine only" in lines[0]
 
 
 def test_wandb_offline_run(tmp_path, monkeypatch, capsys):
@@ -451,16 +512,28 @@ def test_wandb_offline_run(tmp_path, monkeypatch, capsys):
 
     vis = Visualizer(make_opt(tmp_path, use_wandb=True))
     assert vis.wandb is not None and wandb.run is not None
+    run_id = wandb.run.id
+    assert wandb.run.config["wandb_project"] == "au-gan-test"   # the options are the config
     vis.plot_current_losses(1, 0.5, {"G_A": 0.5, "D_A": 0.25}, 5)
-    vis.display_current_results(visuals(), 1, 5, save_result=False)
+    vis.display_current_results(visuals(), 1, 5, save_result=True)
     vis.plot_current_losses(1, 1.0, {"G_A": 0.4, "D_A": 0.2}, 10)
     vis.close()
     assert wandb.run is None
+    id_file = tmp_path / "ckpt" / "run" / "wandb_id.txt"
+    assert id_file.read_text().strip() == run_id
 
     out = capsys.readouterr().out
     assert "wandb could not start" not in out and "wandb logging failed" not in out
     runs = glob.glob(str(tmp_path / "wandb" / "offline-run-*" / "run-*.wandb"))
     assert len(runs) == 1 and os.path.getsize(runs[0]) > 0
+    assert glob.glob(str(tmp_path / "wandb" / "offline-run-*" / "files" / "media" / "table" / "results_*.json"))
+
+    resumed = Visualizer(make_opt(tmp_path, use_wandb=True, continue_train=True))
+    assert wandb.run.id == run_id
+    resumed.close()
+    fresh = Visualizer(make_opt(tmp_path, use_wandb=True))   # not --continue_train: a new run
+    assert wandb.run.id != run_id and id_file.read_text().strip() == wandb.run.id
+    fresh.close()
 
 
 def test_wandb_reuses_existing_run_and_leaves_it_open(tmp_path, monkeypatch):
@@ -484,7 +557,7 @@ def test_save_images_same_basename_gets_distinct_rows_and_files(tmp_path):
     page = html.HTML(str(web), "test results")
     v = OrderedDict(real=torch.zeros(1, 3, 24, 32), fake=torch.ones(1, 3, 24, 32))
     save_images(page, v, ["/data/a/img.jpg"], width=64)
-    save_images(page, v, ["/data/b/img.jpg"], width=64)
+    save_images(page, v, ["/data/b/img.jpg"], width=64, captions={"fake": "max σ = 0.5"})
     save_images(page, v, "/data/c/other.png", aspect_ratio=2.0, width=64)
     page.save()
 
@@ -494,7 +567,33 @@ def test_save_images_same_basename_gets_distinct_rows_and_files(tmp_path):
     assert Image.open(os.path.join(page.get_image_dir(), "img_real.png")).size == (32, 24)  # full size
     assert Image.open(os.path.join(page.get_image_dir(), "other_real.png")).size == (64, 24)
     parsed = parse_page(web / "index.html")
-    assert parsed.rows == 3 and len(parsed.imgs) == 6
-    assert parsed.captions == ["real", "fake"] * 3
+    assert parsed.row_names == ["img", "img_1", "other"] and parsed.columns == ["real", "fake"]
+    assert len(parsed.imgs) == 6 and parsed.captions == ["max σ = 0.5"]
     for src in parsed.imgs + parsed.links:
         assert (web / src).is_file()
+
+
+def test_html_grid_columns_legend_and_options(tmp_path):
+    page = html.HTML(str(tmp_path / "w"), "grid")
+    page.add_options("  name: run\n  lr: 0.0002", "test options (test_opt.txt)")
+    page.add_legend("sigma", "0", "max σ")              # before its column exists
+    page.add_row("a", {"real": "a_real.png", "sigma": "a_sigma.png"}, {"sigma": "max σ = 1.2"})
+    page.add_row("b", {"real": "b_real.png", "fake": "b_fake.png"})   # no sigma, a new column
+    page.add_legend("fake", "0", "1")                   # after its column exists
+    page.save()
+    text = (tmp_path / "w" / "index.html").read_text()
+    parsed = parse_page(tmp_path / "w" / "index.html")
+    assert parsed.columns == ["real", "sigma", "fake"] and parsed.row_names == ["a", "b"]
+    assert parsed.sections == ["test options (test_opt.txt)"] and "lr: 0.0002" in text
+    assert parsed.legends == ["0", "max σ", "0", "1"] and parsed.captions == ["max σ = 1.2"]
+    assert parsed.imgs == ["images/a_real.png", "images/a_sigma.png", "images/b_real.png", "images/b_fake.png"]
+    assert parsed.links == parsed.imgs                  # every image links to its full-size file
+    # row b has an empty cell under sigma, so fake stays in its own column
+    assert re.search(r"b_real.png.*?</td>\s*<td></td>\s*<td>.*?b_fake.png", text, re.S)
+
+
+def test_heatmap_css_gradient_runs_from_the_darkest_to_the_brightest_colour():
+    stops = re.findall(r"#[0-9a-f]{6}", util.heatmap_css_gradient(stops=5))
+    assert len(stops) == 5
+    ends = util.tensor2im(util.heatmap(torch.tensor([[[[0.0, 1.0]]]])))[0]   # the colours of 0 and max
+    assert stops[0] == "#%02x%02x%02x" % tuple(ends[0]) and stops[-1] == "#%02x%02x%02x" % tuple(ends[1])

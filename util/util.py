@@ -101,6 +101,16 @@ def heatmap(x, vmax=None):
     return colours.permute(0, 3, 1, 2).mul(2.0).sub(1.0).contiguous()
 
 
+def heatmap_css_gradient(stops=11):
+    """The colour scale of `heatmap` as a CSS `linear-gradient`, 0 on the left, the max on the
+    right: the colour bar of the pages' legends, drawn by the browser from the very table the
+    heat-maps use, so it needs no image file."""
+    lut = _colormap_lut("cpu")
+    idx = np.linspace(0, _LUT_SIZE - 1, stops).round().astype(int)
+    colours = ["#%02x%02x%02x" % tuple(int(round(c * 255)) for c in lut[i].tolist()) for i in idx]
+    return "linear-gradient(to right, " + ", ".join(colours) + ")"
+
+
 def save_image(image_numpy, image_path, aspect_ratio=1.0):
     """Write an HxWx3 (or HxW) uint8 array (a tensor is converted with tensor2im) to
     `image_path`; the format follows the extension. Parent folders are created.

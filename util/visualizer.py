@@ -1,14 +1,22 @@
 """Training-time reporting: the loss log, the training web page, a loss plot, and the optional
-visdom and Weights & Biases displays. Also `save_images`, which test.py uses to fill its page.
+visdom and Weights & Biases displays. Also `save_images` and `add_run_options`, which test.py
+uses to fill its page.
 
 Only rank 0 creates a Visualizer. Neither display may ever stop or stall training: an
 unreachable visdom server or a failing wandb prints one line and is switched off.
+
+The loss history (loss plot, visdom) is plotted against the iteration, the step wandb logs at
+too; with --continue_train it is reloaded from loss_log.txt so the curves show the whole run.
+A wandb run is resumed with --continue_train through the id kept in `<run dir>/wandb_id.txt`.
 """
+import atexit
 import logging
 import math
 import os
 import re
 import socket
+import subprocess
+import sys
 import time
 from urllib.parse import urlparse
 
@@ -22,7 +30,28 @@ from . import html, util
 # costs at most these, then visdom is switched off.
 _VISDOM_CONNECT_TIMEOUT = 3.0
 _VISDOM_REQUEST_TIMEOUT = 15.0
+# Seconds --display_start_server waits for its server to listen (importing it takes a few).
+_VISDOM_START_TIMEOUT = 30.0
 _PAGE_REFRESH_SECONDS = 60
+# Hosts --display_start_server may start a server for.
+_LOCAL_HOSTS = ("localhost", "127.0.0.1")
+
+# The visdom server --display_start_server runs. Not `python -m visdom.server`, which first
+# downloads the JavaScript of visdom's browser UI and dies when that fails (offline): here
+# the download runs beside the server, so the server always comes up and the UI works as
+# soon as the scripts are there (they are kept in visdom's package folder).
+_VISDOM_SERVER_CODE = """
+import threading
+from visdom.server import build, run_server
+threading.Thread(target=build.download_scripts, daemon=True).start()
+run_server.main()
+"""
+
+# A loss_log.txt line: `(epoch: E, iters: I, time: T, data: D) name: value ...`
+_LOG_LINE = re.compile(r"^\(epoch: (\d+), iters: (\d+),[^)]*\) ?(.*)$")
+_LOG_LOSS = re.compile(r"(\w+): (-?\d+(?:\.\d+)?|nan|-?inf)")
+# A training-page image: web/images/epoch<NNN>_<visual>.png
+_PAGE_IMAGE = re.compile(r"^epoch(\d+)_(.+)\.png$")
 
 
 def _format_value(v):
@@ -36,31 +65,51 @@ def _to_float(v):
     return float(v)
 
 
-def save_images(webpage, visuals, image_path, aspect_ratio=1.0, width=256):
-    """Save the visuals of one test image and add a row for it to `webpage`.
+def _port_open(host, port, timeout):
+    # A plain TCP probe: refused or unroutable fails fast, without visdom's retries.
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def save_images(webpage, visuals, image_path, aspect_ratio=1.0, width=256, captions=None):
+    """Save the visuals of one test image and add a row for it to `webpage`'s image grid.
 
     Each visual (a tensor in [-1, 1]; the first image of the batch is used) is written at full
     size to `<image dir>/<stem>_<visual name>.png`, where stem is the input's file name
     without extension (`image_path` is the batch's list of paths, or one path). A stem already
     used on this page gets a counter (`<stem>_1`, ...), so equal names from different folders
-    do not overwrite each other. The row shows the images `width` px wide, captioned with the
-    visual names and linked to the full-size files.
+    do not overwrite each other. The row, named by the stem, shows the images `width` px wide
+    under their visual names, linked to the full-size files; `captions` ({visual name: text},
+    optional) adds a text under an image, e.g. the max sigma of an uncertainty map.
     """
     path = image_path[0] if isinstance(image_path, (list, tuple)) else image_path
     stem = webpage.unique_stem(os.path.splitext(os.path.basename(str(path)))[0])
     image_dir = webpage.get_image_dir()
 
-    webpage.add_header(stem)
-    ims, txts, links = [], [], []
+    images = {}
     for label, im_data in visuals.items():
         if im_data is None:  # e.g. an uncertainty map the model did not produce
             continue
         image_name = f"{stem}_{label}.png"
         util.save_image(util.tensor2im(im_data), os.path.join(image_dir, image_name), aspect_ratio=aspect_ratio)
-        ims.append(image_name)
-        txts.append(label)
-        links.append(image_name)
-    webpage.add_images(ims, txts, links, width=width)
+        images[label] = image_name
+    webpage.add_row(stem, images, captions, width=width)
+
+
+def add_run_options(webpage, opt):
+    """Add the run's resolved options, as saved beside its checkpoints, as collapsed sections:
+    `<phase>_opt.txt`, and on a test page `train_opt.txt` too (how the model was trained)."""
+    run_dir = os.path.join(opt.checkpoints_dir, opt.name)
+    phase = getattr(opt, "phase", "train")
+    phases = [phase] if getattr(opt, "isTrain", True) else [phase, "train"]
+    for ph in dict.fromkeys(phases):  # testing with --phase train must not list it twice
+        path = os.path.join(run_dir, f"{ph}_opt.txt")
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                webpage.add_options(f.read(), f"{ph} options ({ph}_opt.txt)")
 
 
 class Visualizer:
@@ -80,21 +129,28 @@ class Visualizer:
         self.plot_name = os.path.join(self.run_dir, "loss_plot.png")
         util.mkdirs([self.web_dir, self.img_dir])
 
-        # Loss history for visdom and the loss plot: x values, and per loss a y list aligned
-        # with x (NaN where that loss was not reported, e.g. one added mid-run).
+        # Loss history for visdom and the loss plot: iterations, and per loss a y list aligned
+        # with them (NaN where that loss was not reported, e.g. one added mid-run).
         self.plot_x = []
         self.plot_y = {}
+        if getattr(opt, "continue_train", False):
+            self._restore_history()
+        # The last visuals shown, (epoch, {name: image}): the column order of the wandb results
+        # table, and its one row when no web page is written.
+        self._last_images = None
 
         with open(self.log_name, "a", encoding="utf-8") as log_file:
             now = time.strftime("%c")
             log_file.write(f"================ Training Loss ({now}) ================\n")
 
         self.vis = None
+        self._visdom_server = None
         if self.display_id > 0:
             self.vis = self._connect_visdom()
 
         self.wandb = None
         self._wandb_owned = False
+        self._wandb_step = 0
         if getattr(opt, "use_wandb", False):
             self._init_wandb()
 
@@ -107,15 +163,19 @@ class Visualizer:
         env = str(getattr(self.opt, "display_env", "main"))
         where = f"{server}:{port}"
         hint = (f"visdom at {where} is not reachable; visuals go to the web page only "
-                f"(start one with `python -m visdom.server -p {port}`)")
+                f"(start one with `python -m visdom.server -port {port}`, or pass --display_start_server)")
 
-        # A plain TCP probe first: refused or unroutable fails fast without visdom's retries.
         host = urlparse(server).hostname or "localhost"
-        try:
-            socket.create_connection((host, port), timeout=_VISDOM_CONNECT_TIMEOUT).close()
-        except OSError:
-            print(hint)
-            return None
+        if not _port_open(host, port, _VISDOM_CONNECT_TIMEOUT):
+            if not getattr(self.opt, "display_start_server", False):
+                print(hint)
+                return None
+            if host not in _LOCAL_HOSTS:
+                print(f"visdom at {where} is not reachable and --display_start_server starts a server on this "
+                      f"machine only; visuals go to the web page only")
+                return None
+            if not self._start_visdom_server(port):
+                return None
 
         try:
             import visdom
@@ -146,6 +206,38 @@ class Visualizer:
         vis.request_timeout = _VISDOM_REQUEST_TIMEOUT
         return vis
 
+    def _start_visdom_server(self, port):
+        """Start a visdom server on 127.0.0.1:port (output to <run dir>/visdom_server.log) and
+        wait until it listens; on failure say so once and return False."""
+        log_path = os.path.join(self.run_dir, "visdom_server.log")
+        with open(log_path, "ab") as log:
+            self._visdom_server = subprocess.Popen(
+                [sys.executable, "-c", _VISDOM_SERVER_CODE, "-port", str(port), "-bind_local",
+                 "-logging_level", "WARNING"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        atexit.register(self._stop_visdom_server)  # also when training dies before close()
+        deadline = time.monotonic() + _VISDOM_START_TIMEOUT
+        while self._visdom_server.poll() is None and time.monotonic() < deadline:
+            if _port_open("127.0.0.1", port, 0.5):
+                print(f"started a visdom server at http://localhost:{port} (log: {log_path}); "
+                      f"it stops when training ends")
+                return True
+            time.sleep(0.2)
+        self._stop_visdom_server()
+        print(f"could not start a visdom server on port {port} (see {log_path}); visuals go to the web page only")
+        return False
+
+    def _stop_visdom_server(self):
+        server, self._visdom_server = self._visdom_server, None
+        if server is None or server.poll() is not None:
+            return
+        server.terminate()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
     def _visdom_failed(self, e):
         print(f"visdom stopped responding ({type(e).__name__}); visuals go to the web page only from now on")
         self.vis = None
@@ -156,8 +248,19 @@ class Visualizer:
             import wandb
 
             if wandb.run is None:
+                id_file = os.path.join(self.run_dir, "wandb_id.txt")
+                resume = {}
+                if getattr(self.opt, "continue_train", False) and os.path.isfile(id_file):
+                    with open(id_file, encoding="utf-8") as f:
+                        run_id = f.read().strip()
+                    if run_id:
+                        resume = dict(id=run_id, resume="allow")
+                run = wandb.init(project=getattr(self.opt, "wandb_project", "AU-GAN"), name=self.name, **resume)
+                # A resumed run may change options (more epochs, another lr): the config follows.
                 config = {k: v for k, v in vars(self.opt).items() if not k.startswith("_")}
-                wandb.init(project=getattr(self.opt, "wandb_project", "AU-GAN"), name=self.name, config=config)
+                run.config.update(config, allow_val_change=True)
+                with open(id_file, "w", encoding="utf-8") as f:
+                    f.write(run.id + "\n")
                 self._wandb_owned = True
             self.wandb = wandb
         except Exception as e:
@@ -169,9 +272,29 @@ class Visualizer:
             return
         try:
             self.wandb.log(data, step=int(step))
+            self._wandb_step = int(step)
         except Exception as e:
             print(f"wandb logging failed ({type(e).__name__}: {e}); continuing without it")
             self.wandb = None
+
+    def _log_results_table(self):
+        """Log the wandb table `results`: one row per epoch with that epoch's visuals as on the
+        training page (the last visuals only, when no page is written)."""
+        if self._last_images is None:
+            return
+        labels = list(self._last_images[1])
+        rows = [(ep, {lb: os.path.join(self.img_dir, f"epoch{ep:03d}_{lb}.png") for lb in names})
+                for ep, names in reversed(self._page_rows(labels))] if self.use_html else []
+        rows = rows or [self._last_images]
+        columns = list(dict.fromkeys(lb for _, images in rows for lb in images))
+        try:
+            table = self.wandb.Table(columns=["epoch", *columns])
+            for ep, images in rows:
+                table.add_data(ep, *[self.wandb.Image(images[c]) if c in images else None for c in columns])
+        except Exception as e:
+            print(f"wandb results table failed ({type(e).__name__}: {e}); continuing without it")
+            return
+        self._wandb_log({"results": table}, self._wandb_step)
 
     # ------------------------------------------------------------------ images
     def display_current_results(self, visuals, epoch, total_iters, save_result):
@@ -179,6 +302,8 @@ class Visualizer:
         in visdom, in wandb (at step total_iters) and, when save_result, on the web page
         (`web/images/epoch{epoch:03d}_{name}.png`, page rewritten newest epoch first)."""
         images = {label: util.tensor2im(t) for label, t in visuals.items() if t is not None}
+        if images:
+            self._last_images = (int(epoch), images)
 
         if self.vis is not None and images:
             self._display_visdom(images)
@@ -216,35 +341,49 @@ class Visualizer:
         except Exception as e:
             self._visdom_failed(e)
 
+    def _page_rows(self, labels):
+        """(epoch, visual names) of the page images on disk, newest epoch first, so a resumed
+        run keeps its earlier rows and no row points at a missing image. Names come in the
+        order of `labels`, then any that only older epochs had."""
+        epochs = {}
+        for fname in os.listdir(self.img_dir):
+            m = _PAGE_IMAGE.match(fname)
+            if m:
+                epochs.setdefault(int(m.group(1)), set()).add(m.group(2))
+        return [(ep, [lb for lb in labels if lb in names] + sorted(names - set(labels)))
+                for ep, names in sorted(epochs.items(), reverse=True)]
+
     def _write_page(self, labels):
         webpage = html.HTML(self.web_dir, f"Experiment name = {self.name}", refresh=_PAGE_REFRESH_SECONDS)
+        add_run_options(webpage, self.opt)
         if os.path.exists(self.plot_name):
             webpage.add_header("losses")
             # image paths are relative to web/images; the plot lives in the run folder
             rel = os.path.relpath(self.plot_name, self.img_dir)
-            webpage.add_images([rel], ["loss_plot"], [rel], width=max(self.win_size * 2, 512))
-        # List epochs from the files on disk, so a resumed run keeps its earlier rows and no
-        # row points at a missing image.
-        pattern = re.compile(r"^epoch(\d+)_(.+)\.png$")
-        epochs = {}
-        for fname in os.listdir(self.img_dir):
-            m = pattern.match(fname)
-            if m:
-                epochs.setdefault(int(m.group(1)), set()).add(m.group(2))
-        for ep in sorted(epochs, reverse=True):
-            # current visuals first in their order, then any names only older epochs had
-            names = [lb for lb in labels if lb in epochs[ep]] + sorted(epochs[ep] - set(labels))
-            files = [f"epoch{ep:03d}_{lb}.png" for lb in names]
-            webpage.add_header(f"epoch [{ep}]")
-            webpage.add_images(files, names, files, width=self.win_size)
+            webpage.add_images([rel], ["loss_plot.png"], [rel], width=max(self.win_size * 2, 512))
+        for ep, names in self._page_rows(labels):
+            webpage.add_row(f"epoch {ep}", {lb: f"epoch{ep:03d}_{lb}.png" for lb in names}, width=self.win_size)
         webpage.save()
 
     # ------------------------------------------------------------------ losses
-    def plot_current_losses(self, epoch, counter_ratio, losses, total_iters):
-        """Record losses at x = epoch + counter_ratio; redraw the visdom loss window and log
-        them to wandb at step total_iters (each when enabled)."""
-        values = {k: _to_float(v) for k, v in losses.items()}
-        self.plot_x.append(float(epoch) + float(counter_ratio))
+    def _restore_history(self):
+        """Reload the loss points of this run's earlier sessions from loss_log.txt."""
+        if not os.path.isfile(self.log_name):
+            return
+        with open(self.log_name, encoding="utf-8") as log_file:
+            for line in log_file:
+                m = _LOG_LINE.match(line.strip())
+                if m:
+                    self._add_point(int(m.group(2)), {k: float(v) for k, v in _LOG_LOSS.findall(m.group(3))})
+
+    def _add_point(self, x, values):
+        # A point at or before the last one starts over from there (a resume from an older
+        # checkpoint, or an earlier run of the same name in the log): drop what it replaces.
+        while self.plot_x and self.plot_x[-1] >= x:
+            self.plot_x.pop()
+            for ys in self.plot_y.values():
+                ys.pop()
+        self.plot_x.append(x)
         n = len(self.plot_x)
         for k, v in values.items():
             ys = self.plot_y.setdefault(k, [])
@@ -253,20 +392,27 @@ class Visualizer:
         for ys in self.plot_y.values():
             ys.extend([math.nan] * (n - len(ys)))
 
+    def plot_current_losses(self, epoch, counter_ratio, losses, total_iters):
+        """Record losses at iteration total_iters; redraw the visdom loss window and log them to
+        wandb at step total_iters, with `epoch` = epoch + counter_ratio (each when enabled)."""
+        values = {k: _to_float(v) for k, v in losses.items()}
+        self._add_point(int(total_iters), values)
+
         if self.vis is not None and self.plot_y:
             names = list(self.plot_y.keys())
             Y = np.stack([np.asarray(self.plot_y[k], dtype=np.float64) for k in names], axis=1)
+            Y[~np.isfinite(Y)] = np.nan  # visdom draws NaN as a gap; inf would break its JSON in the browser
             X = np.repeat(np.asarray(self.plot_x, dtype=np.float64)[:, None], len(names), axis=1)
             if len(names) == 1:
                 X, Y = X[:, 0], Y[:, 0]
             try:
                 self.vis.line(Y=Y, X=X, win=f"{self.display_id}_losses",
                               opts=dict(title=f"{self.name} loss over time", legend=names,
-                                        xlabel="epoch", ylabel="loss"))
+                                        xlabel="iteration", ylabel="loss"))
             except Exception as e:
                 self._visdom_failed(e)
 
-        self._wandb_log(dict(values), total_iters)
+        self._wandb_log({**values, "epoch": float(epoch) + float(counter_ratio)}, total_iters)
 
     def print_current_losses(self, epoch, iters, losses, t_comp, t_data):
         """Print one line `(epoch: E, iters: I, time: T, data: D) name: value ...` and append it
@@ -279,13 +425,14 @@ class Visualizer:
             log_file.write(message + "\n")
 
     def save_loss_plot(self):
-        """Write `<run dir>/loss_plot.png`: one line per loss against epoch, from the history
-        collected by plot_current_losses. Does nothing before the first point."""
+        """Write `<run dir>/loss_plot.png`: one line per loss against the iteration, from the
+        history collected by plot_current_losses. Does nothing before the first point."""
         if not self.plot_x:
             return
         # lazy, and through the object API with an Agg canvas so no global backend is chosen
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
 
         x = np.asarray(self.plot_x)
         fig = Figure(figsize=(9, 4.5), dpi=100)
@@ -296,7 +443,8 @@ class Visualizer:
             ok = np.isfinite(y)
             if ok.any():
                 ax.plot(x[ok], y[ok], label=k, linewidth=1.0)
-        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("iteration")
         ax.set_ylabel("loss")
         ax.set_title(f"{self.name} losses")
         ax.grid(True, alpha=0.3)
@@ -308,7 +456,10 @@ class Visualizer:
         os.replace(tmp, self.plot_name)  # the web page may be read meanwhile
 
     def close(self):
-        """Finish the wandb run if this visualizer started it."""
+        """Log the wandb results table and finish the wandb run if this visualizer started it;
+        stop the visdom server it started."""
+        if self.wandb is not None:
+            self._log_results_table()
         if self.wandb is not None and self._wandb_owned:
             try:
                 self.wandb.finish()
@@ -316,3 +467,4 @@ class Visualizer:
                 print(f"wandb finish failed ({type(e).__name__}: {e})")
         self.wandb = None
         self._wandb_owned = False
+        self._stop_visdom_server()
