@@ -16,10 +16,10 @@ Generator objective (default weights in brackets):
     where m is the channel mean of an encoding and E_A(.) is G_A's encoding before the T-net.
 Discriminators: 0.5 * (GAN(D(real), 1) + GAN(D(pool(fake)), 0)), pools of --pool_size.
 """
+from util.errors import UserError
 from util.image_pool import ImagePool
 from util.util import heatmap
 from .base_model import BaseModel
-from .discriminators import define_D
 from .generators import ForkGenerator, add_fork_generator_options
 from .instance_level import add_instance_options, instance_terms
 from .layers import init_weights
@@ -70,12 +70,9 @@ class AUGANModel(BaseModel):
 
         if self.isTrain:
             if use_identity and opt.input_nc != opt.output_nc:
-                from util.errors import UserError
                 raise UserError('--lambda_identity > 0 needs --input_nc equal to --output_nc')
-            self.netD_A = define_D(opt.input_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
-                                   opt.init_type, opt.init_gain).to(self.device)
-            self.netD_B = define_D(opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
-                                   opt.init_type, opt.init_gain).to(self.device)
+            self.netD_A = self.make_discriminator(opt.input_nc)
+            self.netD_B = self.make_discriminator(opt.output_nc)
             self.fake_A_pool = ImagePool(opt.pool_size)
             self.fake_B_pool = ImagePool(opt.pool_size)
             self.criterionGAN = GANLoss(opt.gan_mode)
@@ -133,15 +130,11 @@ class AUGANModel(BaseModel):
                 loss_G = self.generator_loss(D_A, D_B)
             if self.instance:
                 loss_G = loss_G + self.instance.generator_loss()
-        self.optimizer_G.zero_grad(set_to_none=True)
-        self.backward(loss_G)
-        self.step(self.optimizer_G)
+        self.minimize(self.optimizer_G, loss_G)
 
         with self.autocast():
             self.loss_D_A = self.discriminator_loss(self.netD_A, self.real_A, self.fake_A_pool.query(self.fake_A))
             self.loss_D_B = self.discriminator_loss(self.netD_B, self.real_B, self.fake_B_pool.query(self.fake_B))
-        self.optimizer_D.zero_grad(set_to_none=True)
-        self.backward(self.loss_D_A + self.loss_D_B)
-        self.step(self.optimizer_D)
+        self.minimize(self.optimizer_D, self.loss_D_A + self.loss_D_B)
         if self.instance:
             self.instance.optimize_discriminators()

@@ -13,6 +13,7 @@ from util.checkpoint import load_network, load_training_state, save_network, sav
 from util.errors import UserError
 from util.image_pool import ImagePool
 from util.precision import Precision
+from .discriminators import define_D
 from .layers import count_parameters
 from .persistence import build_network, check_config, describe
 
@@ -37,7 +38,7 @@ class BaseModel(ABC):
     network as `self.net<name>`, each loss as `self.loss_<name>`, each visual as an attribute.
 
     In the training step, run forward passes and losses inside `self.autocast()`, call
-    `self.backward(loss)` and `self.step(optimizer)` instead of loss.backward()/optimizer.step(),
+    `self.minimize(optimizer, loss)` instead of zero_grad()/loss.backward()/optimizer.step(),
     and call discriminators through `self.frozen(...)` in the generator step. That is all a model
     needs to train under mixed precision and on several processes.
     """
@@ -96,12 +97,24 @@ class BaseModel(ABC):
         """Context for forward passes and losses: mixed precision as --amp says."""
         return self.precision.autocast()
 
+    def make_discriminator(self, channels):
+        """The `--netD` discriminator for images of `channels` channels, initialised, on the device."""
+        opt = self.opt
+        return define_D(channels, opt.ndf, opt.netD, opt.n_layers_D, opt.norm, opt.init_type,
+                        opt.init_gain).to(self.device)
+
     def backward(self, loss):
         self.precision.backward(loss)
 
     def step(self, optimizer):
         """Apply the gradients, unless they are not finite (then the step is skipped and counted)."""
         self.precision.step(optimizer)
+
+    def minimize(self, optimizer, loss):
+        """One update of `optimizer`'s parameters down the gradient of `loss`."""
+        optimizer.zero_grad(set_to_none=True)
+        self.backward(loss)
+        self.step(optimizer)
 
     @contextlib.contextmanager
     def frozen(self, *nets):

@@ -16,7 +16,6 @@ import torch
 from util.errors import UserError
 from util.image_pool import ImagePool
 from .base_model import BaseModel
-from .discriminators import define_D
 from .generators import define_resnet_generator
 from .layers import init_weights
 from .losses import GANLoss, l1
@@ -58,10 +57,8 @@ class CycleGANModel(BaseModel):
             return
         if use_identity and opt.input_nc != opt.output_nc:
             raise UserError('--lambda_identity > 0 needs --input_nc equal to --output_nc (or --lambda_identity 0)')
-        self.netD_A = define_D(opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
-                               opt.init_type, opt.init_gain).to(self.device)
-        self.netD_B = define_D(opt.input_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
-                               opt.init_type, opt.init_gain).to(self.device)
+        self.netD_A = self.make_discriminator(opt.output_nc)  # judges G_A's outputs: domain B
+        self.netD_B = self.make_discriminator(opt.input_nc)
         self.fake_A_pool = ImagePool(opt.pool_size)
         self.fake_B_pool = ImagePool(opt.pool_size)
         self.criterionGAN = GANLoss(opt.gan_mode)
@@ -99,13 +96,9 @@ class CycleGANModel(BaseModel):
             self.forward()
             with self.frozen(self.netD_A, self.netD_B) as (D_A, D_B):
                 loss_G = self.generator_loss(D_A, D_B)
-        self.optimizer_G.zero_grad(set_to_none=True)
-        self.backward(loss_G)
-        self.step(self.optimizer_G)
+        self.minimize(self.optimizer_G, loss_G)
 
         with self.autocast():
             self.loss_D_A = self.discriminator_loss(self.netD_A, self.real_B, self.fake_B_pool.query(self.fake_B))
             self.loss_D_B = self.discriminator_loss(self.netD_B, self.real_A, self.fake_A_pool.query(self.fake_A))
-        self.optimizer_D.zero_grad(set_to_none=True)
-        self.backward(self.loss_D_A + self.loss_D_B)
-        self.step(self.optimizer_D)
+        self.minimize(self.optimizer_D, self.loss_D_A + self.loss_D_B)

@@ -26,7 +26,7 @@ default and the port's is a flag: --lambda_percep 20, --noise_on translation, --
 """
 from util.image_pool import ImagePool
 from .base_model import BaseModel
-from .discriminators import DomainClassifier, define_D
+from .discriminators import DomainClassifier
 from .generators import ForkGenerator, add_fork_generator_options
 from .instance_level import add_instance_options, instance_terms
 from .layers import init_weights
@@ -71,8 +71,7 @@ class ForkGANModel(BaseModel):
 
         for name in DISCRIMINATORS:
             channels = opt.input_nc if name.endswith('A') else opt.output_nc
-            setattr(self, 'net' + name, define_D(channels, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
-                                                 opt.init_type, opt.init_gain).to(self.device))
+            setattr(self, 'net' + name, self.make_discriminator(channels))
             setattr(self, name.replace('D_', 'pool_'), ImagePool(opt.pool_size))
         self.netC = init_weights(DomainClassifier(4 * opt.ngf, opt.ndf), opt.init_type, opt.init_gain).to(self.device)
         self.criterionGAN = GANLoss(opt.gan_mode)
@@ -130,15 +129,11 @@ class ForkGANModel(BaseModel):
                 loss_G = self.generator_loss(dict(zip(DISCRIMINATORS, frozen[:-1])), frozen[-1])
             if self.instance:
                 loss_G = loss_G + self.instance.generator_loss()
-        self.optimizer_G.zero_grad(set_to_none=True)
-        self.backward(loss_G)
-        self.step(self.optimizer_G)
+        self.minimize(self.optimizer_G, loss_G)
 
         with self.autocast():
             self.loss_cls = self.classifier_loss()
-        self.optimizer_C.zero_grad(set_to_none=True)
-        self.backward(self.loss_cls)
-        self.step(self.optimizer_C)
+        self.minimize(self.optimizer_C, self.loss_cls)
 
         pairs = {'D_A': (self.real_A, self.fake_A), 'D_B': (self.real_B, self.fake_B),
                  'D_rec_A': (self.real_A, self.rec_A), 'D_rec_B': (self.real_B, self.rec_B),
@@ -146,8 +141,6 @@ class ForkGANModel(BaseModel):
         with self.autocast():
             for name, (real, fake) in pairs.items():
                 setattr(self, 'loss_' + name, self.discriminator_loss(name, real, fake))
-        self.optimizer_D.zero_grad(set_to_none=True)
-        self.backward(sum(getattr(self, 'loss_' + n) for n in DISCRIMINATORS))
-        self.step(self.optimizer_D)
+        self.minimize(self.optimizer_D, sum(getattr(self, 'loss_' + n) for n in DISCRIMINATORS))
         if self.instance:
             self.instance.optimize_discriminators()

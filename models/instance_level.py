@@ -85,9 +85,7 @@ class InstanceTerms:
                                    + gan(m.netD_B_inst(self.fake_B.detach()), False, self.w_A)
                                    + gan(m.netD_A_inst(self.real_A), True, self.w_A)
                                    + gan(m.netD_A_inst(self.fake_A.detach()), False, self.w_B))
-        m.optimizer_D_inst.zero_grad(set_to_none=True)
-        m.backward(m.loss_D_inst)
-        m.step(m.optimizer_D_inst)
+        m.minimize(m.optimizer_D_inst, m.loss_D_inst)
 
 
 def instance_terms(model, opt):

@@ -10,10 +10,9 @@ What a model does (BaseModel holds everything else: devices, checkpoints, schedu
   __init__                    name losses, visuals and networks; build networks and optimizers
   set_input                   (BaseModel has one for dicts with A, B, A_paths: override for others)
   forward                     compute outputs (used by training and by test.py)
-  optimize_parameters         one training step, through BaseModel's autocast/backward/step/frozen
+  optimize_parameters         one training step, through BaseModel's autocast/minimize/frozen
 """
 from .base_model import BaseModel
-from .discriminators import define_D
 from .generators import ForkGenerator
 from .layers import init_weights
 from .losses import GANLoss, l1
@@ -35,8 +34,7 @@ class TemplateModel(BaseModel):
         self.netG = init_weights(ForkGenerator(opt.input_nc, opt.output_nc, opt.ngf, opt.norm),
                                  opt.init_type, opt.init_gain).to(self.device)
         if self.isTrain:
-            self.netD = define_D(opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
-                                 opt.init_type, opt.init_gain).to(self.device)
+            self.netD = self.make_discriminator(opt.output_nc)  # the --netD discriminator
             self.criterionGAN = GANLoss(opt.gan_mode)
             self.optimizer_G = self.make_optimizer(self.netG)  # Adam with --lr/--beta1, in self.optimizers
             self.optimizer_D = self.make_optimizer(self.netD)
@@ -46,20 +44,16 @@ class TemplateModel(BaseModel):
         self.fake_B, self.rec_A = out.fake, out.rec
 
     def optimize_parameters(self):
-        # Use BaseModel's autocast/backward/step/frozen: they bring mixed precision, skipped
+        # Use BaseModel's autocast/minimize/frozen: they bring mixed precision, skipped
         # non-finite steps and multi-process training without any code here.
         with self.autocast():
             self.forward()
             with self.frozen(self.netD) as (D,):
                 self.loss_G = self.criterionGAN(D(self.fake_B), True)
             self.loss_rec = self.opt.lambda_rec * l1(self.rec_A, self.real_A)
-        self.optimizer_G.zero_grad(set_to_none=True)
-        self.backward(self.loss_G + self.loss_rec)
-        self.step(self.optimizer_G)
+        self.minimize(self.optimizer_G, self.loss_G + self.loss_rec)
 
         with self.autocast():
             self.loss_D = 0.5 * (self.criterionGAN(self.netD(self.real_B), True)
                                  + self.criterionGAN(self.netD(self.fake_B.detach()), False))
-        self.optimizer_D.zero_grad(set_to_none=True)
-        self.backward(self.loss_D)
-        self.step(self.optimizer_D)
+        self.minimize(self.optimizer_D, self.loss_D)
