@@ -34,6 +34,18 @@ def run_cli(*args, cwd=REPO, check=True, timeout=600):
     return proc
 
 
+def train_tiny(ckpt, *extra, name='tiny'):
+    """Train the tiny AU-GAN run (2 real images, 32 px, one epoch) that the script tests load;
+    skips the calling test when the real day/night set is absent."""
+    if not (SHARED_DATA / 'trainA').is_dir():
+        pytest.skip(f'the real day/night set is not at {SHARED_DATA}')
+    from test_train_test import TINY
+    run_cli('train.py', '--dataroot', SHARED_DATA, '--name', name, '--checkpoints_dir', ckpt, *TINY,
+            '--load_size', '40', '--crop_size', '32', '--max_dataset_size', '2', '--n_epochs', '1',
+            '--n_epochs_decay', '0', *extra)
+    return ckpt
+
+
 def read_losses(log_path):
     """Every loss line of a loss_log.txt as a dict name -> float."""
     rows = []

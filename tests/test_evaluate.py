@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SHARED_DATA, run_cli
+from conftest import SHARED_DATA, run_cli, train_tiny
 from test_train_test import TINY
 from util import metrics
 from util.errors import UserError
@@ -114,13 +114,7 @@ def test_folder_mode(daynight):
 
 @pytest.fixture(scope='module')
 def tiny_run(tmp_path_factory):
-    if not (SHARED_DATA / 'trainA').is_dir():
-        pytest.skip(f'the real day/night set is not at {SHARED_DATA}')
-    ckpt = tmp_path_factory.mktemp('checkpoints')
-    run_cli('train.py', '--dataroot', SHARED_DATA, '--name', 'tiny', '--checkpoints_dir', ckpt, *TINY,
-            '--load_size', '40', '--crop_size', '32', '--max_dataset_size', '2', '--n_epochs', '1',
-            '--n_epochs_decay', '0', '--save_epoch_freq', '1')
-    return ckpt
+    return train_tiny(tmp_path_factory.mktemp('checkpoints'), '--save_epoch_freq', '1')
 
 
 def test_model_mode_writes_table_csv_and_plot(tiny_run, tmp_path):

@@ -5,7 +5,7 @@ import onnxruntime
 import pytest
 import torch
 
-from conftest import SHARED_DATA, run_cli
+from conftest import SHARED_DATA, run_cli, train_tiny
 from test_train_test import TINY
 from models import create_model
 from options.test_options import TestOptions
@@ -16,13 +16,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:F
 
 @pytest.fixture(scope='module')
 def tiny_run(tmp_path_factory):
-    if not (SHARED_DATA / 'trainA').is_dir():
-        pytest.skip(f'the real day/night set is not at {SHARED_DATA}')
-    ckpt = tmp_path_factory.mktemp('checkpoints')
-    run_cli('train.py', '--dataroot', SHARED_DATA, '--name', 'tiny', '--checkpoints_dir', ckpt, *TINY,
-            '--load_size', '40', '--crop_size', '32', '--max_dataset_size', '2', '--n_epochs', '1',
-            '--n_epochs_decay', '0')
-    return ckpt
+    return train_tiny(tmp_path_factory.mktemp('checkpoints'))
 
 
 def eager_generator(ckpt, name):
