@@ -119,9 +119,6 @@ class AUGANModel(BaseModel):
             loss = loss + self.loss_idt_A + self.loss_idt_B
         return loss
 
-    def discriminator_loss(self, netD, real, fake):
-        return 0.5 * (self.criterionGAN(netD(real), True) + self.criterionGAN(netD(fake.detach()), False))
-
     def optimize_parameters(self):
         # Generators first; the discriminators only pass gradients through.
         with self.autocast():

@@ -103,6 +103,11 @@ class BaseModel(ABC):
         return define_D(channels, opt.ndf, opt.netD, opt.n_layers_D, opt.norm, opt.init_type,
                         opt.init_gain).to(self.device)
 
+    def discriminator_loss(self, netD, real, fake):
+        """0.5 * (GAN(D(real), real) + GAN(D(fake), fake)), the fake detached from its generator
+        (needs `self.criterionGAN`)."""
+        return 0.5 * (self.criterionGAN(netD(real), True) + self.criterionGAN(netD(fake.detach()), False))
+
     def backward(self, loss):
         self.precision.backward(loss)
 

@@ -88,9 +88,6 @@ class CycleGANModel(BaseModel):
         return (self.loss_G_A + self.loss_G_B + self.loss_cycle_A + self.loss_cycle_B
                 + self.loss_idt_A + self.loss_idt_B)
 
-    def discriminator_loss(self, netD, real, fake):
-        return 0.5 * (self.criterionGAN(netD(real), True) + self.criterionGAN(netD(fake.detach()), False))
-
     def optimize_parameters(self):
         with self.autocast():
             self.forward()

@@ -54,6 +54,5 @@ class TemplateModel(BaseModel):
         self.minimize(self.optimizer_G, self.loss_G + self.loss_rec)
 
         with self.autocast():
-            self.loss_D = 0.5 * (self.criterionGAN(self.netD(self.real_B), True)
-                                 + self.criterionGAN(self.netD(self.fake_B.detach()), False))
+            self.loss_D = self.discriminator_loss(self.netD, self.real_B, self.fake_B)
         self.minimize(self.optimizer_D, self.loss_D)
