@@ -84,7 +84,8 @@ def main(args=None):
             if total_iters % opt.print_freq == 0:
                 losses = model.get_current_losses()  # synchronises with the device: only here
                 visualizer.print_current_losses(epoch, total_iters, losses, time.time() - t_step_start, t_data)
-                visualizer.plot_current_losses(epoch, bar.n / max(bar.total, 1), losses, total_iters)
+                # fraction of the epoch done before this step; tqdm's bar.n lags (it updates only on redraw)
+                visualizer.plot_current_losses(epoch, (epoch_iter - 1) / max(bar.total, 1), losses, total_iters)
             if total_iters % opt.display_freq == 0:
                 show_visuals(epoch, total_iters)
             stop = opt.max_iters and total_iters >= opt.max_iters
