@@ -9,9 +9,17 @@ of the model) after `--warmup` ones; images/s counts both domains' batches as on
 FLOPs of one iteration are counted with torch.utils.flop_counter.FlopCounterMode, and the
 utilisation compares the achieved FLOP/s with a peak measured in the same run: a large 3x3 conv's
 forward and backward in the same dtype and memory format. Peak memory: max allocated on a GPU,
-the process's peak RSS on the CPU. Conversion: images/s of the A->B generator in eval mode with
-the run's precision and memory format, beside the naive path (float32, default layout) that a
-plain test.py loop takes. A training "image" is one sample: an A image and a B image. `--json` prints one JSON object on the last line; `--compare` runs a grid
+the process's peak RSS on the CPU. A training "image" is one sample: an A image and a B image.
+
+Conversion: images/s of scripts/convert.py's path (the A->B generator alone, in eval and inference
+mode, with the run's precision and memory format), beside test.py's loop run naively (the model's
+whole test-time forward per image, float32, default layout, which also computes the B->A side and
+the reconstructions that test.py's pages show).
+
+`--reference_dir DIR` (with --model cycle_gan) also times the reference CycleGAN code, a checkout of
+junyanz/pytorch-CycleGAN-and-pix2pix, in this process at the same sizes, alternating its steps
+with ours so that the machine's drift hits both alike; it adds reference_s_per_step and
+speedup_vs_reference. `--json` prints one JSON object on the last line; `--compare` runs a grid
 (precisions x channels_last x compile where supported) in one process and prints a table and JSON.
 """
 import sys
@@ -19,8 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import copy  # noqa: E402
+import importlib  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
@@ -33,6 +45,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from models import create_model  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
+from util.inference import Translator  # noqa: E402
 from util.precision import bf16_supported  # noqa: E402
 from util.seeding import seed_everything  # noqa: E402
 
@@ -45,6 +58,9 @@ class BenchmarkOptions(TrainOptions):
         parser.add_argument('--json', action='store_true', help='print the result as JSON on the last line')
         parser.add_argument('--compare', action='store_true',
                             help='run a grid of precisions, memory formats and compile settings')
+        parser.add_argument('--reference_dir', default='',
+                            help='a checkout of junyanz/pytorch-CycleGAN-and-pix2pix: time its cycle_gan step '
+                                 'beside ours (with --model cycle_gan)')
         parser.set_defaults(dataroot='(synthetic)', crop_size=128, load_size=128, pool_size=50, name='benchmark',
                             checkpoints_dir='/tmp/au_gan_benchmark', print_freq=1)
         return parser
@@ -52,6 +68,13 @@ class BenchmarkOptions(TrainOptions):
     def validate(self, opt):
         if opt.steps < 1 or opt.warmup < 0:
             raise UserError('--steps must be at least 1 and --warmup at least 0')
+        if opt.reference_dir:
+            if opt.model != 'cycle_gan':
+                raise UserError(f'--reference_dir times the reference CycleGAN: use it with --model cycle_gan, '
+                                f'not {opt.model}')
+            if not os.path.isfile(os.path.join(opt.reference_dir, 'models', 'cycle_gan_model.py')):
+                raise UserError(f'--reference_dir {opt.reference_dir}: no models/cycle_gan_model.py there; '
+                                f'point it at a checkout of junyanz/pytorch-CycleGAN-and-pix2pix')
 
 
 def sync(device):
@@ -69,14 +92,63 @@ def synthetic_batch(opt):
 
 def timed(fn, device, steps, warmup):
     """Median seconds of fn() over `steps` calls after `warmup` calls, and the first call's time."""
-    times = []
-    for i in range(warmup + steps):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[warmup:]), times[0]
+    return timed_together({'fn': fn}, device, steps, warmup)['fn']
+
+
+def timed_together(fns, device, steps, warmup):
+    """{name: (median seconds, first call's seconds)} of the functions in `fns`, called in turn,
+    one call each per round, so that slow phases of the machine fall on all of them alike."""
+    times = {name: [] for name in fns}
+    for _ in range(warmup + steps):
+        for name, fn in fns.items():
+            sync(device)
+            start = time.perf_counter()
+            fn()
+            sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(t[warmup:]), t[0]) for name, t in times.items()}
+
+
+# The top-level packages of this project, which the reference code's have the same names as.
+_PACKAGES = ('models', 'util', 'data', 'options')
+
+
+def load_reference_model(reference_dir):
+    """The reference's CycleGANModel class, imported from `reference_dir` beside our own packages:
+    ours are set aside while it imports, its modules are then kept under `reference.*` names."""
+    def ours(name):
+        return name.split('.')[0] in _PACKAGES
+
+    saved = {name: sys.modules.pop(name) for name in list(sys.modules) if ours(name)}
+    sys.path.insert(0, os.path.abspath(reference_dir))
+    try:
+        return importlib.import_module('models.cycle_gan_model').CycleGANModel
+    except Exception as e:
+        raise UserError(f'--reference_dir {reference_dir}: cannot import its models/cycle_gan_model.py '
+                        f'({type(e).__name__}: {e})') from e
+    finally:
+        sys.path.remove(os.path.abspath(reference_dir))
+        for name in [n for n in sys.modules if ours(n)]:
+            sys.modules['reference.' + name] = sys.modules.pop(name)
+        sys.modules.update(saved)
+
+
+def reference_step(model_class, opt, device, batch):
+    """One training iteration of the reference CycleGAN, built with the same sizes as ours."""
+    ref_opt = argparse.Namespace(
+        gpu_ids=[device.index or 0] if device.type == 'cuda' else [], isTrain=True, checkpoints_dir=opt.checkpoints_dir,
+        name='reference', preprocess='resize_and_crop', input_nc=opt.input_nc, output_nc=opt.output_nc,
+        ngf=opt.ngf, ndf=opt.ndf, netG=opt.netG, netD=opt.netD, n_layers_D=opt.n_layers_D, norm=opt.norm,
+        no_dropout=True, init_type='normal', init_gain=0.02, lambda_identity=opt.lambda_identity,
+        lambda_A=opt.lambda_A, lambda_B=opt.lambda_B, pool_size=opt.pool_size, gan_mode=opt.gan_mode, lr=opt.lr,
+        beta1=opt.beta1, direction='AtoB')
+    with contextlib.redirect_stdout(None):  # its per-network init messages
+        model = model_class(ref_opt)
+
+    def step():
+        model.set_input(batch)
+        model.optimize_parameters()
+    return step
 
 
 def conv_peak(device, dtype, channels_last, steps=5):
@@ -96,8 +168,9 @@ def conv_peak(device, dtype, channels_last, steps=5):
     return flops / seconds
 
 
-def measure(opt):
-    """Build the model as `opt` says and measure one configuration; returns a dict of results."""
+def measure(opt, reference=None):
+    """Build the model as `opt` says and measure one configuration; returns a dict of results.
+    `reference`: the reference's CycleGANModel class, timed alongside (see load_reference_model)."""
     seed_everything(opt.seed)
     model = create_model(opt)
     model.setup(opt)
@@ -109,9 +182,13 @@ def measure(opt):
         model.optimize_parameters()
         model.precision.end_iteration()
 
+    steps = {'ours': train_step}
+    if reference is not None:
+        steps['reference'] = reference_step(reference, opt, device, batch)
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
-    s_per_step, first = timed(train_step, device, opt.steps, opt.warmup)
+    times = timed_together(steps, device, opt.steps, opt.warmup)
+    s_per_step, first = times['ours']
     with FlopCounterMode(display=False) as counter:
         train_step()
     flops = counter.get_total_flops()
@@ -121,31 +198,33 @@ def measure(opt):
     else:
         peak_mem = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
+    model.eval()
     generator = model.netG_A if 'G_A' in model.model_names else model.netG
-    generator.eval()
+    translate = Translator(generator, model.autocast)  # what scripts/convert.py runs
     x = model.to_device(batch['A'])
+    s_convert, _ = timed(lambda: translate(x), device, opt.steps, 1)
 
-    def convert():
-        with torch.inference_mode(), model.autocast():
-            generator(x, reconstruct=False, uncertainty=False)
+    # test.py's loop as it comes: float32, default layout, the whole test-time forward per image
+    naive_opt = copy.copy(opt)
+    naive_opt.amp, naive_opt.channels_last, naive_opt.compile = 'off', False, False
+    naive = create_model(naive_opt)
+    naive.setup(naive_opt)
+    naive.eval()
 
-    s_convert, _ = timed(convert, device, opt.steps, 1)
-    plain = copy.deepcopy(generator)
-    plain = plain.to(memory_format=torch.contiguous_format).float()
-    x_plain = batch['A'].to(device)
+    def test_loop_step():
+        naive.set_input(batch)
+        naive.test()
 
-    def naive_convert():
-        with torch.no_grad():
-            plain(x_plain, reconstruct=False, uncertainty=False)
-
-    s_naive, _ = timed(naive_convert, device, opt.steps, 1)
+    s_naive, _ = timed(test_loop_step, device, opt.steps, 1)
     return {'model': opt.model, 'device': str(device), 'amp': model.precision.mode, 'channels_last': opt.channels_last,
             'compile': opt.compile, 'crop_size': opt.crop_size, 'batch_size': opt.batch_size,
             's_per_step': s_per_step, 'first_step_s': first, 'images_per_s': opt.batch_size / s_per_step,
             'gflop_per_step': flops / 1e9, 'gflops': flops / s_per_step / 1e9, 'peak_gflops': peak / 1e9,
             'utilization': flops / s_per_step / peak, 'peak_mem_mb': peak_mem,
             'inference_images_per_s': opt.batch_size / s_convert,
-            'naive_inference_images_per_s': opt.batch_size / s_naive}
+            'naive_inference_images_per_s': opt.batch_size / s_naive,
+            'reference_s_per_step': times['reference'][0] if reference is not None else None,
+            'speedup_vs_reference': times['reference'][0] / s_per_step if reference is not None else None}
 
 
 def grid(device):
@@ -159,11 +238,14 @@ def row(r):
     return (f"{r['model']:>9} {r['amp']:>5} {str(r['channels_last']):>6} {str(r['compile']):>6} "
             f"{r['s_per_step']:9.3f} {r['images_per_s']:8.2f} {r['gflop_per_step']:8.1f} {r['gflops']:8.1f} "
             f"{r['utilization']:6.1%} {r['peak_mem_mb']:8.0f} {r['inference_images_per_s']:8.2f} "
-            f"{r['naive_inference_images_per_s']:8.2f} {r['first_step_s']:8.2f}")
+            f"{r['naive_inference_images_per_s']:8.2f} {r['first_step_s']:8.2f}"
+            + (f" {r['reference_s_per_step']:9.3f} {r['speedup_vs_reference']:7.2f}x"
+               if r['reference_s_per_step'] else ''))
 
 
 HEADER = (f"{'model':>9} {'amp':>5} {'c_last':>6} {'compile':>6} {'s/step':>9} {'img/s':>8} {'GFLOP':>8} "
-          f"{'GFLOP/s':>8} {'util':>6} {'peak MB':>8} {'conv/s':>8} {'naive/s':>8} {'first s':>8}")
+          f"{'GFLOP/s':>8} {'util':>6} {'peak MB':>8} {'conv/s':>8} {'test/s':>8} {'first s':>8}")
+REFERENCE_HEADER = f" {'ref s/step':>9} {'speedup':>8}"
 
 
 @exit_on_user_error
@@ -174,13 +256,14 @@ def main(args=None):
         machine = torch.cuda.get_device_name()
     configs = grid(torch.device('cuda' if torch.cuda.is_available() and opt.gpu_ids else 'cpu')) if opt.compare \
         else [(opt.amp, opt.channels_last, opt.compile)]
+    reference = load_reference_model(opt.reference_dir) if opt.reference_dir else None
     results = []
     print(f'benchmark on {machine}, torch {torch.__version__}')
-    print(HEADER)
+    print(HEADER + (REFERENCE_HEADER if reference else ''))
     for amp, channels_last, compile_ in configs:
         run = copy.copy(opt)
         run.amp, run.channels_last, run.compile = amp, channels_last, compile_
-        result = measure(run)
+        result = measure(run, reference)
         result['machine'] = machine
         results.append(result)
         print(row(result), flush=True)

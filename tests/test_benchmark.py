@@ -43,3 +43,70 @@ def test_channels_last_gives_the_same_results(net):
     for ta, tb in pairs:
         if ta is not None:
             assert torch.allclose(ta, tb, atol=1e-5), (ta - tb).abs().max()
+
+
+STAND_IN_MODEL = '''
+import os
+import torch
+from util.image_pool import ImagePool  # the reference's own util package, not ours
+
+
+class CycleGANModel:
+    def __init__(self, opt):
+        print('initialize network with normal')
+        self.opt, self.pool = opt, ImagePool(opt.pool_size)
+        self.net = torch.nn.Conv2d(opt.input_nc, opt.output_nc, 3, padding=1)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
+
+    def set_input(self, input):
+        self.real_A, self.real_B = input['A'], input['B']
+
+    def optimize_parameters(self):
+        self.optimizer.zero_grad()
+        (self.net(self.real_A) - self.real_B).abs().mean().backward()
+        self.optimizer.step()
+        with open(os.path.join(os.path.dirname(__file__), 'calls.txt'), 'a') as f:
+            f.write(f'{tuple(self.real_A.shape)} ngf={self.opt.ngf} netG={self.opt.netG}\\n')
+'''
+
+
+def test_benchmark_times_the_reference_code_beside_ours(tmp_path):
+    """A stand-in with the reference's layout and interface (its own `models` and `util` packages,
+    whose names clash with ours): its steps run alternately with ours and both are reported."""
+    ref = tmp_path / 'ref'
+    (ref / 'models').mkdir(parents=True)
+    (ref / 'util').mkdir()
+    (ref / 'models' / '__init__.py').write_text('')
+    (ref / 'util' / '__init__.py').write_text('')
+    (ref / 'util' / 'image_pool.py').write_text('class ImagePool:\n    def __init__(self, size):\n        self.size = size\n')
+    (ref / 'models' / 'cycle_gan_model.py').write_text(STAND_IN_MODEL)
+    proc = run_cli('scripts/benchmark.py', '--model', 'cycle_gan', '--crop_size', '32', '--ngf', '4', '--ndf', '4',
+                   '--netG', 'resnet_6blocks', '--steps', '3', '--warmup', '1', '--gpu_ids', '-1',
+                   '--checkpoints_dir', tmp_path / 'ck', '--reference_dir', ref, '--json')
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (ref / 'models' / 'calls.txt').read_text().splitlines() == ['(1, 3, 32, 32) ngf=4 netG=resnet_6blocks'] * 4
+    assert result['gflop_per_step'] > 0.01  # our cycle_gan ran, not the stand-in's one conv
+    assert result['reference_s_per_step'] > 0
+    assert result['speedup_vs_reference'] == pytest.approx(result['reference_s_per_step'] / result['s_per_step'])
+    assert 'initialize network' not in proc.stdout
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--model', 'au_gan', '--reference_dir', '.'], 'use it with --model cycle_gan'),
+    (['--model', 'cycle_gan', '--reference_dir', 'docs'], 'no models/cycle_gan_model.py there')])
+def test_benchmark_reference_dir_errors_name_the_fix(tmp_path, args, message):
+    proc = run_cli('scripts/benchmark.py', *args, '--gpu_ids', '-1', '--checkpoints_dir', tmp_path, check=False)
+    assert proc.returncode == 2
+    assert message in proc.stdout + proc.stderr
+
+
+def test_benchmark_compare_runs_the_grid_in_one_process(tmp_path):
+    proc = run_cli('scripts/benchmark.py', '--model', 'cycle_gan', '--crop_size', '32', '--ngf', '4', '--ndf', '4',
+                   '--netG', 'resnet_6blocks', '--n_layers_D', '2', '--steps', '1', '--warmup', '0', '--gpu_ids', '-1',
+                   '--checkpoints_dir', tmp_path, '--compare')
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert {(r['amp'], r['channels_last'], r['compile']) for r in results} == \
+        {(amp, cl, False) for amp in ('off', 'bf16') for cl in (False, True)}  # the CPU grid: no fp16, no compile
+    assert all(FIELDS <= set(r) for r in results)
+    table = [ln for ln in proc.stdout.splitlines() if ln.lstrip().startswith('cycle_gan')]
+    assert len(table) == 4
