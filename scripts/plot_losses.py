@@ -19,16 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import argparse  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
-import re  # noqa: E402
 from typing import Dict, List, NamedTuple, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from util import loss_log  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
 
-HEADER = re.compile(r'^=+ Training Loss .* =+$')
-LINE = re.compile(r'^\(epoch: (\d+), iters: (\d+),[^)]*\)(.*)$')
-LOSS = re.compile(r'(\w+): (\S+)')
 
 
 class LossHistory(NamedTuple):
@@ -45,34 +42,26 @@ def read_loss_log(path):
     new_session = False
     with open(path, encoding='utf-8') as f:
         for line in f:
-            line = line.strip()
-            if HEADER.match(line):
+            if loss_log.is_session_header(line):
                 new_session = bool(points)
                 continue
-            m = LINE.match(line)
-            if not m:
+            parsed = loss_log.parse_line(line)
+            if not parsed:
                 continue
-            it = int(m.group(2))
+            _, it, losses = parsed
             if new_session:
                 session_starts.append(it)
                 new_session = False
             while points and points[-1][0] >= it:
                 points.pop()
                 replaced += 1
-            points.append((it, {k: _to_float(v) for k, v in LOSS.findall(m.group(3))}))
+            points.append((it, losses))
     if not points:
         raise UserError(f'{path} holds no loss lines of the form "(epoch: E, iters: I, ...) name: value ..."')
     names = dict.fromkeys(k for _, losses in points for k in losses)
     curves = {k: (np.array([it for it, losses in points if k in losses]),
                   np.array([losses[k] for _, losses in points if k in losses])) for k in names}
     return LossHistory(curves, session_starts, replaced)
-
-
-def _to_float(text):
-    try:
-        return float(text)  # also reads nan, inf, -inf
-    except ValueError:
-        return math.nan
 
 
 def ema(values, weight):

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 
-from . import html, util
+from . import html, loss_log, util
 
 # Seconds to wait for visdom while connecting (the check itself), and for a request later on
 # (images can be large on a remote server). A server that accepts but never answers thus
@@ -47,16 +47,8 @@ threading.Thread(target=build.download_scripts, daemon=True).start()
 run_server.main()
 """
 
-# A loss_log.txt line: `(epoch: E, iters: I, time: T, data: D) name: value ...`
-_LOG_LINE = re.compile(r"^\(epoch: (\d+), iters: (\d+),[^)]*\) ?(.*)$")
-_LOG_LOSS = re.compile(r"(\w+): (-?\d+(?:\.\d+)?|nan|-?inf)")
 # A training-page image: web/images/epoch<NNN>_<visual>.png
 _PAGE_IMAGE = re.compile(r"^epoch(\d+)_(.+)\.png$")
-
-
-def _format_value(v):
-    # Python prints non-finite floats as nan / inf / -inf, which the log parsers expect.
-    return f"{float(v):.3f}"
 
 
 def _to_float(v):
@@ -140,8 +132,7 @@ class Visualizer:
         self._last_images = None
 
         with open(self.log_name, "a", encoding="utf-8") as log_file:
-            now = time.strftime("%c")
-            log_file.write(f"================ Training Loss ({now}) ================\n")
+            log_file.write(loss_log.session_header() + "\n")
 
         self.vis = None
         self._visdom_server = None
@@ -372,9 +363,9 @@ class Visualizer:
             return
         with open(self.log_name, encoding="utf-8") as log_file:
             for line in log_file:
-                m = _LOG_LINE.match(line.strip())
-                if m:
-                    self._add_point(int(m.group(2)), {k: float(v) for k, v in _LOG_LOSS.findall(m.group(3))})
+                parsed = loss_log.parse_line(line)
+                if parsed:
+                    self._add_point(parsed[1], parsed[2])
 
     def _add_point(self, x, values):
         # A point at or before the last one starts over from there (a resume from an older
@@ -417,9 +408,7 @@ class Visualizer:
     def print_current_losses(self, epoch, iters, losses, t_comp, t_data):
         """Print one line `(epoch: E, iters: I, time: T, data: D) name: value ...` and append it
         to loss_log.txt."""
-        message = f"(epoch: {epoch}, iters: {iters}, time: {float(t_comp):.3f}, data: {float(t_data):.3f}) "
-        message += " ".join(f"{k}: {_format_value(_to_float(v))}" for k, v in losses.items())
-        message = message.rstrip()
+        message = loss_log.format_line(epoch, iters, t_comp, t_data, {k: _to_float(v) for k, v in losses.items()})
         print(message)
         with open(self.log_name, "a", encoding="utf-8") as log_file:
             log_file.write(message + "\n")

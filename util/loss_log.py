@@ -1,0 +1,45 @@
+"""The format of a run's loss_log.txt, written by the visualizer and read back by it (to redraw a
+resumed run's curves) and by scripts/plot_losses.py: one place, so writer and readers agree.
+
+    ================ Training Loss (<date>) ================      one per training session
+    (epoch: E, iters: I, time: T, data: D) name: value name: value ...
+
+Values print with 3 decimals; non-finite ones as nan, inf or -inf, which read back as such.
+"""
+import math
+import re
+import time
+
+_SESSION = re.compile(r'^=+ Training Loss .* =+$')
+_LINE = re.compile(r'^\(epoch: (\d+), iters: (\d+),[^)]*\) ?(.*)$')
+_LOSS = re.compile(r'(\w+): (\S+)')
+
+
+def session_header():
+    return f'================ Training Loss ({time.strftime("%c")}) ================'
+
+
+def format_line(epoch, iters, t_comp, t_data, losses):
+    """One log line; `losses` maps names to floats."""
+    values = ' '.join(f'{k}: {float(v):.3f}' for k, v in losses.items())
+    return f'(epoch: {epoch}, iters: {iters}, time: {float(t_comp):.3f}, data: {float(t_data):.3f}) {values}'.rstrip()
+
+
+def is_session_header(line):
+    return bool(_SESSION.match(line.strip()))
+
+
+def parse_line(line):
+    """(epoch, iters, {name: value}) of a loss line, or None for any other line. A value that is
+    not a number reads as nan."""
+    m = _LINE.match(line.strip())
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2)), {k: _to_float(v) for k, v in _LOSS.findall(m.group(3))}
+
+
+def _to_float(text):
+    try:
+        return float(text)  # also reads nan, inf, -inf
+    except ValueError:
+        return math.nan
