@@ -5,6 +5,7 @@ train.py logging to wandb in offline mode, read back from the run's transaction 
 resumed into the same wandb run with --continue_train. CPU only, no network; about two minutes
 on two cores."""
 import json
+import os
 import socket
 import struct
 import subprocess
@@ -99,6 +100,33 @@ def test_display_start_server_starts_a_local_server_and_stops_it(tmp_path, dayni
     assert len(started) == 1 and f'started a visdom server at http://localhost:{port}' in started[0]
     assert not port_open(port)  # stopped with training
     assert (tmp_path / 'ckpt' / 'own' / 'visdom_server.log').is_file()
+
+
+def test_a_killed_trainer_takes_its_visdom_server_with_it(tmp_path, daynight):
+    """SIGKILL leaves no atexit handler to run: the server must not outlive the trainer (Linux)."""
+    pytest.importorskip('visdom')
+    if not sys.platform.startswith('linux'):
+        pytest.skip('parent-death signals are Linux only')
+    port = free_port()
+    cmd = [sys.executable, 'train.py', '--dataroot', daynight, '--name', 'killed', '--checkpoints_dir',
+           tmp_path / 'ckpt', *TINY, '--crop_size', '32', '--load_size', '32', '--n_epochs', '1000',
+           '--display_freq', '1', '--display_id', '1', '--display_port', port, '--display_start_server']
+    log = open(tmp_path / 'out.txt', 'w')
+    trainer = subprocess.Popen([str(c) for c in cmd], cwd=Path(__file__).resolve().parents[1], stdout=log,
+                               stderr=subprocess.STDOUT, env=dict(os.environ, WANDB_MODE='offline'))
+    try:
+        deadline = time.monotonic() + 120
+        while not port_open(port) and trainer.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert port_open(port), (tmp_path / 'out.txt').read_text()[-2000:]
+    finally:
+        trainer.kill()
+        trainer.wait()
+        log.close()
+    deadline = time.monotonic() + 30
+    while port_open(port) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not port_open(port)
 
 
 # ----------------------------------------------------------------------------- wandb

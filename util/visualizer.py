@@ -39,9 +39,15 @@ _LOCAL_HOSTS = ("localhost", "127.0.0.1")
 # The visdom server --display_start_server runs. Not `python -m visdom.server`, which first
 # downloads the JavaScript of visdom's browser UI and dies when that fails (offline): here
 # the download runs beside the server, so the server always comes up and the UI works as
-# soon as the scripts are there (they are kept in visdom's package folder).
+# soon as the scripts are there (they are kept in visdom's package folder). On Linux the server
+# asks the kernel to stop it when the trainer dies, even by SIGKILL, where atexit never runs.
 _VISDOM_SERVER_CODE = """
-import threading
+import os, signal, sys, threading
+if sys.platform.startswith('linux'):
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(os.environ['AUGAN_TRAINER_PID']):  # the trainer died before that call
+        sys.exit(0)
 from visdom.server import build, run_server
 threading.Thread(target=build.download_scripts, daemon=True).start()
 run_server.main()
@@ -205,7 +211,8 @@ class Visualizer:
             self._visdom_server = subprocess.Popen(
                 [sys.executable, "-c", _VISDOM_SERVER_CODE, "-port", str(port), "-bind_local",
                  "-logging_level", "WARNING"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=dict(os.environ, AUGAN_TRAINER_PID=str(os.getpid())))
         atexit.register(self._stop_visdom_server)  # also when training dies before close()
         deadline = time.monotonic() + _VISDOM_START_TIMEOUT
         while self._visdom_server.poll() is None and time.monotonic() < deadline:
