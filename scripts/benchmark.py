@@ -95,9 +95,10 @@ def timed(fn, device, steps, warmup):
     return timed_together({'fn': fn}, device, steps, warmup)['fn']
 
 
-def timed_together(fns, device, steps, warmup):
+def timed_together(fns, device, steps, warmup, reduce=statistics.median):
     """{name: (median seconds, first call's seconds)} of the functions in `fns`, called in turn,
-    one call each per round, so that slow phases of the machine fall on all of them alike."""
+    one call each per round, so that slow phases of the machine fall on all of them alike
+    (`reduce`: min for the fastest call instead of the median)."""
     times = {name: [] for name in fns}
     for _ in range(warmup + steps):
         for name, fn in fns.items():
@@ -106,7 +107,7 @@ def timed_together(fns, device, steps, warmup):
             fn()
             sync(device)
             times[name].append(time.perf_counter() - start)
-    return {name: (statistics.median(t[warmup:]), t[0]) for name, t in times.items()}
+    return {name: (reduce(t[warmup:]), t[0]) for name, t in times.items()}
 
 
 # The top-level packages of this project, which the reference code's have the same names as.
@@ -151,8 +152,9 @@ def reference_step(model_class, opt, device, batch):
     return step
 
 
-def conv_peak(device, dtype, channels_last, steps=5):
-    """FLOP/s of a large 3x3 conv's forward + backward: what this device reaches on the models' main op."""
+def conv_peak(device, dtype, channels_last, steps=10):
+    """FLOP/s of a large 3x3 conv's forward + backward: what this device reaches on the models' main op
+    (its fastest call: a peak, which the machine's slow moments should not lower)."""
     size, channels = (64, 128) if device.type == 'cpu' else (128, 256)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     x = torch.randn(4, channels, size, size, device=device).to(memory_format=fmt).requires_grad_()
@@ -163,7 +165,7 @@ def conv_peak(device, dtype, channels_last, steps=5):
             y = F.conv2d(x, w, padding=1)
         y.float().sum().backward()
 
-    seconds, _ = timed(step, device, steps, 2)
+    seconds, _ = timed_together({'conv': step}, device, steps, 2, reduce=min)['conv']
     flops = 3 * 2 * x.shape[0] * channels * channels * 9 * size * size  # forward + two backward convs
     return flops / seconds
 
