@@ -116,11 +116,6 @@ class ForkGANModel(BaseModel):
         encodings = [(self.enc_A, 'A'), (self.enc_B, 'B'), (self.enc_fake_B, 'A'), (self.enc_fake_A, 'B')]
         return 0.25 * sum(domain_classification_loss(self.netC(e.detach()), d) for e, d in encodings)
 
-    def discriminator_loss(self, name, real, fake):
-        netD, pool = getattr(self, 'net' + name), getattr(self, name.replace('D_', 'pool_'))
-        fake = pool.query(fake)
-        return 0.5 * (self.criterionGAN(netD(real), True) + self.criterionGAN(netD(fake.detach()), False))
-
     def optimize_parameters(self):
         nets = [getattr(self, 'net' + n) for n in DISCRIMINATORS]
         with self.autocast():
@@ -140,7 +135,9 @@ class ForkGANModel(BaseModel):
                  'D_ref_A': (self.real_A, self.ref_A), 'D_ref_B': (self.real_B, self.ref_B)}
         with self.autocast():
             for name, (real, fake) in pairs.items():
-                setattr(self, 'loss_' + name, self.discriminator_loss(name, real, fake))
+                pool = getattr(self, name.replace('D_', 'pool_'))  # each discriminator has its own history
+                setattr(self, 'loss_' + name, self.discriminator_loss(getattr(self, 'net' + name), real,
+                                                                      pool.query(fake)))
         self.minimize(self.optimizer_D, sum(getattr(self, 'loss_' + n) for n in DISCRIMINATORS))
         if self.instance:
             self.instance.optimize_discriminators()
