@@ -43,15 +43,16 @@ def main(args=None):
     webpage = html.HTML(web_dir, f'{opt.name}: {opt.model}, phase {opt.phase}, epoch {opt.epoch}')
     add_run_options(webpage, opt)
     # Each uncertainty map is scaled to its own max sigma, which its caption gives.
-    webpage.add_legend('uncertainty_A', '0', 'max σ')
+    for column in model.uncertainty_visuals:
+        webpage.add_legend(column, '0', 'max σ')
     count = min(opt.num_test, len(loader))
     for i, data in enumerate(tqdm(loader, total=count, desc='testing', unit='img')):
         if i >= count:
             break
         model.set_input(data)
         model.test()
-        sigma = getattr(model, 'sigma_A', None)
-        captions = {'uncertainty_A': f'max σ = {sigma.max().item():.3g}'} if sigma is not None else None
+        captions = {column: f'max σ = {sigma.max().item():.3g}' for column, attr in model.uncertainty_visuals.items()
+                    if (sigma := getattr(model, attr, None)) is not None}
         save_images(webpage, model.get_current_visuals(), model.get_image_paths(),
                     aspect_ratio=opt.aspect_ratio, width=opt.display_winsize, captions=captions)
     webpage.save()

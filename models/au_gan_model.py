@@ -48,6 +48,7 @@ class AUGANModel(BaseModel):
 
     def __init__(self, opt):
         super().__init__(opt)
+        self.uncertainty_visuals = {'uncertainty_A': 'sigma_A'}
         self.visual_names = ['real_A', 'fake_B', 'cyc_A', 'rec_A', 'uncertainty_A',
                              'real_B', 'fake_A', 'cyc_B', 'rec_B']
         self.model_names = ['G_A', 'G_B', 'D_A', 'D_B'] if self.isTrain else ['G_A', 'G_B']

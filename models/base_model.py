@@ -51,6 +51,8 @@ class BaseModel(ABC):
         self.memory_format = torch.channels_last if getattr(opt, 'channels_last', False) else torch.contiguous_format
         self.save_dir = os.path.join(opt.checkpoints_dir, opt.name)
         self.loss_names, self.model_names, self.visual_names = [], [], []
+        # visual that shows an uncertainty map -> the attribute holding its sigma (for the pages' scale)
+        self.uncertainty_visuals = {}
         self.optimizers, self.schedulers = [], []
         self.image_paths = []
         self.metric = 0  # for the plateau policy

@@ -25,6 +25,7 @@ class TestModel(BaseModel):
         setattr(self, 'net' + self.generator, None)  # built from the checkpoint in setup()
         self.loss_names = []
         self.visual_names = ['real', 'fake', 'uncertainty']
+        self.uncertainty_visuals = {'uncertainty': 'sigma'}
         self.real = self.fake = self.sigma = self.uncertainty = None
 
     def set_input(self, input):

@@ -8,6 +8,7 @@ from PIL import Image
 
 import train
 from conftest import REPO, read_losses
+from test_util import parse_page
 from models.discriminators import NLayerDiscriminator
 from models.generators import define_resnet_generator
 from models.layers import count_parameters
@@ -66,8 +67,13 @@ def test_model_test_runs_one_generator_from_its_file(tmp_path, tiny_root, suffix
     test_entry.main(['--dataroot', str(tiny_root / f'test{suffix[1]}'), '--checkpoints_dir', str(tmp_path / 'ck'),
                      '--name', 'au_gan_instance', '--model', 'test', '--model_suffix', suffix, '--gpu_ids', '-1',
                      '--results_dir', str(tmp_path / 'results'), '--load_size', '64', '--preprocess', 'scale_height'])
-    names = {p.name.split('_', 1)[1] for p in (tmp_path / 'results' / 'au_gan_instance' / 'test_latest' / 'images').iterdir()}
+    page = tmp_path / 'results' / 'au_gan_instance' / 'test_latest'
+    names = {p.name.split('_', 1)[1] for p in (page / 'images').iterdir()}
     assert names == ({'real.png', 'fake.png', 'uncertainty.png'} if uncertainty else {'real.png', 'fake.png'})
+    parsed = parse_page(page / 'index.html')  # the uncertainty column has its scale and per-image max sigma
+    n_images = len(list((page / 'images').glob('*_real.png')))
+    assert parsed.legends == (['0', 'max σ'] if uncertainty else [])
+    assert len([c for c in parsed.captions if c.startswith('max σ = ')]) == (n_images if uncertainty else 0)
 
 
 def test_reference_parameter_counts():
