@@ -86,3 +86,46 @@ def test_amp_auto_and_bad_mode():
     assert resolve_amp('off', cpu) == 'off'
     with pytest.raises(UserError):
         Precision('fp8', cpu)
+
+
+@pytest.mark.parametrize('amp', ['off', 'fp16'])
+@pytest.mark.parametrize('fused', [True, False])
+def test_a_non_finite_step_leaves_weights_and_adam_state_alone(amp, fused):
+    p = torch.nn.Parameter(torch.ones(4))
+    optimizer = torch.optim.Adam([p], lr=0.1, fused=fused)
+    precision = Precision(amp, torch.device('cpu'), max_skipped_steps=3)
+
+    def iteration(grad):
+        optimizer.zero_grad()
+        precision.backward((p * grad).sum())  # dL/dp = grad (times the loss scale in fp16)
+        precision.step(optimizer)
+        precision.end_iteration()
+
+    iteration(torch.ones(4))
+    weights, state = p.detach().clone(), {k: v.clone() for k, v in optimizer.state[p].items()}
+    iteration(torch.tensor([1.0, float('nan'), 1.0, 1.0]))
+    assert torch.equal(p.detach(), weights)
+    assert all(torch.equal(optimizer.state[p][k], v) for k, v in state.items())  # step count included
+    assert precision.skipped_steps == 1 and precision.consecutive_skips == 1
+    iteration(torch.ones(4))
+    assert not torch.equal(p.detach(), weights) and int(optimizer.state[p]['step']) == 2
+    assert precision.skipped_steps == 1 and precision.consecutive_skips == 0
+
+
+@pytest.mark.parametrize('fused', [True, False])
+def test_guarding_a_fused_step_never_asks_the_host(monkeypatch, fused):
+    """The finiteness test and the skip stay on the device for fused optimizers; a non-fused
+    optimizer needs the answer on the host (a read per step at least)."""
+    p = torch.nn.Parameter(torch.ones(4))
+    optimizer = torch.optim.Adam([p], lr=0.1, fused=fused)
+    precision = Precision('off', torch.device('cpu'))
+    reads = []
+    for name in ('item', 'tolist', 'cpu', '__bool__', '__int__', '__float__'):  # every way to the host
+        original = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name,
+                            lambda t, *a, _original=original, **k: reads.append(t) or _original(t, *a, **k))
+    for grad in (torch.ones(4), torch.full((4,), float('inf'))):
+        p.grad = grad
+        precision.step(optimizer)
+    monkeypatch.undo()
+    assert len(reads) == 0 if fused else len(reads) >= 2

@@ -41,9 +41,20 @@ class Precision:
         self.dtype = {'off': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}[self.mode]
         self.scaler = torch.amp.GradScaler(device.type) if self.mode == 'fp16' else None
         self.max_skipped_steps = max_skipped_steps
-        self.skipped_steps = 0       # in the whole run
-        self.consecutive_skips = 0   # iterations in a row with a skipped step
-        self._skipped_now = False
+        # Counters live on the device, so that guarding a step never waits for the device.
+        zero = torch.zeros((), device=device)
+        self._skipped = zero.clone()      # skipped optimizer steps in the whole run
+        self._consecutive = zero.clone()  # iterations in a row with a skipped step
+        self._skipped_now = zero.clone()  # 1 once a step of this iteration was skipped
+        self._host = self._copied = None  # CUDA: a pinned copy of _consecutive, and its event
+
+    @property
+    def skipped_steps(self):
+        return int(self._skipped.item())
+
+    @property
+    def consecutive_skips(self):
+        return int(self._consecutive.item())
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
@@ -52,28 +63,54 @@ class Precision:
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
 
     def step(self, optimizer):
-        """Step `optimizer` unless its gradients hold a NaN or an infinity."""
+        """Step `optimizer` unless its gradients hold a NaN or an infinity. The test runs on the
+        device, and fused optimizers (and the fp16 scaler with them) skip on the device too: no
+        host-device sync. A non-fused optimizer has to ask the host, which costs one sync."""
         if self.scaler is not None:
             self.scaler.unscale_(optimizer)
         grads = [p.grad for group in optimizer.param_groups for p in group['params'] if p.grad is not None]
-        # One host-device sync per optimizer: the price of never applying a bad step.
-        finite = not grads or bool(torch.stack(torch._foreach_norm(grads)).isfinite().all())
-        if finite:
-            if self.scaler is not None:
-                self.scaler.step(optimizer)
-            else:
+        if not grads:
+            return
+        found_inf = (~torch.stack(torch._foreach_norm(grads)).isfinite().all()).float()
+        self._skipped = self._skipped + found_inf
+        self._skipped_now = torch.maximum(self._skipped_now, found_inf)
+        if self.scaler is not None:
+            self.scaler.step(optimizer)  # skips by the same test (non-finite unscaled gradients)
+        elif optimizer.defaults.get('fused'):
+            optimizer.found_inf = found_inf  # fused kernels leave weights and state alone when it is 1
+            try:
                 optimizer.step()
-        else:
-            self._skipped_now = True
-            self.skipped_steps += 1
+            finally:
+                del optimizer.found_inf
+        elif not found_inf.item():
+            optimizer.step()
 
     def end_iteration(self):
         if self.scaler is not None:
             self.scaler.update()
-        self.consecutive_skips = self.consecutive_skips + 1 if self._skipped_now else 0
-        self._skipped_now = False
-        if self.consecutive_skips >= self.max_skipped_steps:
-            raise UserError(f'training stopped: {self.consecutive_skips} iterations in a row had non-finite losses '
+        self._consecutive = (self._consecutive + 1) * self._skipped_now
+        self._skipped_now = torch.zeros_like(self._skipped_now)
+        self._check_consecutive_skips()
+
+    def _check_consecutive_skips(self):
+        # On a GPU the count is read from a copy made an iteration or so earlier, once that copy
+        # has landed: the limit is enforced a step late, but the training loop never waits.
+        if self.device.type != 'cuda':
+            self._stop_if_too_many(self.consecutive_skips)
+            return
+        if self._copied is not None and not self._copied.query():
+            return
+        if self._copied is not None:
+            self._stop_if_too_many(int(self._host.item()))
+        else:
+            self._host = torch.zeros((), pin_memory=True)
+        self._host.copy_(self._consecutive, non_blocking=True)
+        self._copied = torch.cuda.Event()
+        self._copied.record()
+
+    def _stop_if_too_many(self, consecutive):
+        if consecutive >= self.max_skipped_steps:
+            raise UserError(f'training stopped: {consecutive} iterations in a row had non-finite losses '
                             f'or gradients (all skipped, weights untouched since); the last saved checkpoint is '
                             f'intact: lower --lr, try --amp off or bf16, or check the data')
 
@@ -82,6 +119,6 @@ class Precision:
                 'scaler': self.scaler.state_dict() if self.scaler is not None else {}}
 
     def load_state_dict(self, state):
-        self.skipped_steps = int(state.get('skipped_steps', 0))
+        self._skipped = torch.full((), float(state.get('skipped_steps', 0)), device=self.device)
         if self.scaler is not None and state.get('scaler'):
             self.scaler.load_state_dict(state['scaler'])
