@@ -9,7 +9,8 @@ of the model) after `--warmup` ones; images/s counts both domains' batches as on
 FLOPs of one iteration are counted with torch.utils.flop_counter.FlopCounterMode, and the
 utilisation compares the achieved FLOP/s with a peak measured in the same run: a large 3x3 conv's
 forward and backward in the same dtype and memory format. Peak memory: max allocated on a GPU,
-the process's peak RSS on the CPU. A training "image" is one sample: an A image and a B image.
+the process's peak RSS on the CPU (a whole-process figure: with --reference_dir it includes the
+reference model, and in --compare the configurations run before). A training "image" is one sample: an A image and a B image.
 
 Conversion: images/s of scripts/convert.py's path (the A->B generator alone, in eval and inference
 mode, with the run's precision and memory format), beside test.py's loop run naively (the model's
