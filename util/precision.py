@@ -106,7 +106,7 @@ class Precision:
             self._host = torch.zeros((), pin_memory=True)
         self._host.copy_(self._consecutive, non_blocking=True)
         self._copied = torch.cuda.Event()
-        self._copied.record()
+        self._copied.record(torch.cuda.current_stream(self.device))  # the stream the copy was queued on
 
     def _stop_if_too_many(self, consecutive):
         if consecutive >= self.max_skipped_steps:
