@@ -129,3 +129,9 @@ def test_guarding_a_fused_step_never_asks_the_host(monkeypatch, fused):
         precision.step(optimizer)
     monkeypatch.undo()
     assert len(reads) == 0 if fused else len(reads) >= 2
+
+
+def test_models_use_fused_adam_where_pytorch_has_it(tmp_path):
+    model, _ = tiny_model(tmp_path, '--amp', 'off')
+    expected = torch.__version__ >= '2.4'  # the CPU's fused Adam came with 2.4
+    assert [o.defaults['fused'] for o in model.optimizers] == [expected] * len(model.optimizers)
