@@ -56,6 +56,9 @@ def main(args=None):
             visualizer.display_current_results(model.get_current_visuals(), epoch, total_iters, True)
 
     last_epoch = opt.n_epochs + opt.n_epochs_decay
+
+    def reached_max_iters():
+        return bool(opt.max_iters) and total_iters >= opt.max_iters
     start_epoch, epoch_iter, total_iters = opt.epoch_count, 0, 0
     if progress is not None:
         start_epoch, epoch_iter, total_iters = progress['epoch'], progress['epoch_iter'], progress['total_iters']
@@ -88,7 +91,7 @@ def main(args=None):
                 visualizer.plot_current_losses(epoch, (epoch_iter - 1) / max(bar.total, 1), losses, total_iters)
             if total_iters % opt.display_freq == 0:
                 show_visuals(epoch, total_iters)
-            stop = opt.max_iters and total_iters >= opt.max_iters
+            stop = reached_max_iters()
             if total_iters % opt.save_latest_freq == 0 or (stop and epoch_iter < bar.total):
                 save('latest', epoch, epoch_iter, total_iters)
                 if opt.save_by_iter:
@@ -97,7 +100,7 @@ def main(args=None):
                 break
             t_data_start = time.time()
         bar.close()
-        if opt.max_iters and total_iters >= opt.max_iters and epoch_iter < bar.total:
+        if reached_max_iters() and epoch_iter < bar.total:
             break  # stopped mid-epoch; `latest` is saved
 
         show_visuals(epoch, total_iters)
@@ -108,11 +111,12 @@ def main(args=None):
         if epoch % opt.save_epoch_freq == 0:
             save(epoch, epoch + 1, 0, total_iters)
         if main_process:
-            skipped = f', {model.precision.skipped_steps} skipped steps' if model.precision.skipped_steps else ''
+            n_skipped = model.precision.skipped_steps  # read from the device: once
+            skipped = f', {n_skipped} skipped steps' if n_skipped else ''
             print(f'end of epoch {epoch}/{last_epoch}: {total_iters} iterations, {time.time() - epoch_start:.1f} s, '
                   f'learning rate {old_lr:.7f} -> {new_lr:.7f}{skipped}')
         epoch_iter = 0
-        if opt.max_iters and total_iters >= opt.max_iters:
+        if reached_max_iters():
             break
 
     if distributed.is_distributed():
