@@ -23,7 +23,7 @@ from .base_model import BaseModel
 from .generators import ForkGenerator, add_fork_generator_options
 from .instance_level import add_instance_options, instance_terms
 from .layers import init_weights
-from .losses import GANLoss, channel_mean_l1, l1, uncertainty_cycle_loss
+from .losses import channel_mean_l1, l1, uncertainty_cycle_loss
 
 
 class AUGANModel(BaseModel):
@@ -76,7 +76,6 @@ class AUGANModel(BaseModel):
             self.netD_B = self.make_discriminator(opt.output_nc)
             self.fake_A_pool = ImagePool(opt.pool_size)
             self.fake_B_pool = ImagePool(opt.pool_size)
-            self.criterionGAN = GANLoss(opt.gan_mode)
             self.optimizer_G = self.make_optimizer(self.netG_A, self.netG_B)
             self.optimizer_D = self.make_optimizer(self.netD_A, self.netD_B)
         self.instance = instance_terms(self, opt)

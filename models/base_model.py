@@ -15,6 +15,7 @@ from util.image_pool import ImagePool
 from util.precision import Precision
 from .discriminators import define_D
 from .layers import count_parameters
+from .losses import GANLoss
 from .persistence import build_network, check_config, describe
 
 
@@ -56,6 +57,8 @@ class BaseModel(ABC):
         self.optimizers, self.schedulers = [], []
         self.image_paths = []
         self.metric = 0  # for the plateau policy
+        # The adversarial loss of --gan_mode: every training model's, and discriminator_loss's.
+        self.criterionGAN = GANLoss(opt.gan_mode) if self.isTrain else None
 
     @staticmethod
     def modify_commandline_options(parser, is_train):
@@ -107,8 +110,7 @@ class BaseModel(ABC):
                         opt.init_gain).to(self.device)
 
     def discriminator_loss(self, netD, real, fake):
-        """0.5 * (GAN(D(real), real) + GAN(D(fake), fake)), the fake detached from its generator
-        (needs `self.criterionGAN`)."""
+        """0.5 * (GAN(D(real), real) + GAN(D(fake), fake)), the fake detached from its generator."""
         return 0.5 * (self.criterionGAN(netD(real), True) + self.criterionGAN(netD(fake.detach()), False))
 
     def backward(self, loss):

@@ -18,7 +18,7 @@ from util.image_pool import ImagePool
 from .base_model import BaseModel
 from .generators import define_resnet_generator
 from .layers import init_weights
-from .losses import GANLoss, l1
+from .losses import l1
 
 
 class CycleGANModel(BaseModel):
@@ -61,7 +61,6 @@ class CycleGANModel(BaseModel):
         self.netD_B = self.make_discriminator(opt.input_nc)
         self.fake_A_pool = ImagePool(opt.pool_size)
         self.fake_B_pool = ImagePool(opt.pool_size)
-        self.criterionGAN = GANLoss(opt.gan_mode)
         self.optimizer_G = self.make_optimizer(self.netG_A, self.netG_B)
         self.optimizer_D = self.make_optimizer(self.netD_A, self.netD_B)
 

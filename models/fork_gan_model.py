@@ -30,7 +30,7 @@ from .discriminators import DomainClassifier
 from .generators import ForkGenerator, add_fork_generator_options
 from .instance_level import add_instance_options, instance_terms
 from .layers import init_weights
-from .losses import GANLoss, channel_mean_l1, domain_classification_loss, l1
+from .losses import channel_mean_l1, domain_classification_loss, l1
 
 DISCRIMINATORS = ['D_A', 'D_B', 'D_rec_A', 'D_rec_B', 'D_ref_A', 'D_ref_B']
 
@@ -74,7 +74,6 @@ class ForkGANModel(BaseModel):
             setattr(self, 'net' + name, self.make_discriminator(channels))
             setattr(self, name.replace('D_', 'pool_'), ImagePool(opt.pool_size))
         self.netC = init_weights(DomainClassifier(4 * opt.ngf, opt.ndf), opt.init_type, opt.init_gain).to(self.device)
-        self.criterionGAN = GANLoss(opt.gan_mode)
         self.optimizer_G = self.make_optimizer(self.netG_A, self.netG_B)
         self.optimizer_D = self.make_optimizer(*(getattr(self, 'net' + n) for n in DISCRIMINATORS))
         self.optimizer_C = self.make_optimizer(self.netC)

@@ -15,7 +15,7 @@ What a model does (BaseModel holds everything else: devices, checkpoints, schedu
 from .base_model import BaseModel
 from .generators import ForkGenerator
 from .layers import init_weights
-from .losses import GANLoss, l1
+from .losses import l1
 
 
 class TemplateModel(BaseModel):
@@ -35,7 +35,6 @@ class TemplateModel(BaseModel):
                                  opt.init_type, opt.init_gain).to(self.device)
         if self.isTrain:
             self.netD = self.make_discriminator(opt.output_nc)  # the --netD discriminator
-            self.criterionGAN = GANLoss(opt.gan_mode)
             self.optimizer_G = self.make_optimizer(self.netG)  # Adam with --lr/--beta1, in self.optimizers
             self.optimizer_D = self.make_optimizer(self.netD)
 
