@@ -6,9 +6,9 @@ cycle fails (correlation of sigma with the cycle error).
     python scripts/evaluate.py --dataroot ./datasets/daynight --name daynight_augan --model au_gan \
         [the network flags the model was trained with] --model_epochs 5,10,latest
 
-With a model, each checkpoint translates the first --num_test images of testA (scaled to
---load_size height and rounded to multiples of 4, as test.py does) and the FID/KID of those
-translations against as many processed testB images are reported with the cycle metrics, in a
+With a model, each checkpoint translates a random sample (seeded by --seed) of --num_test images
+of testA (scaled to --load_size height and rounded to multiples of 4, as test.py does) and the
+FID/KID of those translations against as many processed testB images are reported with the cycle metrics, in a
 table, in <results_dir>/<name>/evaluation.csv and in a plot beside it. Details and caveats:
 docs/evaluation.md.
 """
@@ -23,14 +23,13 @@ import math  # noqa: E402
 import os  # noqa: E402
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from data import create_dataset  # noqa: E402
 from models import create_model  # noqa: E402
-from models.generators import ForkGenerator  # noqa: E402
 from options.test_options import TestOptions  # noqa: E402
 from util import distributed, metrics  # noqa: E402
+from util.inference import Translator  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
 from util.seeding import seed_everything  # noqa: E402
 
@@ -114,15 +113,6 @@ def to_unit(x):
     return ((x.float() + 1) / 2).clamp(0, 1)
 
 
-def translate(net, x):
-    """(translation, sigma or None): fork generators give their uncertainty map when they have
-    a head for it; any other generator is called through `translate`."""
-    if isinstance(net, ForkGenerator):
-        out = net(x, reconstruct=False)
-        return out.fake.float(), None if out.sigma is None else out.sigma.float()
-    return net.translate(x).float(), None
-
-
 def domain_images(dataset, side, indices):
     """The processed images of side 'A' or 'B' of the unaligned test set at `indices`, each (1, C, H, W)."""
     for i in indices:
@@ -139,8 +129,9 @@ class CycleStats:
         self.pixel_sigma, self.pixel_error = [], []
 
     def add(self, real, cyc, sigma=None):
-        self.psnr.append(float(metrics.psnr(to_unit(real), to_unit(cyc))[0]))
-        self.ssim.append(float(metrics.ssim(to_unit(real), to_unit(cyc))[0]))
+        real_unit, cyc_unit = to_unit(real), to_unit(cyc)
+        self.psnr.append(float(metrics.psnr(real_unit, cyc_unit)[0]))
+        self.ssim.append(float(metrics.ssim(real_unit, cyc_unit)[0]))
         error = (real.float() - cyc.float()).abs().mean(dim=1)  # (1, H, W), in the cycle loss's units
         self.l1.append(float(error.mean()))
         if sigma is not None:
@@ -163,7 +154,10 @@ class CycleStats:
 
 def evaluate_checkpoint(model, dataset, samples, inception, real_features, opt):
     """One row of metrics for the checkpoint loaded in `model`."""
-    G_A, G_B = model.netG_A, model.netG_B
+    # what scripts/convert.py runs: (translation, sigma or None), float32, under inference mode
+    A_to_B = Translator(model.netG_A, model.autocast, uncertainty=True)
+    A_to_B_plain = Translator(model.netG_A, model.autocast)  # B's cycle needs no uncertainty map
+    B_to_A = Translator(model.netG_B, model.autocast)
     stats_A = CycleStats(opt.pixels_per_image, opt.seed)
     stats_B = CycleStats(opt.pixels_per_image, opt.seed)
 
@@ -171,9 +165,8 @@ def evaluate_checkpoint(model, dataset, samples, inception, real_features, opt):
         # Yields the translations of A (for the Inception features) and records A's cycle metrics.
         for real in domain_images(dataset, 'A', samples['A']):
             real = real.to(model.device)
-            with torch.no_grad(), model.autocast():
-                fake, sigma = translate(G_A, real)
-                cyc = G_B.translate(fake).float()
+            fake, sigma = A_to_B(real)
+            cyc, _ = B_to_A(fake)
             stats_A.add(real, cyc, sigma)
             # Quantised to 8 bits, as it would be in a saved image.
             yield (to_unit(fake[0]) * 255).round() / 255
@@ -182,8 +175,7 @@ def evaluate_checkpoint(model, dataset, samples, inception, real_features, opt):
     for real in tqdm(domain_images(dataset, 'B', samples['B']), total=len(samples['B']), unit='img',
                      desc=f'epoch {opt.epoch}: cycle of B'):
         real = real.to(model.device)
-        with torch.no_grad(), model.autocast():
-            cyc = G_A.translate(G_B.translate(real)).float()
+        cyc, _ = A_to_B_plain(B_to_A(real)[0])
         stats_B.add(real, cyc)
 
     fid, kid_mean, kid_std = compare_features(fake_features, real_features, opt)
