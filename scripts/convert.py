@@ -144,7 +144,8 @@ class Converter:
         self.bar.close()
 
     def load(self, entry):
-        """(item, plan, (size, {direction: input tensor})), or the UserError of an unreadable file."""
+        """(item, plan, X): X is (size, {direction: input tensor}), the UserError of an unreadable
+        file, or None for a video (read frame by frame later)."""
         item, plan = entry
         if item.video:
             return item, plan, None
@@ -211,16 +212,22 @@ class Converter:
                     chunk = []
             if chunk:
                 self.convert_frames(item, plan, chunk, writers)
+                bar.update(len(chunk))
 
     def convert_frames(self, item, plan, frames, writers):
+        size = frames[0].size  # a video's frames share one size
+        inputs = {}  # channels -> the frames as a batch, transformed once for both directions
         for d in plan:
-            x = torch.stack([self.transform(f if self.channels[d] == 3 else f.convert('L')) for f in frames])
-            fake, sigma = self.translate(d, x, [item])
-            for i, frame in enumerate(frames):
-                writers[d, 'image'].write(to_image(fake[i], frame.size))
-                if (d, 'heatmap') in writers:
-                    writers[d, 'heatmap'].write(to_image(heatmap(resize_map(sigma[i:i + 1], frame.size))[0],
-                                                         frame.size))
+            ch = self.channels[d]
+            if ch not in inputs:
+                inputs[ch] = torch.stack([self.transform(f if ch == 3 else f.convert('L')) for f in frames])
+            fake, sigma = self.translate(d, inputs[ch], [item])
+            fake = fake.cpu()
+            maps = heatmap(resize_map(sigma, size)).cpu() if (d, 'heatmap') in writers else None
+            for i in range(len(frames)):
+                writers[d, 'image'].write(to_image(fake[i], size))
+                if maps is not None:
+                    writers[d, 'heatmap'].write(to_image(maps[i], size))
 
 
 @exit_on_user_error
