@@ -46,7 +46,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from models import create_model  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
-from util.inference import Translator  # noqa: E402
+from util.inference import Translator, generator_name  # noqa: E402
 from util.precision import bf16_supported  # noqa: E402
 from util.seeding import seed_everything  # noqa: E402
 
@@ -207,7 +207,7 @@ def measure(opt, reference=None):
         peak_mem = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
     model.eval()
-    generator = model.netG_A if 'G_A' in model.model_names else model.netG
+    generator = getattr(model, 'net' + generator_name(model, 'AtoB'))
     translate = Translator(generator, model.autocast)  # what scripts/convert.py runs
     x = model.to_device(batch['A'])
     s_convert, _ = timed(lambda: translate(x), device, opt.steps, 1)

@@ -26,21 +26,10 @@ from models import create_model  # noqa: E402
 from options.convert_options import ConvertOptions  # noqa: E402
 from util import distributed  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
-from util.inference import (Translator, VideoReader, VideoWriter, find_inputs, image_transform,  # noqa: E402
-                            output_path, prefetch, resize_map, save_image_atomic, save_npy_atomic, to_image)
+from util.inference import (Translator, VideoReader, VideoWriter, find_inputs, generator_name,  # noqa: E402
+                            image_transform, output_path, prefetch, resize_map, save_image_atomic,
+                            save_npy_atomic, to_image)
 from util.util import heatmap  # noqa: E402
-
-GENERATORS = {'AtoB': 'G_A', 'BtoA': 'G_B'}
-
-
-def generator_name(model, direction):
-    name = GENERATORS[direction]
-    if name in model.model_names:
-        return name
-    if direction == 'AtoB' and model.model_names == ['G']:  # one-generator models (--model template)
-        return 'G'
-    raise UserError(f'--model {model.opt.model} has no generator {name} for --direction {direction}: '
-                    f'its networks are {", ".join(model.model_names)}')
 
 
 class Converter:

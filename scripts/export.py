@@ -34,8 +34,8 @@ from data.image_folder import make_dataset  # noqa: E402
 from models import create_model  # noqa: E402
 from options.test_options import TestOptions  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
+from util.inference import generator_name  # noqa: E402
 
-GENERATORS = {'AtoB': 'G_A', 'BtoA': 'G_B'}
 # torch.onnx.export's dynamo (torch.export-based) exporter appeared in PyTorch 2.5.
 HAS_DYNAMO_EXPORTER = 'dynamo' in inspect.signature(torch.onnx.export).parameters
 
@@ -137,9 +137,7 @@ def compare(name, run, inputs, reference, tolerance):
 def main(args=None):
     opt = ExportOptions().parse(args)
     model = create_model(opt)
-    name = GENERATORS[opt.direction]
-    if not hasattr(model, 'net' + name):
-        raise UserError(f'--model {opt.model} has no generator {name} for --direction {opt.direction}')
+    name = generator_name(model, opt.direction)
     model.setup(opt)
     # Exported on the CPU in eval mode: no device baked into the graph, no training-time noise or dropout.
     net = getattr(model, 'net' + name).float().cpu().eval()

@@ -2,6 +2,7 @@
 
 scripts/convert.py is built from these pieces; evaluation and export can reuse them:
 
+- `generator_name`: which of a model's generators translates in a --direction;
 - `find_inputs`: the images and videos that an --input names (a file, a folder searched
   recursively, a .txt list of paths), each with the relative name its outputs take;
 - `output_path`: where an output goes under a results folder, refusing any path that leaves it;
@@ -156,6 +157,22 @@ def resize_map(x, size):
 
 
 # ----- translation -----
+GENERATORS = {'AtoB': 'G_A', 'BtoA': 'G_B'}
+
+
+def generator_name(model, direction):
+    """The name (G_A, G_B, or G of a one-generator model such as --model template, A->B only) of
+    the generator of `model` that translates in `direction`; a UserError when it has none."""
+    name = GENERATORS[direction]
+    if name in model.model_names:
+        return name
+    if direction == 'AtoB' and 'G' in model.model_names:
+        return 'G'
+    raise UserError(f'--model {model.opt.model} has no generator {name} for --direction {direction}: '
+                    f'its networks are {", ".join(model.model_names)}')
+
+
+
 def tile_starts(length, tile, overlap):
     """Start offsets of the fewest tiles of `tile` px that cover `length` px with neighbours
     overlapping by at least `overlap`, spread evenly from edge to edge. All are multiples of 4
