@@ -20,9 +20,8 @@ from util.errors import UserError
 from util.image_pool import ImagePool
 from util.util import heatmap
 from .base_model import BaseModel
-from .generators import ForkGenerator, add_fork_generator_options
+from .generators import ForkGenerator, add_fork_generator_options, fork_generator_kwargs
 from .instance_level import add_instance_options, instance_terms
-from .layers import init_weights
 from .losses import channel_mean_l1, l1, uncertainty_cycle_loss
 
 
@@ -61,13 +60,10 @@ class AUGANModel(BaseModel):
             setattr(self, name, None)
         self.sigma_A = None
 
-        common = dict(ngf=opt.ngf, norm=opt.norm, n_blocks_enc=opt.n_blocks_enc, n_blocks_dec=opt.n_blocks_dec,
-                      dilation=opt.dilation, noise_std=opt.noise_std, upsample=opt.upsample, noise_on=opt.noise_on)
-        self.netG_A = ForkGenerator(opt.input_nc, opt.output_nc, n_blocks_T=opt.n_blocks_T,
-                                    uncertainty=opt.uncertainty != 'none', **common)
-        self.netG_B = ForkGenerator(opt.output_nc, opt.input_nc, **common)
-        for net in (self.netG_A, self.netG_B):
-            init_weights(net, opt.init_type, opt.init_gain).to(self.device)
+        common = fork_generator_kwargs(opt)
+        self.netG_A = self.init_net(ForkGenerator(opt.input_nc, opt.output_nc, n_blocks_T=opt.n_blocks_T,
+                                                  uncertainty=opt.uncertainty != 'none', **common))
+        self.netG_B = self.init_net(ForkGenerator(opt.output_nc, opt.input_nc, **common))
 
         if self.isTrain:
             if use_identity and opt.input_nc != opt.output_nc:

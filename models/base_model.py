@@ -14,7 +14,7 @@ from util.errors import UserError
 from util.image_pool import ImagePool
 from util.precision import Precision
 from .discriminators import define_D
-from .layers import count_parameters
+from .layers import count_parameters, init_weights
 from .losses import GANLoss
 from .persistence import build_network, check_config, describe
 
@@ -103,6 +103,10 @@ class BaseModel(ABC):
         """Context for forward passes and losses: mixed precision as --amp says."""
         return self.precision.autocast()
 
+    def init_net(self, net):
+        """`net` with weights initialised as --init_type/--init_gain say, on the device."""
+        return init_weights(net, self.opt.init_type, self.opt.init_gain).to(self.device)
+
     def make_discriminator(self, channels):
         """The `--netD` discriminator for images of `channels` channels, initialised, on the device."""
         opt = self.opt
@@ -145,8 +149,6 @@ class BaseModel(ABC):
             self.load_networks(opt.epoch)
         self.print_networks(opt.verbose)
         for name, net in self.networks():
-            if net is None:
-                continue
             net.to(memory_format=self.memory_format)
             if self.isTrain:
                 net = distributed.wrap(net)

@@ -17,7 +17,6 @@ from util.errors import UserError
 from util.image_pool import ImagePool
 from .base_model import BaseModel
 from .generators import define_resnet_generator
-from .layers import init_weights
 from .losses import l1
 
 
@@ -48,8 +47,7 @@ class CycleGANModel(BaseModel):
             setattr(self, name, None)
 
         def generator(in_nc, out_nc):
-            net = define_resnet_generator(opt.netG, in_nc, out_nc, opt.ngf, opt.norm, not opt.no_dropout)
-            return init_weights(net, opt.init_type, opt.init_gain).to(self.device)
+            return self.init_net(define_resnet_generator(opt.netG, in_nc, out_nc, opt.ngf, opt.norm, not opt.no_dropout))
 
         self.netG_A = generator(opt.input_nc, opt.output_nc)
         self.netG_B = generator(opt.output_nc, opt.input_nc)

@@ -27,9 +27,8 @@ default and the port's is a flag: --lambda_percep 20, --noise_on translation, --
 from util.image_pool import ImagePool
 from .base_model import BaseModel
 from .discriminators import DomainClassifier
-from .generators import ForkGenerator, add_fork_generator_options
+from .generators import ForkGenerator, add_fork_generator_options, fork_generator_kwargs
 from .instance_level import add_instance_options, instance_terms
-from .layers import init_weights
 from .losses import channel_mean_l1, domain_classification_loss, l1
 
 DISCRIMINATORS = ['D_A', 'D_B', 'D_rec_A', 'D_rec_B', 'D_ref_A', 'D_ref_B']
@@ -59,12 +58,9 @@ class ForkGANModel(BaseModel):
         for name in self.visual_names:
             setattr(self, name, None)
 
-        common = dict(ngf=opt.ngf, norm=opt.norm, n_blocks_enc=opt.n_blocks_enc, n_blocks_dec=opt.n_blocks_dec,
-                      dilation=opt.dilation, noise_std=opt.noise_std, upsample=opt.upsample, noise_on=opt.noise_on)
-        self.netG_A = init_weights(ForkGenerator(opt.input_nc, opt.output_nc, **common),
-                                   opt.init_type, opt.init_gain).to(self.device)
-        self.netG_B = init_weights(ForkGenerator(opt.output_nc, opt.input_nc, **common),
-                                   opt.init_type, opt.init_gain).to(self.device)
+        common = fork_generator_kwargs(opt)
+        self.netG_A = self.init_net(ForkGenerator(opt.input_nc, opt.output_nc, **common))
+        self.netG_B = self.init_net(ForkGenerator(opt.output_nc, opt.input_nc, **common))
         self.instance = None
         if not self.isTrain:
             return
@@ -73,7 +69,7 @@ class ForkGANModel(BaseModel):
             channels = opt.input_nc if name.endswith('A') else opt.output_nc
             setattr(self, 'net' + name, self.make_discriminator(channels))
             setattr(self, name.replace('D_', 'pool_'), ImagePool(opt.pool_size))
-        self.netC = init_weights(DomainClassifier(4 * opt.ngf, opt.ndf), opt.init_type, opt.init_gain).to(self.device)
+        self.netC = self.init_net(DomainClassifier(4 * opt.ngf, opt.ndf))
         self.optimizer_G = self.make_optimizer(self.netG_A, self.netG_B)
         self.optimizer_D = self.make_optimizer(*(getattr(self, 'net' + n) for n in DISCRIMINATORS))
         self.optimizer_C = self.make_optimizer(self.netC)

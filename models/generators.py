@@ -32,6 +32,12 @@ def add_fork_generator_options(parser, n_blocks_enc=4, n_blocks_dec=4, dilation=
     return parser
 
 
+def fork_generator_kwargs(opt):
+    """ForkGenerator's keyword arguments from the flags add_fork_generator_options defines."""
+    return dict(ngf=opt.ngf, norm=opt.norm, n_blocks_enc=opt.n_blocks_enc, n_blocks_dec=opt.n_blocks_dec,
+                dilation=opt.dilation, noise_std=opt.noise_std, upsample=opt.upsample, noise_on=opt.noise_on)
+
+
 def check_size(x, min_size):
     h, w = x.shape[-2:]
     if h % 4 or w % 4 or min(h, w) < min_size:
@@ -66,8 +72,8 @@ def output_layer(in_channels, out_channels):
 class Decoder(nn.Module):
     """Residual blocks, then two x2 upsample+conv stages and a 7x7 conv to an image in [-1, 1].
 
-    With `noise_std > 0` (the reconstruction decoder) Gaussian noise is added to its input and
-    after its first residual block during training.
+    With `noise_std > 0` (the decoder --noise_on names: the reconstruction one by default)
+    Gaussian noise is added to its input and after its first residual block during training.
     """
 
     def __init__(self, output_nc, ngf, norm, n_blocks, dilation, noise_std=0.0, upsample='bilinear'):

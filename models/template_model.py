@@ -14,7 +14,6 @@ What a model does (BaseModel holds everything else: devices, checkpoints, schedu
 """
 from .base_model import BaseModel
 from .generators import ForkGenerator
-from .layers import init_weights
 from .losses import l1
 
 
@@ -31,8 +30,7 @@ class TemplateModel(BaseModel):
         self.loss_names = ['G', 'rec', 'D']                 # printed and plotted as loss_<name>
         self.visual_names = ['real_A', 'fake_B', 'rec_A']   # shown on the pages
         self.model_names = ['G', 'D'] if self.isTrain else ['G']  # saved/loaded as net<name>
-        self.netG = init_weights(ForkGenerator(opt.input_nc, opt.output_nc, opt.ngf, opt.norm),
-                                 opt.init_type, opt.init_gain).to(self.device)
+        self.netG = self.init_net(ForkGenerator(opt.input_nc, opt.output_nc, opt.ngf, opt.norm))  # init + device
         if self.isTrain:
             self.netD = self.make_discriminator(opt.output_nc)  # the --netD discriminator
             self.optimizer_G = self.make_optimizer(self.netG)  # Adam with --lr/--beta1, in self.optimizers
