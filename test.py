@@ -30,7 +30,6 @@ def main(args=None):
     opt.batch_size = 1
     opt.serial_batches = True
     opt.no_flip = True
-    opt.display_id = -1
     seed_everything(opt.seed)
     dataset = create_dataset(opt)
     loader = create_dataloader(opt, dataset)

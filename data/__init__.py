@@ -17,11 +17,6 @@ from util import distributed, registry
 from util.errors import UserError
 
 
-def available_dataset_modes():
-    """Names usable as --dataset_mode: every data/<name>_dataset.py except the base class's module."""
-    return registry.available('data', 'dataset')
-
-
 def find_dataset_using_name(dataset_name):
     """The BaseDataset subclass `<Name>Dataset` defined in data/<dataset_name>_dataset.py."""
     return registry.find_class('data', dataset_name, 'dataset', BaseDataset, '--dataset_mode')
@@ -54,7 +49,7 @@ def create_dataloader(opt, dataset, num_replicas=None, rank=None):
     Training: an EpochSampler shards the data over the processes (global rank; shuffled unless
     --serial_batches; call `loader.sampler.set_epoch` each epoch) and every item's random choices
     are seeded by (seed, epoch, index), so a resumed run sees exactly the batches a straight run
-    would. The last incomplete batch is dropped so that BatchNorm never sees a batch of one.
+    would. The last incomplete batch is dropped, so every step has --batch_size samples.
     Testing: items in order, all of them.
     Reads opt.batch_size (per process), opt.serial_batches, opt.num_threads, opt.isTrain, opt.seed.
     """
@@ -77,7 +72,7 @@ def create_dataloader(opt, dataset, num_replicas=None, rank=None):
         shuffle=False,
         sampler=sampler,
         num_workers=num_workers,
-        pin_memory=torch.cuda.is_available(),
+        pin_memory=distributed.device().type == 'cuda',  # pinned pages only help copies to a GPU
         persistent_workers=num_workers > 0,
         drop_last=bool(opt.isTrain),
         worker_init_fn=_seed_worker,
