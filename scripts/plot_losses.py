@@ -38,24 +38,7 @@ def read_loss_log(path):
     """Parse a loss_log.txt into a LossHistory (see the module docstring for sessions)."""
     if not os.path.isfile(path):
         raise UserError(f'no loss log at {path}: pass --log, or the --name/--checkpoints_dir of a training run')
-    points, session_starts, replaced = [], [], 0  # points: (iteration, {name: value})
-    new_session = False
-    with open(path, encoding='utf-8') as f:
-        for line in f:
-            if loss_log.is_session_header(line):
-                new_session = bool(points)
-                continue
-            parsed = loss_log.parse_line(line)
-            if not parsed:
-                continue
-            _, it, losses = parsed
-            if new_session:
-                session_starts.append(it)
-                new_session = False
-            while points and points[-1][0] >= it:
-                points.pop()
-                replaced += 1
-            points.append((it, losses))
+    points, session_starts, replaced = loss_log.read_points(path)
     if not points:
         raise UserError(f'{path} holds no loss lines of the form "(epoch: E, iters: I, ...) name: value ..."')
     names = dict.fromkeys(k for _, losses in points for k in losses)

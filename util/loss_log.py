@@ -38,6 +38,34 @@ def parse_line(line):
     return int(m.group(1)), int(m.group(2)), {k: _to_float(v) for k, v in _LOSS.findall(m.group(3))}
 
 
+def read_points(path):
+    """The points of the log at `path`: ([(iteration, {name: value})], session_starts, replaced).
+
+    Points come in log order. A line at or before an earlier point (a session resumed from an
+    older checkpoint, or an earlier run of the same name) replaces the points from there on;
+    `replaced` counts them. `session_starts`: the iteration at which each session after the
+    first starts."""
+    points, session_starts, replaced = [], [], 0
+    new_session = False
+    with open(path, encoding='utf-8') as f:
+        for line in f:
+            if is_session_header(line):
+                new_session = bool(points)
+                continue
+            parsed = parse_line(line)
+            if not parsed:
+                continue
+            _, it, losses = parsed
+            if new_session:
+                session_starts.append(it)
+                new_session = False
+            while points and points[-1][0] >= it:
+                points.pop()
+                replaced += 1
+            points.append((it, losses))
+    return points, session_starts, replaced
+
+
 def _to_float(text):
     try:
         return float(text)  # also reads nan, inf, -inf

@@ -368,11 +368,8 @@ class Visualizer:
         """Reload the loss points of this run's earlier sessions from loss_log.txt."""
         if not os.path.isfile(self.log_name):
             return
-        with open(self.log_name, encoding="utf-8") as log_file:
-            for line in log_file:
-                parsed = loss_log.parse_line(line)
-                if parsed:
-                    self._add_point(parsed[1], parsed[2])
+        for it, losses in loss_log.read_points(self.log_name)[0]:
+            self._add_point(it, losses)
 
     def _add_point(self, x, values):
         # A point at or before the last one starts over from there (a resume from an older
