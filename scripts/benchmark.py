@@ -45,6 +45,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from models import create_model  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
+from util import distributed  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
 from util.inference import Translator, generator_name  # noqa: E402
 from util.precision import bf16_supported  # noqa: E402
@@ -259,11 +260,11 @@ REFERENCE_HEADER = f" {'ref s/step':>9} {'speedup':>8}"
 @exit_on_user_error
 def main(args=None):
     opt = BenchmarkOptions().parse(args)
+    device = distributed.device()  # chosen by parse(), from --gpu_ids
     machine = f'{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads'
-    if torch.cuda.is_available() and opt.gpu_ids:
-        machine = torch.cuda.get_device_name()
-    configs = grid(torch.device('cuda' if torch.cuda.is_available() and opt.gpu_ids else 'cpu')) if opt.compare \
-        else [(opt.amp, opt.channels_last, opt.compile)]
+    if device.type == 'cuda':
+        machine = torch.cuda.get_device_name(device)
+    configs = grid(device) if opt.compare else [(opt.amp, opt.channels_last, opt.compile)]
     reference = load_reference_model(opt.reference_dir) if opt.reference_dir else None
     results = []
     print(f'benchmark on {machine}, torch {torch.__version__}')

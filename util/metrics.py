@@ -12,7 +12,7 @@ SSIM, and correlations.
 - `correlations`: Pearson and Spearman coefficients of two samples.
 
 scripts/evaluate.py uses these; they have no dependency on the rest of the codebase beyond
-the image-folder listing and loading helpers.
+the image-folder listing and loading helpers and `UserError`.
 """
 import importlib.util
 import math
