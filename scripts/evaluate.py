@@ -114,9 +114,12 @@ def to_unit(x):
 
 
 def domain_images(dataset, side, indices):
-    """The processed images of side 'A' or 'B' of the unaligned test set at `indices`, each (1, C, H, W)."""
+    """The processed images of side 'A' or 'B' of the unaligned test set at `indices`, each
+    (1, C, H, W): only that side's files are read (an item of the dataset would decode both)."""
+    paths, folder = getattr(dataset, f'{side}_paths'), getattr(dataset, f'dir_{side}')
+    channels, transform = getattr(dataset, f'channels_{side}'), getattr(dataset, f'transform_{side}')
     for i in indices:
-        yield dataset[i][side][None]
+        yield transform(dataset.load_image_at(paths, i, channels, folder)[0])[None]
 
 
 class CycleStats:
@@ -241,7 +244,6 @@ def evaluate_model(opt):
     opt.dataset_mode, opt.serial_batches, opt.no_flip, opt.batch_size = 'unaligned', True, True, 1
     seed_everything(opt.seed)
     dataset = create_dataset(opt)
-    # With --serial_batches, item i holds A[i] and B[i] (modulo each folder's size).
     samples = {side: metrics.sample_indices(len(paths), opt.num_test, opt.seed)
                for side, paths in (('A', dataset.A_paths), ('B', dataset.B_paths))}
     counts = {side: len(indices) for side, indices in samples.items()}
