@@ -61,9 +61,11 @@ class AUGANModel(BaseModel):
         self.sigma_A = None
 
         common = fork_generator_kwargs(opt)
-        self.netG_A = self.init_net(ForkGenerator(opt.input_nc, opt.output_nc, n_blocks_T=opt.n_blocks_T,
-                                                  uncertainty=opt.uncertainty != 'none', **common))
-        self.netG_B = self.init_net(ForkGenerator(opt.output_nc, opt.input_nc, **common))
+        G_A = ForkGenerator(opt.input_nc, opt.output_nc, n_blocks_T=opt.n_blocks_T,
+                            uncertainty=opt.uncertainty != 'none', **common)
+        G_B = ForkGenerator(opt.output_nc, opt.input_nc, **common)
+        # both built, then both initialised: the order the seed's random draws have always followed
+        self.netG_A, self.netG_B = self.init_net(G_A), self.init_net(G_B)
 
         if self.isTrain:
             if use_identity and opt.input_nc != opt.output_nc:
