@@ -22,6 +22,8 @@ junyanz/pytorch-CycleGAN-and-pix2pix, in this process at the same sizes, alterna
 with ours so that the machine's drift hits both alike; it adds reference_s_per_step and
 speedup_vs_reference. `--json` prints one JSON object on the last line; `--compare` runs a grid
 (precisions x channels_last x compile where supported) in one process and prints a table and JSON.
+`--profile` also profiles one step: the convolutions' share of its time, the FLOP/s they ran at
+(against the same conv peak), and the costliest other ops -- what limits the step.
 """
 import sys
 from pathlib import Path
@@ -60,6 +62,9 @@ class BenchmarkOptions(TrainOptions):
         parser.add_argument('--json', action='store_true', help='print the result as JSON on the last line')
         parser.add_argument('--compare', action='store_true',
                             help='run a grid of precisions, memory formats and compile settings')
+        parser.add_argument('--profile', action='store_true',
+                            help="also profile one step: the convolutions' share of it and their FLOP/s, "
+                                 'and the costliest other ops')
         parser.add_argument('--reference_dir', default='',
                             help='a checkout of junyanz/pytorch-CycleGAN-and-pix2pix: time its cycle_gan step '
                                  'beside ours (with --model cycle_gan)')
@@ -177,6 +182,46 @@ def conv_peak(device, dtype, channels_last, steps=10):
     return flops / seconds
 
 
+CONV_OPS = ('aten::convolution', 'aten::convolution_backward')
+
+
+def profile_step(step, device, conv_flops, peak, top=6):
+    """Where one step's time goes: the convolutions' share of it (forward and backward, device time
+    on a GPU) with their achieved FLOP/s, and the `top` costliest other ops by their own time."""
+    from torch.profiler import ProfilerActivity, profile
+    cuda = device.type == 'cuda'
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    sync(device)
+    start = time.perf_counter()
+    with profile(activities=activities) as prof:
+        step()
+        sync(device)
+    wall = time.perf_counter() - start
+    events = prof.key_averages()
+    total = {e.key: (e.device_time_total if cuda else e.cpu_time_total) / 1e6 for e in events}
+    own = {e.key: (e.self_device_time_total if cuda else e.self_cpu_time_total) / 1e6 for e in events}
+    conv_s = sum(total.get(k, 0.0) for k in CONV_OPS)
+    # the backend's kernels (mkldnn, cudnn, slow_conv2d...) run inside a convolution: part of its share
+    others = sorted(((s, k) for k, s in own.items() if k.startswith('aten::') and 'conv' not in k and s > 0),
+                    reverse=True)[:top]
+    return {'profiled_step_s': wall,
+            'conv_forward_share': total.get(CONV_OPS[0], 0.0) / wall,
+            'conv_backward_share': total.get(CONV_OPS[1], 0.0) / wall,
+            'conv_gflops': conv_flops / conv_s / 1e9 if conv_s else None,
+            'conv_utilization': conv_flops / conv_s / peak if conv_s else None,
+            'top_other_ops': [(k.removeprefix('aten::'), s / wall) for s, k in others]}
+
+
+def profile_lines(p):
+    lines = [f"  profile of one step ({p['profiled_step_s']:.2f} s under the profiler): convolutions "
+             f"{p['conv_forward_share'] + p['conv_backward_share']:.0%} of it (forward "
+             f"{p['conv_forward_share']:.0%}, backward {p['conv_backward_share']:.0%})"]
+    if p['conv_gflops']:
+        lines.append(f"  convolutions ran at {p['conv_gflops']:.1f} GFLOP/s, {p['conv_utilization']:.0%} of the conv peak")
+    lines.append('  costliest other ops: ' + ', '.join(f'{name} {share:.1%}' for name, share in p['top_other_ops']))
+    return lines
+
+
 def measure(opt, reference=None):
     """Build the model as `opt` says and measure one configuration; returns a dict of results.
     `reference`: the reference's CycleGANModel class, timed alongside (see load_reference_model)."""
@@ -201,7 +246,10 @@ def measure(opt, reference=None):
     with FlopCounterMode(display=False) as counter:
         train_step()
     flops = counter.get_total_flops()
+    conv_flops = sum(n for op, n in counter.get_flop_counts()['Global'].items()
+                     if str(op) in ('aten.convolution', 'aten.convolution_backward'))
     peak = conv_peak(device, model.precision.dtype, opt.channels_last)
+    profiled = profile_step(train_step, device, conv_flops, peak) if opt.profile else {}
     if device.type == 'cuda':
         peak_mem = torch.cuda.max_memory_allocated(device) / 2**20
     else:
@@ -233,7 +281,8 @@ def measure(opt, reference=None):
             'inference_images_per_s': opt.batch_size / s_convert,
             'naive_inference_images_per_s': opt.batch_size / s_naive,
             'reference_s_per_step': times['reference'][0] if reference is not None else None,
-            'speedup_vs_reference': times['reference'][0] / s_per_step if reference is not None else None}
+            'speedup_vs_reference': times['reference'][0] / s_per_step if reference is not None else None,
+            **profiled}
 
 
 def grid(device):
@@ -276,6 +325,8 @@ def main(args=None):
         result['machine'] = machine
         results.append(result)
         print(row(result), flush=True)
+        if opt.profile:
+            print('\n'.join(profile_lines(result)), flush=True)
     if opt.json or opt.compare:
         print(json.dumps(results if opt.compare else results[0]))
 

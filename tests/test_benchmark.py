@@ -20,11 +20,17 @@ SMALL = {'au_gan': ['--n_blocks_enc', '1', '--n_blocks_T', '1', '--n_blocks_dec'
 def test_benchmark_reports_every_field(tmp_path, model):
     proc = run_cli('scripts/benchmark.py', '--model', model, '--crop_size', '64', '--ngf', '4', '--ndf', '4',
                    '--n_layers_D', '2', '--steps', '2', '--warmup', '1', '--gpu_ids', '-1', '--channels_last',
-                   '--checkpoints_dir', tmp_path, '--json', *SMALL[model])
+                   '--checkpoints_dir', tmp_path, '--json', '--profile', *SMALL[model])
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert FIELDS <= set(result)
     assert result['model'] == model and result['channels_last'] is True
     assert result['s_per_step'] > 0 and result['gflop_per_step'] > 0 and 0 < result['utilization']
+    # --profile: every model's step runs forward and backward convolutions, and other ops beside them
+    assert 0 < result['conv_forward_share'] < 1 and 0 < result['conv_backward_share'] < 1
+    assert result['conv_forward_share'] + result['conv_backward_share'] < 1
+    assert result['conv_gflops'] > 0 and result['top_other_ops']
+    assert not any('conv' in name for name, _ in result['top_other_ops'])
+    assert 'convolutions ran at' in proc.stdout
 
 
 @pytest.mark.parametrize('net', [lambda: ForkGenerator(3, 3, 8, 'instance', 1, 1, 1, 2, True),
