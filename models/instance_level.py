@@ -24,24 +24,27 @@ def add_instance_options(parser):
     return parser
 
 
-def crop_boxes(images, boxes, size):
-    """(N, C, size, size) crops of each image's box (x1, y1, x2, y2), and (N,) weights: 1 where the
-    sample has a box, 0 where it has none (its crop is then the whole image)."""
-    n, _, h, w = images.shape
+def box_rois(boxes, height, width):
+    """roi_align's (N, 5) regions for each sample's box (x1, y1, x2, y2), and (N,) weights: 1 where
+    the sample has a box, 0 where it has none (its region is then the whole image)."""
     valid = boxes[:, 0] >= 0
-    whole = torch.tensor([0.0, 0.0, w, h], device=boxes.device)
+    whole = torch.tensor([0.0, 0.0, width, height], device=boxes.device)
     boxes = torch.where(valid[:, None], boxes.float(), whole)
-    rois = torch.cat([torch.arange(n, device=boxes.device, dtype=torch.float32)[:, None], boxes], dim=1)
-    crops = roi_align(images.float(), rois, output_size=size, spatial_scale=1.0, sampling_ratio=2, aligned=True)
-    return crops, valid.float()
+    index = torch.arange(len(boxes), device=boxes.device, dtype=torch.float32)[:, None]
+    return torch.cat([index, boxes], dim=1), valid.float()
+
+
+def crop(images, rois, size):
+    """(N, C, size, size) crops of `images` at `rois` (from box_rois)."""
+    return roi_align(images.float(), rois, output_size=size, spatial_scale=1.0, sampling_ratio=2, aligned=True)
 
 
 class InstanceTerms:
     """Adds D_A_inst and D_B_inst (and their optimizer) to `model`; the model calls
     `generator_loss()` in its generator step and `optimize_discriminators()` at the end."""
 
-    def __init__(self, model, opt, cycle_weights):
-        self.model, self.opt, self.cycle_weights = model, opt, cycle_weights
+    def __init__(self, model, opt):
+        self.model, self.opt = model, opt
         for name, channels in (('D_A_inst', opt.input_nc), ('D_B_inst', opt.output_nc)):
             setattr(model, 'net' + name, define_D(channels, opt.ndf, 'n_layers', 2, opt.norm, opt.init_type,
                                                   opt.init_gain).to(model.device))
@@ -52,11 +55,12 @@ class InstanceTerms:
 
     def crops(self):
         m, size = self.model, self.opt.inst_size
-        self.real_A, self.w_A = crop_boxes(m.real_A, m.box_A, size)
-        self.real_B, self.w_B = crop_boxes(m.real_B, m.box_B, size)
-        # a translation keeps its source's objects where they were
-        self.fake_B, _ = crop_boxes(m.fake_B, m.box_A, size)
-        self.fake_A, _ = crop_boxes(m.fake_A, m.box_B, size)
+        # the regions once per step; every image of a side is cropped at its source's boxes
+        # (a translation keeps its source's objects where they were)
+        self.rois_A, self.w_A = box_rois(m.box_A, *m.real_A.shape[-2:])
+        self.rois_B, self.w_B = box_rois(m.box_B, *m.real_B.shape[-2:])
+        self.real_A, self.fake_B = crop(m.real_A, self.rois_A, size), crop(m.fake_B, self.rois_A, size)
+        self.real_B, self.fake_A = crop(m.real_B, self.rois_B, size), crop(m.fake_A, self.rois_B, size)
         m.real_A_inst, m.fake_B_inst = self.real_A, self.fake_B
 
     def generator_loss(self):
@@ -66,13 +70,11 @@ class InstanceTerms:
         with m.frozen(m.netD_A_inst, m.netD_B_inst) as (D_A, D_B):
             m.loss_G_inst = opt.lambda_inst * 0.5 * (gan(D_B(self.fake_B), True, self.w_A)
                                                      + gan(D_A(self.fake_A), True, self.w_B))
-        size, (weight_A, weight_B) = opt.inst_size, self.cycle_weights
-        cyc_A, _ = crop_boxes(m.cyc_A, m.box_A, size)
-        cyc_B, _ = crop_boxes(m.cyc_B, m.box_B, size)
-        rec_A, _ = crop_boxes(m.rec_A, m.box_A, size)
-        rec_B, _ = crop_boxes(m.rec_B, m.box_B, size)
-        m.loss_cycle_inst = opt.lambda_inst * (weight_A * weighted_l1(cyc_A, self.real_A, self.w_A)
-                                               + weight_B * weighted_l1(cyc_B, self.real_B, self.w_B))
+        size = opt.inst_size
+        cyc_A, rec_A = crop(m.cyc_A, self.rois_A, size), crop(m.rec_A, self.rois_A, size)
+        cyc_B, rec_B = crop(m.cyc_B, self.rois_B, size), crop(m.rec_B, self.rois_B, size)
+        m.loss_cycle_inst = opt.lambda_inst * (opt.lambda_A * weighted_l1(cyc_A, self.real_A, self.w_A)
+                                               + opt.lambda_B * weighted_l1(cyc_B, self.real_B, self.w_B))
         m.loss_rec_inst = opt.lambda_inst * opt.lambda_rec * (weighted_l1(rec_A, self.real_A, self.w_A)
                                                               + weighted_l1(rec_B, self.real_B, self.w_B))
         return m.loss_G_inst + m.loss_cycle_inst + m.loss_rec_inst
@@ -95,4 +97,4 @@ def instance_terms(model, opt):
     if opt.dataset_mode != 'unaligned_coco':
         raise UserError('--instance_level needs object boxes: use --dataset_mode unaligned_coco '
                         '(<dataroot>/<phase>A.json and <phase>B.json in COCO format)')
-    return InstanceTerms(model, opt, (opt.lambda_A, opt.lambda_B))
+    return InstanceTerms(model, opt)
