@@ -8,6 +8,13 @@ from util import distributed
 from util.errors import UserError
 
 
+def require_at_least(opt, minimum, *flags):
+    """A one-line error for the first of `flags` whose value is below `minimum`."""
+    for flag in flags:
+        if getattr(opt, flag) < minimum:
+            raise UserError(f'--{flag} must be at least {minimum}, got {getattr(opt, flag)}')
+
+
 class BaseOptions:
     """Defines the shared flags; `parse()` resolves model/dataset flags, prints and saves them."""
 
@@ -131,8 +138,5 @@ class BaseOptions:
         if opt.dataroot is None:
             raise UserError('--dataroot is required: point it at a folder with trainA/trainB/testA/testB '
                             '(get one with: bash datasets/download_dataset.sh daynight)')
-        for flag in ('batch_size', 'load_size', 'crop_size', 'ngf', 'ndf'):
-            if getattr(opt, flag) < 1:
-                raise UserError(f'--{flag} must be at least 1, got {getattr(opt, flag)}')
-        if opt.num_threads < 0:
-            raise UserError(f'--num_threads must be 0 or more, got {opt.num_threads}')
+        require_at_least(opt, 1, 'batch_size', 'load_size', 'crop_size', 'ngf', 'ndf')
+        require_at_least(opt, 0, 'num_threads')

@@ -8,6 +8,7 @@ import argparse
 import os
 
 from util.errors import UserError
+from .base_options import require_at_least
 from .test_options import TestOptions
 
 
@@ -51,12 +52,8 @@ class ConvertOptions(TestOptions):
         # No --dataroot here, so BaseOptions.validate's checks are repeated without it.
         if opt.input is None:
             raise UserError('--input is required: an image, a video, a folder of images or a .txt list of paths')
-        for flag in ('batch_size', 'ngf', 'ndf'):
-            if getattr(opt, flag) < 1:
-                raise UserError(f'--{flag} must be at least 1, got {getattr(opt, flag)}')
-        for flag in ('load_size', 'num_threads', 'tile', 'tile_overlap'):
-            if getattr(opt, flag) < 0:
-                raise UserError(f'--{flag} must be 0 or more, got {getattr(opt, flag)}')
+        require_at_least(opt, 1, 'batch_size', 'ngf', 'ndf')
+        require_at_least(opt, 0, 'load_size', 'num_threads', 'tile', 'tile_overlap')
         if opt.tile:
             # Multiples of 4 keep every tile a valid generator input on the same pixel grid.
             opt.tile = -(-opt.tile // 4) * 4

@@ -1,6 +1,6 @@
 """Flags for training: logging and display frequencies, checkpoints, schedule and optimiser."""
 from util.errors import UserError
-from .base_options import BaseOptions
+from .base_options import BaseOptions, require_at_least
 
 
 class TrainOptions(BaseOptions):
@@ -52,6 +52,4 @@ class TrainOptions(BaseOptions):
         super().validate(opt)
         if opt.n_epochs + opt.n_epochs_decay < 1:
             raise UserError('--n_epochs plus --n_epochs_decay must be at least 1')
-        for flag in ('print_freq', 'display_freq', 'save_latest_freq', 'save_epoch_freq', 'max_skipped_steps'):
-            if getattr(opt, flag) < 1:
-                raise UserError(f'--{flag} must be at least 1, got {getattr(opt, flag)}')
+        require_at_least(opt, 1, 'print_freq', 'display_freq', 'save_latest_freq', 'save_epoch_freq', 'max_skipped_steps')

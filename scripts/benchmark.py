@@ -46,6 +46,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from models import create_model  # noqa: E402
+from options.base_options import require_at_least  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
 from util import distributed  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
@@ -73,8 +74,9 @@ class BenchmarkOptions(TrainOptions):
         return parser
 
     def validate(self, opt):
-        if opt.steps < 1 or opt.warmup < 0:
-            raise UserError('--steps must be at least 1 and --warmup at least 0')
+        super().validate(opt)
+        require_at_least(opt, 1, 'steps')
+        require_at_least(opt, 0, 'warmup')
         if opt.reference_dir:
             if opt.model != 'cycle_gan':
                 raise UserError(f'--reference_dir times the reference CycleGAN: use it with --model cycle_gan, '

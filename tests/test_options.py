@@ -30,11 +30,22 @@ def test_gpu_ids_and_suffix(tmp_path):
     assert TestOptions().parse(['--dataroot', 'x', '--checkpoints_dir', str(tmp_path), '--gpu_ids', '0,1']).gpu_ids == [0, 1]
 
 
-@pytest.mark.parametrize('bad', [['--batch_size', '0'], ['--n_epochs', '0', '--n_epochs_decay', '0'],
-                                 ['--print_freq', '0']])
-def test_bad_values_refused(tmp_path, bad):
-    with pytest.raises(UserError):
+@pytest.mark.parametrize('bad, message', [
+    (['--batch_size', '0'], '--batch_size must be at least 1, got 0'),
+    (['--num_threads', '-1'], '--num_threads must be at least 0, got -1'),
+    (['--n_epochs', '0', '--n_epochs_decay', '0'], '--n_epochs plus --n_epochs_decay must be at least 1'),
+    (['--print_freq', '0'], '--print_freq must be at least 1, got 0')])
+def test_bad_values_refused(tmp_path, bad, message):
+    with pytest.raises(UserError, match=message):
         TrainOptions().parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), *bad])
+
+
+@pytest.mark.parametrize('bad, message', [(['--steps', '0'], '--steps must be at least 1, got 0'),
+                                          (['--batch_size', '0'], '--batch_size must be at least 1, got 0')])
+def test_benchmark_refuses_bad_values_in_one_line(tmp_path, bad, message):
+    proc = run_cli('scripts/benchmark.py', '--gpu_ids', '-1', '--checkpoints_dir', tmp_path, *bad, check=False)
+    assert proc.returncode == 2 and message in proc.stderr + proc.stdout
+    assert 'Traceback' not in proc.stderr
 
 
 def test_help_lists_model_flags():
