@@ -111,18 +111,20 @@ class BaseOptions:
         lines.append('----------------- End -------------------')
         return '\n'.join(lines)
 
-    def parse(self, args=None):
+    def parse(self, args=None, save=True):
+        """The options of `args` (sys.argv when None), checked; printed and saved as
+        <checkpoints_dir>/<name>/<phase>_opt.txt unless `save` is False (a script that only reads a run)."""
         opt = self.gather_options(args)
         opt.isTrain = self.isTrain
 
         if opt.suffix:
             opt.name = opt.name + '_' + opt.suffix.format(**vars(opt))
-        opt.gpu_ids = [int(i) for i in str(opt.gpu_ids).split(',') if i.strip() and int(i) >= 0]
+        opt.gpu_ids = distributed.parse_gpu_ids(opt.gpu_ids)
         self.validate(opt)
         # Before printing: joins the process group when launched, so that only rank 0 prints.
         distributed.setup(opt)
 
-        if distributed.is_main_process():
+        if save and distributed.is_main_process():
             text = self.format_options(opt)
             print(text)
             # Saved next to the checkpoints so a run can always be reproduced and re-tested.

@@ -29,8 +29,7 @@ ACTIVATIONS = {nn.ReLU: 'ReLU', nn.Tanh: 'tanh', nn.Softplus: 'softplus', nn.Sig
 
 def build_generator(flags):
     """G_A of the AU-GAN model built from the default options (plus `flags`), and those options."""
-    opt = TestOptions().gather_options(['--dataroot', '.', '--model', 'au_gan', '--gpu_ids', '-1', *flags])
-    opt.isTrain, opt.gpu_ids = False, []  # what parse() sets; parse() itself would write test_opt.txt
+    opt = TestOptions().parse(['--dataroot', '.', '--model', 'au_gan', '--gpu_ids', '-1', *flags], save=False)
     model = create_model(opt)
     return model.netG_A.eval(), opt
 

@@ -96,8 +96,8 @@ def evaluate_folders(opt):
     for folder in opt.fid_dirs:
         if not os.path.isdir(folder):
             raise UserError(f'--fid_dirs: {folder} is not a folder')
-    gpu_ids = [int(i) for i in opt.gpu_ids.split(',') if i.strip() and int(i) >= 0]
-    inception = metrics.InceptionFeatures(distributed.select_device(gpu_ids), opt.fid_batch_size)
+    inception = metrics.InceptionFeatures(distributed.select_device(distributed.parse_gpu_ids(opt.gpu_ids)),
+                                          opt.fid_batch_size)
     fake_dir, real_dir = opt.fid_dirs
     fake = inception.folder(fake_dir, opt.num_test, opt.seed)
     real = inception.folder(real_dir, opt.num_test, opt.seed)

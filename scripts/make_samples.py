@@ -77,9 +77,7 @@ def load_run(args):
             extra += [f'--{key}'] if value == 'True' else []
         else:
             extra += [f'--{key}', value]
-    # gather_options, not parse: parse would overwrite the run's test_opt.txt
-    opt = TestOptions().gather_options(base + extra)
-    opt.isTrain, opt.gpu_ids = False, []
+    opt = TestOptions().parse(base + extra, save=False)  # the run's test_opt.txt stays as it is
     model = create_model(opt)
     model.setup(opt)
     model.eval()

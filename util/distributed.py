@@ -47,6 +47,15 @@ def local_rank(opt=None):
     return int(os.environ.get('LOCAL_RANK', getattr(opt, 'local_rank', None) or 0))
 
 
+def parse_gpu_ids(text):
+    """--gpu_ids '0,1' -> [0, 1]; '-1' (the CPU) -> []."""
+    try:
+        ids = [int(i) for i in str(text).split(',') if i.strip()]
+    except ValueError:
+        raise UserError(f'--gpu_ids {text}: give GPU numbers separated by commas (e.g. 0 or 0,1), or -1 for the CPU')
+    return [i for i in ids if i >= 0]
+
+
 def select_device(gpu_ids, index=None):
     """The device for this process: a GPU when one is asked for (`--gpu_ids`) and present, the
     CPU otherwise (`--gpu_ids -1`, or no GPU)."""
