@@ -125,7 +125,11 @@ def test_tiles_match_the_whole_frame(convert, tmp_path):
     assert diff[overlap].max() <= 4 and diff.mean() < 0.3
     sigma_whole = np.load(tmp_path / 'whole' / 'big_uncertainty.npy')
     sigma_tiled = np.load(tmp_path / 'tiled' / 'big_uncertainty.npy')
-    assert np.abs(sigma_whole - sigma_tiled).max() < 0.01 * sigma_whole.max()
+    # The uncertainty likewise: equal away from the seams, within a few percent of its level across them
+    # (the seams' bound is a blend's, as the picture's few grey levels are: 2%, where this run shows 0.5%).
+    sigma_diff = np.abs(sigma_whole - sigma_tiled)
+    assert sigma_diff[~overlap].max() <= 1e-5 * sigma_whole.max()
+    assert sigma_diff[overlap].max() < 0.02 * sigma_whole.mean()
 
 
 def test_blending_is_exact_for_pointwise_and_local_for_convolutions():
