@@ -8,7 +8,8 @@ Training: the median time of `--steps` full iterations (every forward, backward 
 of the model) after `--warmup` ones; images/s counts both domains' batches as one image each;
 FLOPs of one iteration are counted with torch.utils.flop_counter.FlopCounterMode, and the
 utilisation compares the achieved FLOP/s with a peak measured in the same run: a large 3x3 conv's
-forward and backward in the same dtype and memory format. Peak memory: max allocated on a GPU,
+forward and backward in the same dtype and memory format, its calls alternated with the training
+steps (medians of both), so that the machine's drift moves both alike. Peak memory: max allocated on a GPU,
 the process's peak RSS on the CPU (a whole-process figure: with --reference_dir it includes the
 reference model, and in --compare the configurations run before). A training "image" is one sample: an A image and a B image.
 
@@ -104,23 +105,18 @@ def timed(fn, device, steps, warmup):
     return timed_together({'fn': fn}, device, steps, warmup)['fn']
 
 
-def timed_together(fns, device, steps, warmup, reduce=statistics.median, budget_s=float('inf')):
+def timed_together(fns, device, steps, warmup):
     """{name: (median seconds, first call's seconds)} of the functions in `fns`, called in turn,
-    one call each per round, so that slow phases of the machine fall on all of them alike
-    (`reduce`: min for the fastest call instead of the median; `budget_s`: no new round after
-    that many seconds, once one timed round is done)."""
+    one call each per round, so that slow phases of the machine fall on all of them alike."""
     times = {name: [] for name in fns}
-    start_all = time.perf_counter()
     for i in range(warmup + steps):
-        if i > warmup and time.perf_counter() - start_all > budget_s:
-            break
         for name, fn in fns.items():
             sync(device)
             start = time.perf_counter()
             fn()
             sync(device)
             times[name].append(time.perf_counter() - start)
-    return {name: (reduce(t[warmup:]), t[0]) for name, t in times.items()}
+    return {name: (statistics.median(t[warmup:]), t[0]) for name, t in times.items()}
 
 
 # The top-level packages of this project, which the reference code's have the same names as.
@@ -165,9 +161,10 @@ def reference_step(model_class, opt, device, batch):
     return step
 
 
-def conv_peak(device, dtype, channels_last, steps=10):
-    """FLOP/s of a large 3x3 conv's forward + backward: what this device reaches on the models' main op
-    (its fastest call: a peak, which the machine's slow moments should not lower)."""
+def conv_peak_step(device, dtype, channels_last):
+    """A large 3x3 conv's forward + backward in the run's dtype and memory format (the models' main
+    op at a size the backend runs well), and its FLOPs: timed between training steps, it gives the
+    peak that the step's FLOP/s are compared with, under the same conditions."""
     size, channels = (64, 128) if device.type == 'cpu' else (128, 256)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     x = torch.randn(4, channels, size, size, device=device).to(memory_format=fmt).requires_grad_()
@@ -178,10 +175,8 @@ def conv_peak(device, dtype, channels_last, steps=10):
             y = F.conv2d(x, w, padding=1)
         y.float().sum().backward()
 
-    # a budget: where the dtype is emulated (bf16 without bf16 instructions) one call takes seconds
-    seconds, _ = timed_together({'conv': step}, device, steps, 1, reduce=min, budget_s=3)['conv']
     flops = 3 * 2 * x.shape[0] * channels * channels * 9 * size * size  # forward + two backward convs
-    return flops / seconds
+    return step, flops
 
 
 CONV_OPS = ('aten::convolution', 'aten::convolution_backward')
@@ -238,19 +233,21 @@ def measure(opt, reference=None):
         model.optimize_parameters()
         model.precision.end_iteration()
 
-    steps = {'ours': train_step}
+    # the conv peak's calls alternate with the steps: the machine's slow and fast moments fall on both
+    peak_step, peak_flops = conv_peak_step(device, model.precision.dtype, opt.channels_last)
+    steps = {'ours': train_step, 'peak': peak_step}
     if reference is not None:
         steps['reference'] = reference_step(reference, opt, device, batch)
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
     times = timed_together(steps, device, opt.steps, opt.warmup)
     s_per_step, first = times['ours']
+    peak = peak_flops / times['peak'][0]
     with FlopCounterMode(display=False) as counter:
         train_step()
     flops = counter.get_total_flops()
     conv_flops = sum(n for op, n in counter.get_flop_counts()['Global'].items()
                      if str(op) in ('aten.convolution', 'aten.convolution_backward'))
-    peak = conv_peak(device, model.precision.dtype, opt.channels_last)
     profiled = profile_step(train_step, device, conv_flops, peak) if opt.profile else {}
     if device.type == 'cuda':
         peak_mem = torch.cuda.max_memory_allocated(device) / 2**20
@@ -288,8 +285,11 @@ def measure(opt, reference=None):
 
 
 def grid(device):
-    amps = ['off'] + (['bf16'] if bf16_supported(device) or device.type == 'cpu' else [])
-    amps += ['fp16'] if device.type == 'cuda' else []
+    """The configurations --compare runs: precisions x channels_last x compile, where they make sense."""
+    amps = ['off'] + (['bf16'] if bf16_supported(device) else []) + (['fp16'] if device.type == 'cuda' else [])
+    if 'bf16' not in amps:
+        # emulated bf16 runs tens of times slower than fp32: a grid with it would take hours at 128 px
+        print(f'bf16 left out: this {device.type.upper()} has no bf16 instructions (--amp bf16 measures it anyway)')
     compiles = [False, True] if device.type == 'cuda' else [False]  # inductor on the CPU compiles for minutes
     return [(a, cl, c) for a in amps for cl in (False, True) for c in compiles]
 
