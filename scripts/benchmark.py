@@ -36,6 +36,7 @@ import contextlib  # noqa: E402
 import copy  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
@@ -161,10 +162,11 @@ def reference_step(model_class, opt, device, batch):
     return step
 
 
-def conv_peak_step(device, dtype, channels_last):
+def conv_peak_step(device, dtype, channels_last, min_seconds=0.5):
     """A large 3x3 conv's forward + backward in the run's dtype and memory format (the models' main
-    op at a size the backend runs well), and its FLOPs: timed between training steps, it gives the
-    peak that the step's FLOP/s are compared with, under the same conditions."""
+    op at a size the backend runs well), repeated for at least `min_seconds` (one short call would
+    catch a passing fast or slow moment), and the FLOPs of those calls: timed between training
+    steps, it gives the peak that the step's FLOP/s are compared with, under the same conditions."""
     size, channels = (64, 128) if device.type == 'cpu' else (128, 256)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     x = torch.randn(4, channels, size, size, device=device).to(memory_format=fmt).requires_grad_()
@@ -175,8 +177,22 @@ def conv_peak_step(device, dtype, channels_last):
             y = F.conv2d(x, w, padding=1)
         y.float().sum().backward()
 
+    def seconds_of_one():
+        sync(device)
+        start = time.perf_counter()
+        step()
+        sync(device)
+        return time.perf_counter() - start
+
+    seconds_of_one()  # warm-up
+    repeats = max(1, math.ceil(min_seconds / seconds_of_one()))
+
+    def repeated():
+        for _ in range(repeats):
+            step()
+
     flops = 3 * 2 * x.shape[0] * channels * channels * 9 * size * size  # forward + two backward convs
-    return step, flops
+    return repeated, repeats * flops
 
 
 CONV_OPS = ('aten::convolution', 'aten::convolution_backward')
