@@ -211,10 +211,11 @@ def translate_tiled(fn, x, tile=0, overlap=0):
         return tuple(None if out is None else out.float() for out in fn(x))
     th, tw = min(tile, H), min(tile, W)
     sums, total = None, torch.zeros(H, W, device=x.device)
+    columns = [(x0, tile_ramp(W, x0, tw, overlap, x.device)[None, :]) for x0 in tile_starts(W, tw, overlap)]
     for y in tile_starts(H, th, overlap):
-        wy = tile_ramp(H, y, th, overlap, x.device)
-        for x0 in tile_starts(W, tw, overlap):
-            weight = wy[:, None] * tile_ramp(W, x0, tw, overlap, x.device)[None, :]
+        wy = tile_ramp(H, y, th, overlap, x.device)[:, None]
+        for x0, wx in columns:
+            weight = wy * wx
             outs = fn(x[..., y:y + th, x0:x0 + tw].contiguous())  # convolutions run slower on a view
             if sums is None:
                 sums = [None if out is None else torch.zeros(*out.shape[:2], H, W, device=x.device)
