@@ -68,6 +68,7 @@ def main(args=None):
         print(f'training {len(dataset)} images per epoch on {distributed.world_size()} process(es), '
               f'batch {opt.batch_size} each, precision {model.precision.mode}')
 
+    compile_reported = False
     for epoch in range(start_epoch, last_epoch + 1):
         epoch_start = time.time()
         loader.sampler.set_epoch(epoch)
@@ -81,6 +82,11 @@ def main(args=None):
             model.set_input(data)
             model.optimize_parameters()
             model.precision.end_iteration()
+            if opt.compile and main_process and not compile_reported:
+                # torch.compile compiles on the first call: that iteration's time is mostly compilation
+                print(f'--compile: the first iteration took {time.time() - t_step_start:.1f} s, compilation included '
+                      f'(the first evaluation-mode pass, for the visuals, compiles again)')
+                compile_reported = True
             epoch_iter += 1
             total_iters += 1
 

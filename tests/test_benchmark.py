@@ -121,3 +121,34 @@ def test_benchmark_compare_runs_the_grid_in_one_process(tmp_path):
     assert all(FIELDS <= set(r) for r in results)
     table = [ln for ln in proc.stdout.splitlines() if ln.lstrip().startswith('cycle_gan')]
     assert len(table) == 2 * len(amps)
+
+
+def test_compile_trains_like_eager_reports_its_time_and_saves_plain_checkpoints(tmp_path, daynight, monkeypatch, capsys):
+    """--compile wraps every network (dynamo with its eager backend here: inductor compiles these nets
+    for minutes on the CPU); the run's losses equal an uncompiled run's, the first iteration's time is
+    reported as compile time, and the checkpoints hold the plain networks' keys."""
+    import train
+    from conftest import read_losses
+    from util.checkpoint import load_network
+    from test_train_test import TINY
+
+    compiled = []
+    real_compile = torch.compile
+
+    def compile_eagerly(net, **kwargs):
+        compiled.append(type(net).__name__)
+        return real_compile(net, backend='eager', **kwargs)
+
+    monkeypatch.setattr(torch, 'compile', compile_eagerly)
+    args = ['--dataroot', str(daynight), '--checkpoints_dir', str(tmp_path), *TINY, '--load_size', '40',
+            '--crop_size', '32', '--max_dataset_size', '2', '--n_epochs', '1', '--n_epochs_decay', '0',
+            '--print_freq', '1', '--serial_batches', '--no_flip', '--amp', 'off']
+    train.main([*args, '--name', 'eager'])
+    assert compiled == [] and '--compile:' not in capsys.readouterr().out
+    train.main([*args, '--name', 'compiled', '--compile'])
+    assert len(compiled) == 4  # G_A, G_B, D_A, D_B
+    assert '--compile: the first iteration took' in capsys.readouterr().out
+    assert read_losses(tmp_path / 'compiled' / 'loss_log.txt') == read_losses(tmp_path / 'eager' / 'loss_log.txt')
+    state, _, _ = load_network(tmp_path / 'compiled' / 'latest_net_G_A.pth')
+    eager_state, _, _ = load_network(tmp_path / 'eager' / 'latest_net_G_A.pth')
+    assert state.keys() == eager_state.keys() and not any(k.startswith('_orig_mod') for k in state)
