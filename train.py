@@ -84,8 +84,9 @@ def main(args=None):
             model.precision.end_iteration()
             if opt.compile and main_process and not compile_reported:
                 # torch.compile compiles on the first call: that iteration's time is mostly compilation
-                print(f'--compile: the first iteration took {time.time() - t_step_start:.1f} s, compilation included '
-                      f'(the first evaluation-mode pass, for the visuals, compiles again)')
+                distributed.synchronize(model.device)
+                tqdm.write(f'--compile: the first iteration took {time.time() - t_step_start:.1f} s, compilation '
+                           f'included (the first evaluation-mode pass, for the visuals, compiles again)')
                 compile_reported = True
             epoch_iter += 1
             total_iters += 1

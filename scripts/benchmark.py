@@ -9,8 +9,8 @@ of the model) after `--warmup` ones; images/s counts both domains' batches as on
 FLOPs of one iteration are counted with torch.utils.flop_counter.FlopCounterMode, and the
 utilisation compares the achieved FLOP/s with a peak measured in the same run: a large 3x3 conv's
 forward and backward in the same dtype and memory format, its calls alternated with the training
-steps (medians of both), so that the machine's drift moves both alike. Peak memory: max allocated on a GPU,
-the process's peak RSS on the CPU (a whole-process figure: with --reference_dir it includes the
+steps (medians of both), so that the machine's drift moves both alike. Peak memory: max allocated on a GPU during one
+step, the process's peak RSS on the CPU (a whole-process figure: with --reference_dir it includes the
 reference model, and in --compare the configurations run before). A training "image" is one sample: an A image and a B image.
 
 Conversion: images/s of scripts/convert.py's path (the A->B generator alone, in eval and inference
@@ -88,11 +88,6 @@ class BenchmarkOptions(TrainOptions):
                                 f'point it at a checkout of junyanz/pytorch-CycleGAN-and-pix2pix')
 
 
-def sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
 def synthetic_batch(opt):
     gen = torch.Generator().manual_seed(0)
     size = (opt.batch_size, 3, opt.crop_size, opt.crop_size)
@@ -112,10 +107,10 @@ def timed_together(fns, device, steps, warmup):
     times = {name: [] for name in fns}
     for i in range(warmup + steps):
         for name, fn in fns.items():
-            sync(device)
+            distributed.synchronize(device)
             start = time.perf_counter()
             fn()
-            sync(device)
+            distributed.synchronize(device)
             times[name].append(time.perf_counter() - start)
     return {name: (statistics.median(t[warmup:]), t[0]) for name, t in times.items()}
 
@@ -166,62 +161,70 @@ def conv_peak_step(device, dtype, channels_last, min_seconds=0.5):
     """A large 3x3 conv's forward + backward in the run's dtype and memory format (the models' main
     op at a size the backend runs well), repeated for at least `min_seconds` (one short call would
     catch a passing fast or slow moment), and the FLOPs of those calls: timed between training
-    steps, it gives the peak that the step's FLOP/s are compared with, under the same conditions."""
+    steps, it gives the peak that the step's FLOP/s are compared with, under the same conditions.
+    Its tensors live only during a call, so that they add nothing to the steps' peak memory."""
     size, channels = (64, 128) if device.type == 'cpu' else (128, 256)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    x = torch.randn(4, channels, size, size, device=device).to(memory_format=fmt).requires_grad_()
-    w = torch.randn(channels, channels, 3, 3, device=device).to(memory_format=fmt).requires_grad_()
 
     def step():
+        x = torch.randn(4, channels, size, size, device=device).to(memory_format=fmt).requires_grad_()
+        w = torch.randn(channels, channels, 3, 3, device=device).to(memory_format=fmt).requires_grad_()
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             y = F.conv2d(x, w, padding=1)
-        y.float().sum().backward()
+        torch.autograd.grad(y.float().sum(), (x, w))
 
-    def seconds_of_one():
-        sync(device)
-        start = time.perf_counter()
-        step()
-        sync(device)
-        return time.perf_counter() - start
-
-    seconds_of_one()  # warm-up
-    repeats = max(1, math.ceil(min_seconds / seconds_of_one()))
+    repeats = max(1, math.ceil(min_seconds / timed(step, device, 1, 1)[0]))
 
     def repeated():
         for _ in range(repeats):
             step()
 
-    flops = 3 * 2 * x.shape[0] * channels * channels * 9 * size * size  # forward + two backward convs
+    flops = 3 * 2 * 4 * channels * channels * 9 * size * size  # forward + two backward convs, batch 4
     return repeated, repeats * flops
 
 
-CONV_OPS = ('aten::convolution', 'aten::convolution_backward')
+# The convolution ops, as aten names: 'aten::NAME' in the profiler, 'aten.NAME' in FlopCounterMode.
+CONV_OPS = ('convolution', 'convolution_backward')
 
 
 def profile_step(step, device, conv_flops, peak, top=6):
     """Where one step's time goes: the convolutions' share of it (forward and backward, device time
-    on a GPU) with their achieved FLOP/s, and the `top` costliest other ops by their own time."""
+    on a GPU) with their achieved FLOP/s, and the `top` costliest other ops by their own time (ops
+    that run inside a convolution, its backend's kernels and layout copies, count as the convolution's)."""
     from torch.profiler import ProfilerActivity, profile
     cuda = device.type == 'cuda'
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    sync(device)
-    start = time.perf_counter()
     with profile(activities=activities) as prof:
+        distributed.synchronize(device)  # the profiler's own start and stop stay outside the timed step
+        start = time.perf_counter()
         step()
-        sync(device)
-    wall = time.perf_counter() - start
-    events = prof.key_averages()
-    total = {e.key: (e.device_time_total if cuda else e.cpu_time_total) / 1e6 for e in events}
-    own = {e.key: (e.self_device_time_total if cuda else e.self_cpu_time_total) / 1e6 for e in events}
-    conv_s = sum(total.get(k, 0.0) for k in CONV_OPS)
-    # the backend's kernels (mkldnn, cudnn, slow_conv2d...) run inside a convolution: part of its share
-    others = sorted(((s, k) for k, s in own.items() if k.startswith('aten::') and 'conv' not in k and s > 0),
-                    reverse=True)[:top]
+        distributed.synchronize(device)
+        wall = time.perf_counter() - start
+    conv_names = {'aten::' + op: op for op in CONV_OPS}
+
+    def inside_conv(event):
+        parent = event.cpu_parent
+        while parent is not None:
+            if parent.name in conv_names:
+                return True
+            parent = parent.cpu_parent
+        return False
+
+    conv_s, own = dict.fromkeys(CONV_OPS, 0.0), {}
+    for e in prof.events():
+        if not e.name.startswith('aten::') or inside_conv(e):
+            continue
+        if e.name in conv_names:
+            conv_s[conv_names[e.name]] += (e.device_time_total if cuda else e.cpu_time_total) / 1e6
+        else:
+            own[e.name] = own.get(e.name, 0.0) + (e.self_device_time_total if cuda else e.self_cpu_time_total) / 1e6
+    others = sorted(((s, k) for k, s in own.items() if s > 0), reverse=True)[:top]
+    total_conv_s = sum(conv_s.values())
     return {'profiled_step_s': wall,
-            'conv_forward_share': total.get(CONV_OPS[0], 0.0) / wall,
-            'conv_backward_share': total.get(CONV_OPS[1], 0.0) / wall,
-            'conv_gflops': conv_flops / conv_s / 1e9 if conv_s else None,
-            'conv_utilization': conv_flops / conv_s / peak if conv_s else None,
+            'conv_forward_share': conv_s['convolution'] / wall,
+            'conv_backward_share': conv_s['convolution_backward'] / wall,
+            'conv_gflops': conv_flops / total_conv_s / 1e9 if total_conv_s else None,
+            'conv_utilization': conv_flops / total_conv_s / peak if total_conv_s else None,
             'top_other_ops': [(k.removeprefix('aten::'), s / wall) for s, k in others]}
 
 
@@ -254,21 +257,21 @@ def measure(opt, reference=None):
     steps = {'ours': train_step, 'peak': peak_step}
     if reference is not None:
         steps['reference'] = reference_step(reference, opt, device, batch)
-    if device.type == 'cuda':
-        torch.cuda.reset_peak_memory_stats(device)
     times = timed_together(steps, device, opt.steps, opt.warmup)
     s_per_step, first = times['ours']
     peak = peak_flops / times['peak'][0]
+    if device.type == 'cuda':  # a step of ours alone: not the reference's nor the conv peak's memory
+        torch.cuda.reset_peak_memory_stats(device)
     with FlopCounterMode(display=False) as counter:
         train_step()
-    flops = counter.get_total_flops()
-    conv_flops = sum(n for op, n in counter.get_flop_counts()['Global'].items()
-                     if str(op) in ('aten.convolution', 'aten.convolution_backward'))
-    profiled = profile_step(train_step, device, conv_flops, peak) if opt.profile else {}
     if device.type == 'cuda':
         peak_mem = torch.cuda.max_memory_allocated(device) / 2**20
     else:
         peak_mem = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    flops = counter.get_total_flops()
+    conv_flops = sum(n for op, n in counter.get_flop_counts()['Global'].items()
+                     if str(op) in {'aten.' + name for name in CONV_OPS})
+    profiled = profile_step(train_step, device, conv_flops, peak) if opt.profile else {}
 
     model.eval()
     generator = getattr(model, 'net' + generator_name(model, 'AtoB'))
@@ -305,7 +308,8 @@ def grid(device):
     amps = ['off'] + (['bf16'] if bf16_supported(device) else []) + (['fp16'] if device.type == 'cuda' else [])
     if 'bf16' not in amps:
         # emulated bf16 runs tens of times slower than fp32: a grid with it would take hours at 128 px
-        print(f'bf16 left out: this {device.type.upper()} has no bf16 instructions (--amp bf16 measures it anyway)')
+        print(f"bf16 left out: this {'GPU' if device.type == 'cuda' else 'CPU'} has no bf16 instructions "
+              f'(--amp bf16 measures it anyway)')
     compiles = [False, True] if device.type == 'cuda' else [False]  # inductor on the CPU compiles for minutes
     return [(a, cl, c) for a in amps for cl in (False, True) for c in compiles]
 

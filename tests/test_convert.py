@@ -128,7 +128,7 @@ def test_tiles_match_the_whole_frame(convert, tmp_path):
     # The uncertainty likewise: equal away from the seams, within a few percent of its level across them
     # (the seams' bound is a blend's, as the picture's few grey levels are: 2%, where this run shows 0.5%).
     sigma_diff = np.abs(sigma_whole - sigma_tiled)
-    assert sigma_diff[~overlap].max() <= 1e-5 * sigma_whole.max()
+    assert sigma_diff[~overlap].max() <= 1e-4 * sigma_whole.max()  # float rounding: kernels differ by shape
     assert sigma_diff[overlap].max() < 0.02 * sigma_whole.mean()
 
 

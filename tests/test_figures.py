@@ -28,8 +28,8 @@ def test_make_samples_renders_a_row_per_test_image(tmp_path):
     assert (ckpt / 'tiny' / 'train_opt.txt').read_text() == saved
     with Image.open(out) as img:
         assert img.mode == 'P'  # 256 colours
-        one_row = img.height
+        two_rows = img.height
     run_cli('scripts/make_samples.py', '--name', 'tiny', '--checkpoints_dir', ckpt, '--dataroot', SHARED_DATA,
             '--num', '4', '--size', '32', '--out', out)
     with Image.open(out) as img:
-        assert img.height > one_row  # two more rows of 32 px frames
+        assert img.height > two_rows  # two more rows of 32 px frames

@@ -101,6 +101,12 @@ def setup(opt):
     return _device
 
 
+def synchronize(device):
+    """Wait for the work queued on `device` (nothing to wait for on the CPU): before reading a clock."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
 def device():
     return _device if _device is not None else torch.device('cpu')
 

@@ -16,7 +16,7 @@ AMP_MODES = ('off', 'fp16', 'bf16')
 
 def bf16_supported(device):
     if device.type == 'cuda':
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.is_bf16_supported(including_emulation=False)  # pre-Ampere GPUs emulate it, slowly
     if device.type == 'cpu':
         # Native bf16 on the CPU (AVX512-BF16/AMX); without it bf16 is emulated and slower than fp32.
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
