@@ -135,3 +135,25 @@ def test_models_use_fused_adam_where_pytorch_has_it(tmp_path):
     model, _ = tiny_model(tmp_path, '--amp', 'off')
     expected = torch.__version__ >= '2.4'  # the CPU's fused Adam came with 2.4
     assert [o.defaults['fused'] for o in model.optimizers] == [expected] * len(model.optimizers)
+
+
+@pytest.mark.parametrize('has_argument', [True, False])
+def test_bf16_on_a_gpu_counts_only_native_support(monkeypatch, has_argument):
+    """A pre-Ampere GPU emulates bf16 (slower than fp32): --amp auto must not pick it there. PyTorch
+    before 2.3 has no `including_emulation` argument and reports native support only."""
+    from util.precision import bf16_supported, resolve_amp
+    calls = []
+
+    if has_argument:
+        def is_bf16_supported(including_emulation=True):
+            calls.append(including_emulation)
+            return including_emulation  # an emulating GPU: True only when emulation counts
+    else:
+        def is_bf16_supported():
+            calls.append('old')
+            return False  # the old function on a pre-Ampere GPU
+
+    monkeypatch.setattr(torch.cuda, 'is_bf16_supported', is_bf16_supported)
+    assert not bf16_supported(torch.device('cuda'))
+    assert resolve_amp('auto', torch.device('cuda')) == 'off'
+    assert calls == ([False, False] if has_argument else ['old', 'old'])

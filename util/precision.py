@@ -16,7 +16,10 @@ AMP_MODES = ('off', 'fp16', 'bf16')
 
 def bf16_supported(device):
     if device.type == 'cuda':
-        return torch.cuda.is_bf16_supported(including_emulation=False)  # pre-Ampere GPUs emulate it, slowly
+        try:  # pre-Ampere GPUs emulate bf16, slowly: that does not count
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # PyTorch < 2.3 has no such argument and counts native bf16 only
+            return torch.cuda.is_bf16_supported()
     if device.type == 'cpu':
         # Native bf16 on the CPU (AVX512-BF16/AMX); without it bf16 is emulated and slower than fp32.
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
