@@ -34,7 +34,8 @@ def test_gpu_ids_and_suffix(tmp_path):
     (['--batch_size', '0'], '--batch_size must be at least 1, got 0'),
     (['--num_threads', '-1'], '--num_threads must be at least 0, got -1'),
     (['--n_epochs', '0', '--n_epochs_decay', '0'], '--n_epochs plus --n_epochs_decay must be at least 1'),
-    (['--print_freq', '0'], '--print_freq must be at least 1, got 0')])
+    (['--print_freq', '0'], '--print_freq must be at least 1, got 0'),
+    (['--gpu_ids', '0;1'], '--gpu_ids 0;1: give GPU numbers separated by commas')])
 def test_bad_values_refused(tmp_path, bad, message):
     with pytest.raises(UserError, match=message):
         TrainOptions().parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), *bad])
