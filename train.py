@@ -71,6 +71,7 @@ def main(args=None):
     compile_reported = False
     for epoch in range(start_epoch, last_epoch + 1):
         epoch_start = time.time()
+        logged_totals = []  # each printout's sum of losses: the plateau policy's metric
         loader.sampler.set_epoch(epoch)
         loader.sampler.set_start(epoch_iter * opt.batch_size)  # non-zero only when resuming mid-epoch
         bar = tqdm(loader, desc=f'epoch {epoch}/{last_epoch}', unit='it', dynamic_ncols=True, leave=False,
@@ -93,6 +94,7 @@ def main(args=None):
 
             if total_iters % opt.print_freq == 0:
                 losses = model.get_current_losses()  # synchronises with the device: only here
+                logged_totals.append(sum(losses.values()))
                 visualizer.print_current_losses(epoch, total_iters, losses, time.time() - t_step_start, t_data)
                 # fraction of the epoch done before this step; tqdm's bar.n lags (it updates only on redraw)
                 visualizer.plot_current_losses(epoch, (epoch_iter - 1) / max(bar.total, 1), losses, total_iters)
@@ -112,6 +114,10 @@ def main(args=None):
 
         show_visuals(epoch, total_iters)
         old_lr = model.optimizers[0].param_groups[0]['lr']
+        if opt.lr_policy == 'plateau' and logged_totals:
+            # every process must step its scheduler on the same value
+            metrics = distributed.all_gather_object(sum(logged_totals) / len(logged_totals))
+            model.metric = sum(metrics) / len(metrics)
         new_lr = model.update_learning_rate()
         # The saved state points at the start of the next epoch, its learning rate already set.
         save('latest', epoch + 1, 0, total_iters)

@@ -5,13 +5,17 @@ data/template_dataset.py for a commented example. This module also provides:
 
 - `load_image`: open and fully decode one file, turning any failure into a one-line UserError;
 - `get_params` / `get_transform`: the `--preprocess` pipeline (resize, crop, flip, to [-1, 1]);
-- `round_to_multiple`: the final size rounding that lets the generator return the size it was given.
+- `round_to_multiple`: the final size rounding that lets the generator return the size it was given;
+- `parse_size` / `size_hw`: --load_size and --crop_size as one number (a square) or HxW.
 """
 import abc
+import argparse
 import math
 import os
 import random
+import re
 import sys
+from typing import NamedTuple
 
 import torch.utils.data as data
 import torchvision.transforms as transforms
@@ -21,7 +25,7 @@ from util.errors import UserError
 
 BICUBIC = Image.BICUBIC
 
-PREPROCESS_MODES = ('resize_and_crop', 'crop', 'scale_width', 'scale_width_and_crop',
+PREPROCESS_MODES = ('resize_and_crop', 'resize', 'crop', 'scale_width', 'scale_width_and_crop',
                     'scale_height', 'scale_height_and_crop', 'none')
 
 # Two stride-2 downsamplings in the generator: sizes divisible by 4 come back unchanged.
@@ -29,6 +33,41 @@ SIZE_MULTIPLE = 4
 
 # How many replacement images `--bad_images skip` tries before deciding a folder is unusable.
 MAX_SUBSTITUTE_TRIES = 50
+
+
+class ImageSize(NamedTuple):
+    """A height and width in pixels, written HxW (286x572)."""
+    h: int
+    w: int
+
+    def __str__(self):
+        return f'{self.h}x{self.w}'
+
+
+def parse_size(text):
+    """The argparse type of --load_size/--crop_size: '256' (a square, kept as the int 256) or
+    '256x512' (height x width, an ImageSize; a square written so is the int too)."""
+    m = re.fullmatch(r'\s*(\d+)\s*(?:[xX×]\s*(\d+)\s*)?', str(text))
+    if not m:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a size: give one number (a square) or HEIGHTxWIDTH, '
+                                         f'e.g. 256 or 256x512')
+    h, w = int(m.group(1)), int(m.group(2) or m.group(1))
+    return h if h == w else ImageSize(h, w)
+
+
+def size_hw(size):
+    """(height, width) of a size given as one number (a square) or as a pair."""
+    if isinstance(size, (tuple, list)):
+        return int(size[0]), int(size[1])
+    return int(size), int(size)
+
+
+def single_number(size, flag, why):
+    """The one number a size must be where it scales one side; a HxW size is a UserError."""
+    h, w = size_hw(size)
+    if h != w:
+        raise UserError(f'{flag} {h}x{w}: {why} takes one number, not HEIGHTxWIDTH')
+    return h
 
 
 class BaseDataset(data.Dataset, abc.ABC):
@@ -134,16 +173,20 @@ def _check_preprocess(preprocess):
 def _resized_size(preprocess, load_size, crop_size, size):
     """Size (w, h) after the resize step of `preprocess`, before cropping and rounding."""
     w, h = size
-    if preprocess == 'resize_and_crop':
-        w, h = load_size, load_size
+    if preprocess in ('resize_and_crop', 'resize'):
+        h, w = size_hw(load_size)
     elif preprocess.startswith('scale_width'):
-        w, h = load_size, max(1, round(load_size * h / w))
+        load = single_number(load_size, '--load_size', f'--preprocess {preprocess}')
+        w, h = load, max(1, round(load * h / w))
     elif preprocess.startswith('scale_height'):
-        w, h = max(1, round(load_size * w / h)), load_size
-    if preprocess.endswith('crop') and min(w, h) < crop_size:
-        # Too small to crop: enlarge keeping the aspect ratio instead of failing.
-        scale = crop_size / min(w, h)
-        w, h = max(crop_size, round(w * scale)), max(crop_size, round(h * scale))
+        load = single_number(load_size, '--load_size', f'--preprocess {preprocess}')
+        w, h = max(1, round(load * w / h)), load
+    if preprocess.endswith('crop'):
+        crop_h, crop_w = size_hw(crop_size)
+        if w < crop_w or h < crop_h:
+            # Too small to crop: enlarge keeping the aspect ratio instead of failing.
+            scale = max(crop_w / w, crop_h / h)
+            w, h = max(crop_w, round(w * scale)), max(crop_h, round(h * scale))
     return w, h
 
 
@@ -156,11 +199,13 @@ def get_params(opt, size, keep=None):
     """
     _check_preprocess(opt.preprocess)
     w, h = _resized_size(opt.preprocess, opt.load_size, opt.crop_size, size)
-    ranges = [[0, max(0, w - opt.crop_size)], [0, max(0, h - opt.crop_size)]]
+    crop_h, crop_w = size_hw(opt.crop_size)
+    ranges = [[0, max(0, w - crop_w)], [0, max(0, h - crop_h)]]
     if keep is not None:
         sx, sy = w / size[0], h / size[1]
-        for axis, (lo, hi), scale, limit in ((0, (keep[0], keep[2]), sx, w), (1, (keep[1], keep[3]), sy, h)):
-            first, last = max(0, int(hi * scale) - opt.crop_size), min(limit - opt.crop_size, int(lo * scale))
+        for axis, (lo, hi), scale, limit, crop in ((0, (keep[0], keep[2]), sx, w, crop_w),
+                                                    (1, (keep[1], keep[3]), sy, h, crop_h)):
+            first, last = max(0, int(hi * scale) - crop), min(limit - crop, int(lo * scale))
             if first <= last:
                 ranges[axis] = [first, last]
     x = random.randint(*ranges[0])
@@ -174,11 +219,11 @@ def transform_box(opt, size, params, box):
     w, h = _resized_size(opt.preprocess, opt.load_size, opt.crop_size, size)
     x1, y1, x2, y2 = box[0] * w / size[0], box[1] * h / size[1], box[2] * w / size[0], box[3] * h / size[1]
     if opt.preprocess.endswith('crop'):
-        c = opt.crop_size
-        cx, cy = min(params['crop_pos'][0], w - c), min(params['crop_pos'][1], h - c)
-        x1, x2 = min(max(x1 - cx, 0), c), min(max(x2 - cx, 0), c)
-        y1, y2 = min(max(y1 - cy, 0), c), min(max(y2 - cy, 0), c)
-        w, h = c, c
+        ch, cw = size_hw(opt.crop_size)
+        cx, cy = min(params['crop_pos'][0], w - cw), min(params['crop_pos'][1], h - ch)
+        x1, x2 = min(max(x1 - cx, 0), cw), min(max(x2 - cx, 0), cw)
+        y1, y2 = min(max(y1 - cy, 0), ch), min(max(y2 - cy, 0), ch)
+        w, h = cw, ch
     if x2 - x1 < 1 or y2 - y1 < 1:
         return None
     rw, rh = round_to_multiple((w, h))
@@ -208,13 +253,13 @@ class _ResizeCropRound:
         if size != img.size:
             img = img.resize(size, self.method)
         if self.preprocess.endswith('crop'):
-            c = self.crop_size
+            ch, cw = size_hw(self.crop_size)
             w, h = img.size
             if self.crop_pos is None:
-                x, y = random.randint(0, w - c), random.randint(0, h - c)
+                x, y = random.randint(0, w - cw), random.randint(0, h - ch)
             else:
-                x, y = min(self.crop_pos[0], w - c), min(self.crop_pos[1], h - c)
-            img = img.crop((x, y, x + c, y + c))
+                x, y = min(self.crop_pos[0], w - cw), min(self.crop_pos[1], h - ch)
+            img = img.crop((x, y, x + cw, y + ch))
         rounded = round_to_multiple(img.size)
         if rounded != img.size:
             img = img.resize(rounded, self.method)

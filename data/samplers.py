@@ -37,6 +37,8 @@ class SeededItems(Dataset):
 
     def __getitem__(self, key):
         index, epoch = key
+        if hasattr(self.dataset, 'set_epoch'):  # a dataset whose items depend on the epoch
+            self.dataset.set_epoch(epoch)
         # Datasets draw from Python's `random`; give it this item's own seed, then put it back.
         saved = random.getstate()
         random.seed(f'{self.seed}/{epoch}/{index}')

@@ -7,14 +7,19 @@ Domain A is the adverse one (night, rainy night), B the normal one (day).
 - D_A judges real vs fake A, D_B real vs fake B; only translations are judged.
 
 Generator objective (default weights in brackets):
-    GAN(D_B(fake_B)) + GAN(D_A(fake_A))                                      [1]
-  + lambda_conf * mean(exp(-sigma) * 5 |x_A - G_B(fake_B)| + sigma / 2)      [lambda_conf 1]
+    lambda_gan * (GAN(D_B(fake_B)) + GAN(D_A(fake_A)))                        [lambda_gan 1]
+    (GAN averages over a discriminator's patch maps; the official code sums over its two
+    discriminators, hence lambda_gan 2 with --netD augan in --preset official)
+  + lambda_conf * mean(exp(-sigma) * w |x_A - G_B(fake_B)| + sigma / 2)      [lambda_conf 1,
+                                                          w = conf_residual_weight 5]
     (with --uncertainty none: lambda_A * L1(G_B(fake_B), x_A))               [lambda_A 10]
   + lambda_B * L1(G_A(fake_A), x_B)                                           [lambda_B 10]
   + lambda_rec * (L1(rec_A, x_A) + L1(rec_B, x_B))                            [lambda_rec 10]
   + lambda_fm * (L1(m(T(E_A(x_A))), m(E_B(fake_B))) + L1(m(E_B(x_B)), m(E_A(fake_A))))  [lambda_fm 1]
     where m is the channel mean of an encoding and E_A(.) is G_A's encoding before the T-net.
 Discriminators: 0.5 * (GAN(D(real), 1) + GAN(D(pool(fake)), 0)), pools of --pool_size.
+
+`--preset official` (options/presets.py) sets every flag to the official code's configuration.
 """
 from util.errors import UserError
 from util.image_pool import ImagePool
@@ -31,15 +36,23 @@ class AUGANModel(BaseModel):
         parser.set_defaults(dataset_mode='unaligned')
         add_fork_generator_options(parser)
         parser.add_argument('--n_blocks_T', type=int, default=4, help='residual blocks in the T-net of G_A')
+        parser.add_argument('--t_net_concat', action='store_true',
+                            help="G_A's translation decoder reads [encoding, T-net output] (the first upload of the "
+                                 "official code, commit 953bdad)")
         parser.add_argument('--uncertainty', type=str, default='exp', choices=['exp', 'laplace', 'none'],
                             help='uncertainty-aware cycle loss on the A side; none falls back to lambda_A * L1')
         if is_train:
+            parser.add_argument('--lambda_gan', type=float, default=1.0,
+                                help='adversarial weight of each direction (official: 2, one per discriminator)')
             parser.add_argument('--lambda_A', type=float, default=10.0,
                                 help='A cycle L1 weight when --uncertainty none; A identity weight')
             parser.add_argument('--lambda_B', type=float, default=10.0, help='B (day) cycle L1 weight')
             parser.add_argument('--lambda_rec', type=float, default=10.0, help='reconstruction L1 weight')
             parser.add_argument('--lambda_fm', type=float, default=1.0, help='asymmetric feature matching weight')
             parser.add_argument('--lambda_conf', type=float, default=1.0, help='uncertainty-aware cycle loss weight')
+            parser.add_argument('--conf_residual_weight', type=float, default=5.0,
+                                help='w in the uncertainty-aware cycle loss exp(-sigma) * w * |r| + sigma / 2 (official: 5; '
+                                     'the first upload of the official code: 1)')
             parser.add_argument('--lambda_identity', type=float, default=0.0,
                                 help='identity loss, as a fraction of the cycle weights (0 = off, as in AU-GAN)')
             add_instance_options(parser)
@@ -62,7 +75,7 @@ class AUGANModel(BaseModel):
 
         common = fork_generator_kwargs(opt)
         G_A = ForkGenerator(opt.input_nc, opt.output_nc, n_blocks_T=opt.n_blocks_T,
-                            uncertainty=opt.uncertainty != 'none', **common)
+                            uncertainty=opt.uncertainty != 'none', t_net_concat=opt.t_net_concat, **common)
         G_B = ForkGenerator(opt.output_nc, opt.input_nc, **common)
         # both built, then both initialised: the order the seed's random draws have always followed
         self.netG_A, self.netG_B = self.init_net(G_A), self.init_net(G_B)
@@ -95,11 +108,11 @@ class AUGANModel(BaseModel):
 
     def generator_loss(self, D_A, D_B):
         opt = self.opt
-        self.loss_G_A = self.criterionGAN(D_B(self.fake_B), True)
-        self.loss_G_B = self.criterionGAN(D_A(self.fake_A), True)
+        self.loss_G_A = opt.lambda_gan * self.criterionGAN(D_B(self.fake_B), True)
+        self.loss_G_B = opt.lambda_gan * self.criterionGAN(D_A(self.fake_A), True)
         if self.sigma_A is not None:
             self.loss_cycle_A = opt.lambda_conf * uncertainty_cycle_loss(self.real_A, self.cyc_A, self.sigma_A,
-                                                                         opt.uncertainty)
+                                                                         opt.uncertainty, opt.conf_residual_weight)
         else:
             self.loss_cycle_A = opt.lambda_A * l1(self.cyc_A, self.real_A)
         self.loss_cycle_B = opt.lambda_B * l1(self.cyc_B, self.real_B)

@@ -20,18 +20,28 @@ from .persistence import build_network, check_config, describe
 
 
 def get_scheduler(optimizer, opt):
-    """Learning-rate schedule; 'linear' keeps `lr` for n_epochs, then decays linearly to zero."""
+    """Learning-rate schedule. Epochs e count from 0 (the scheduler's own count plus --epoch_count - 1):
+    - linear (CycleGAN's): lr * (1 - max(0, e + 1 - n_epochs) / (n_epochs_decay + 1));
+    - linear_official (the official AU-GAN and ForkGAN code): lr for e < n_epochs, then
+      lr * (n_epochs + n_epochs_decay - e) / n_epochs_decay (1, 0.9, ..., 0.1 for 10 + 10 epochs);
+    - step, plateau (on BaseModel.metric, which train.py sets each epoch), cosine.
+    """
     if opt.lr_policy == 'linear':
         def lambda_rule(epoch):
             return 1.0 - max(0, epoch + opt.epoch_count - opt.n_epochs) / float(opt.n_epochs_decay + 1)
         return lr_scheduler.LambdaLR(optimizer, lr_lambda=lambda_rule)
+    if opt.lr_policy == 'linear_official':
+        def official_rule(epoch):
+            e = epoch + opt.epoch_count - 1
+            return 1.0 if e < opt.n_epochs else max(0.0, (opt.n_epochs + opt.n_epochs_decay - e) / opt.n_epochs_decay)
+        return lr_scheduler.LambdaLR(optimizer, lr_lambda=official_rule)
     if opt.lr_policy == 'step':
         return lr_scheduler.StepLR(optimizer, step_size=opt.lr_decay_iters, gamma=0.1)
     if opt.lr_policy == 'plateau':
         return lr_scheduler.ReduceLROnPlateau(optimizer, mode='min', factor=0.2, threshold=0.01, patience=5)
     if opt.lr_policy == 'cosine':
         return lr_scheduler.CosineAnnealingLR(optimizer, T_max=opt.n_epochs + opt.n_epochs_decay, eta_min=0)
-    raise UserError(f'unknown --lr_policy {opt.lr_policy!r}: use linear, step, plateau or cosine')
+    raise UserError(f'unknown --lr_policy {opt.lr_policy!r}: use linear, linear_official, step, plateau or cosine')
 
 
 class BaseModel(ABC):

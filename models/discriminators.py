@@ -1,4 +1,5 @@
-"""Discriminators: the PatchGAN of pix2pix/CycleGAN and its multiscale (pix2pixHD) form.
+"""Discriminators: the PatchGAN of pix2pix/CycleGAN, its multiscale (pix2pixHD) form, and the
+official AU-GAN code's pair of two-path discriminators.
 
 Every discriminator returns a list with one patch map per scale, so losses treat single- and
 multi-scale discriminators alike.
@@ -8,7 +9,7 @@ import re
 import torch.nn as nn
 
 from util.errors import UserError
-from .layers import init_weights, norm_layer
+from .layers import SameConv2d, init_weights, norm_layer
 from .persistence import persistent
 
 
@@ -61,16 +62,79 @@ class MultiscaleDiscriminator(nn.Module):
         return outputs
 
 
+class _SameConvBlock(nn.Sequential):
+    """4x4 conv with TensorFlow 'SAME' zero padding, no bias -> affine instance norm -> LeakyReLU(0.2)."""
+
+    def __init__(self, in_channels, out_channels, stride):
+        super().__init__(SameConv2d(in_channels, out_channels, 4, stride, bias=False),
+                         nn.InstanceNorm2d(out_channels, affine=True), nn.LeakyReLU(0.2, True))
+
+
+class TwoPathDiscriminator(nn.Module):
+    """One discriminator of the official AU-GAN code (models.py `discriminator` with n_scale 2).
+
+    Two paths, p0 and p1, start from the image at full size and at half size (`x[::2, ::2]`, what
+    TensorFlow's resize_bicubic without half-pixel centres gives) and cross at each of 4 levels
+    (width ndf, 2ndf, 4ndf, 8ndf): the new p0 is one stride-1 block (`one_step`) on the old p1, the
+    new p1 two stride-2 blocks (`two_steps`) on the old p0. Each ends in a 4x4 stride-1 conv to one
+    channel: patch maps at H/16 and H/32 (16x32 and 8x16 for a 256x512 image).
+    """
+
+    def __init__(self, input_nc, ndf):
+        super().__init__()
+        widths = [ndf * 2 ** i for i in range(4)]
+        pairs = list(zip([input_nc] + widths[:-1], widths))
+        self.one_step = nn.ModuleList(_SameConvBlock(c_in, c_out, 1) for c_in, c_out in pairs)
+        self.two_steps = nn.ModuleList(nn.Sequential(_SameConvBlock(c_in, c_out, 2), _SameConvBlock(c_out, c_out, 2))
+                                       for c_in, c_out in pairs)
+        self.pred = nn.ModuleList(SameConv2d(widths[-1], 1, 4, bias=False) for _ in range(2))
+
+    def forward(self, x):
+        # p0 and p1 are the official code's images[0] and images[1]: at each level each path
+        # continues from the other's previous output
+        p0, p1 = x, x[:, :, ::2, ::2]
+        for one_step, two_steps in zip(self.one_step, self.two_steps):
+            p0, p1 = one_step(p1), two_steps(p0)
+        return [self.pred[0](p0), self.pred[1](p1)]
+
+
+@persistent
+class AUGANDiscriminator(nn.Module):
+    """The official AU-GAN discriminators of one domain: `n_d` independent TwoPathDiscriminators,
+    each ndf / n_d wide (the official n_d = 2, ndf = 64: 32 each, 2,783,040 parameters each for RGB).
+
+    Returns the 2 * n_d patch maps, which GANLoss averages. The official generator loss instead
+    sums over the discriminators the mean over their two maps, n_d times this average: use
+    `--lambda_gan n_d` (what `--preset official` sets) for its weight. Its discriminator loss is the
+    same sum; Adam's updates do not depend on that constant factor.
+    """
+
+    def __init__(self, input_nc, ndf=64, n_d=2):
+        super().__init__()
+        if ndf % n_d:
+            raise UserError(f'--ndf {ndf} must be a multiple of the {n_d} discriminators of --netD augan')
+        self.discriminators = nn.ModuleList(TwoPathDiscriminator(input_nc, ndf // n_d) for _ in range(n_d))
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        if min(h, w) < 32 or h * w < 2048:
+            raise UserError(f'a {h}x{w} image is too small for --netD augan (its last maps are 32 times smaller '
+                            f'and need 2 pixels): use crops of at least 32x64 px (--crop_size)')
+        return [out for d in self.discriminators for out in d(x)]
+
+
 def define_D(input_nc, ndf, netD, n_layers_D=3, norm='instance', init_type='normal', init_gain=0.02):
-    """Build the discriminator named by `--netD`: basic | n_layers | msN."""
-    if netD == 'basic':
+    """Build the discriminator named by `--netD`: basic | n_layers | msN | augan."""
+    if netD == 'augan':
+        net = AUGANDiscriminator(input_nc, ndf)
+    elif netD == 'basic':
         net = NLayerDiscriminator(input_nc, ndf, 3, norm)
     elif netD == 'n_layers':
         net = NLayerDiscriminator(input_nc, ndf, n_layers_D, norm)
     elif re.fullmatch(r'ms[1-9]\d*', netD):
         net = MultiscaleDiscriminator(input_nc, ndf, n_layers_D, norm, int(netD[2:]))
     else:
-        raise UserError(f'unknown --netD {netD!r}: use basic, n_layers or msN (e.g. ms3 for 3 scales)')
+        raise UserError(f'unknown --netD {netD!r}: use basic, n_layers, msN (e.g. ms3 for 3 scales) or augan')
     return init_weights(net, init_type, init_gain)
 
 

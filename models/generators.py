@@ -29,13 +29,25 @@ def add_fork_generator_options(parser, n_blocks_enc=4, n_blocks_dec=4, dilation=
     parser.add_argument('--noise_on', type=str, default=noise_on, choices=['rec', 'translation'],
                         help='which decoder gets the noise: the reconstruction one (official ForkGAN/AU-GAN) '
                              'or the translation one (the earlier PyTorch port)')
+    # The official TensorFlow code's layers, each on its own (--preset official sets them all)
+    parser.add_argument('--affine_norm', action='store_true',
+                        help='instance norms with a learned scale and offset per channel (the official code)')
+    parser.add_argument('--block_padding', type=str, default='reflect', choices=['reflect', 'zeros'],
+                        help="padding of the residual blocks and T-net: reflect, or zeros (the official 'SAME')")
+    parser.add_argument('--tf_padding', action='store_true',
+                        help="stride-2 convs and transposed convs aligned as TensorFlow's 'SAME' (pad after, "
+                             "not around): the official code's geometry, needed for its weights")
+    parser.add_argument('--no_output_bias', action='store_true',
+                        help='no bias in the 7x7 output convs (the official code has none anywhere)')
     return parser
 
 
 def fork_generator_kwargs(opt):
     """ForkGenerator's keyword arguments from the flags add_fork_generator_options defines."""
     return dict(ngf=opt.ngf, norm=opt.norm, n_blocks_enc=opt.n_blocks_enc, n_blocks_dec=opt.n_blocks_dec,
-                dilation=opt.dilation, noise_std=opt.noise_std, upsample=opt.upsample, noise_on=opt.noise_on)
+                dilation=opt.dilation, noise_std=opt.noise_std, upsample=opt.upsample, noise_on=opt.noise_on,
+                affine=opt.affine_norm, block_padding=opt.block_padding, tf_same=opt.tf_padding,
+                output_bias=not opt.no_output_bias)
 
 
 def check_size(x, min_size):
@@ -53,20 +65,54 @@ class GeneratorOutput(NamedTuple):
     code: torch.Tensor                # what the translation decoder reads: T(enc) with a T-net, else enc
 
 
+class Layout(NamedTuple):
+    """How the fork generator's layers are built, beyond their sizes: the project's defaults, or
+    the official TensorFlow code's (affine norms, zero-padded blocks, TensorFlow 'SAME' strides,
+    no output biases)."""
+    norm: str = 'instance'
+    affine: bool = False
+    block_padding: str = 'reflect'
+    tf_same: bool = False
+    output_bias: bool = True
+
+    def conv(self, in_channels, out_channels, kernel_size, stride=1, padding=0, padding_mode='zeros'):
+        if self.tf_same and stride > 1:
+            padding = 'same_tf'
+        return ConvBlock(in_channels, out_channels, kernel_size, stride, padding, norm=self.norm,
+                         padding_mode=padding_mode, affine=self.affine)
+
+    def block(self, channels, dilation):
+        return ResidualBlock(channels, self.norm, dilation, self.block_padding, self.affine)
+
+    def up(self, in_channels, out_channels, mode):
+        return UpBlock(in_channels, out_channels, self.norm, mode, affine=self.affine, tf_same=self.tf_same)
+
+
 class Encoder(nn.Sequential):
     """7x7 conv, two stride-2 convs (to 4*ngf channels at H/4), then residual blocks."""
 
-    def __init__(self, input_nc, ngf, norm, n_blocks, dilation):
-        layers = [ConvBlock(input_nc, ngf, 7, padding=3, norm=norm, padding_mode='reflect'),
-                  ConvBlock(ngf, 2 * ngf, 3, stride=2, padding=1, norm=norm),
-                  ConvBlock(2 * ngf, 4 * ngf, 3, stride=2, padding=1, norm=norm)]
-        layers += [ResidualBlock(4 * ngf, norm, dilation) for _ in range(n_blocks)]
+    def __init__(self, input_nc, ngf, layout, n_blocks, dilation):
+        layers = [layout.conv(input_nc, ngf, 7, padding=3, padding_mode='reflect'),
+                  layout.conv(ngf, 2 * ngf, 3, stride=2, padding=1),
+                  layout.conv(2 * ngf, 4 * ngf, 3, stride=2, padding=1)]
+        layers += [layout.block(4 * ngf, dilation) for _ in range(n_blocks)]
         super().__init__(*layers)
 
 
-def output_layer(in_channels, out_channels):
+def output_layer(in_channels, out_channels, bias=True, activation=None):
     # A plain conv: the image is formed here, so no normalisation or demodulation.
-    return nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_channels, out_channels, 7), nn.Tanh())
+    return nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_channels, out_channels, 7, bias=bias),
+                         activation or nn.Tanh())
+
+
+class JoinBlock(nn.Sequential):
+    """A residual block over the concatenation [encoding, T-net output] (2C channels), then a 3x3
+    conv block back to C: the first translation block of G_A in the first upload of the official
+    AU-GAN code (commit 953bdad, variables g_r6_* and g_r6_down_c)."""
+
+    def __init__(self, channels, layout):
+        super().__init__(layout.block(2 * channels, 1),
+                         layout.conv(2 * channels, channels, 3, padding=1, padding_mode=layout.block_padding))
 
 
 class Decoder(nn.Module):
@@ -74,15 +120,19 @@ class Decoder(nn.Module):
 
     With `noise_std > 0` (the decoder --noise_on names: the reconstruction one by default)
     Gaussian noise is added to its input and after its first residual block during training.
+    With `join`, the input is [encoding, T-net output] and the first block is a JoinBlock.
     """
 
-    def __init__(self, output_nc, ngf, norm, n_blocks, dilation, noise_std=0.0, upsample='bilinear'):
+    def __init__(self, output_nc, ngf, layout, n_blocks, dilation, noise_std=0.0, upsample='bilinear', join=False):
         super().__init__()
         self.noise = GaussianNoise(noise_std)
-        self.blocks = nn.ModuleList(ResidualBlock(4 * ngf, norm, dilation) for _ in range(n_blocks))
-        self.up1 = UpBlock(4 * ngf, 2 * ngf, norm, upsample)
-        self.up2 = UpBlock(2 * ngf, ngf, norm, upsample)
-        self.out = output_layer(ngf, output_nc)
+        blocks = [layout.block(4 * ngf, dilation) for _ in range(n_blocks)]
+        if join:
+            blocks[0] = JoinBlock(4 * ngf, layout)
+        self.blocks = nn.ModuleList(blocks)
+        self.up1 = layout.up(4 * ngf, 2 * ngf, upsample)
+        self.up2 = layout.up(2 * ngf, ngf, upsample)
+        self.out = output_layer(ngf, output_nc, layout.output_bias)
 
     def forward(self, x, return_features=False):
         x = self.noise(x)
@@ -98,27 +148,37 @@ class Decoder(nn.Module):
 class UncertaintyHead(nn.Sequential):
     """From the decoder's H/2 features to a non-negative per-pixel sigma map at full size."""
 
-    def __init__(self, ngf, norm, upsample='bilinear'):
-        super().__init__(UpBlock(2 * ngf, ngf, norm, upsample),
-                         nn.ReflectionPad2d(3), nn.Conv2d(ngf, 1, 7), nn.Softplus())
+    def __init__(self, ngf, layout, upsample='bilinear'):
+        super().__init__(layout.up(2 * ngf, ngf, upsample),
+                         *output_layer(ngf, 1, layout.output_bias, nn.Softplus()))
 
 
 @persistent
 class ForkGenerator(nn.Module):
     """Encoder -> [T-net] -> translation decoder, plus a reconstruction decoder on the encoding
-    before the T-net and, optionally, an uncertainty head on the translation decoder."""
+    before the T-net and, optionally, an uncertainty head on the translation decoder.
+
+    `affine`, `block_padding`, `tf_same` and `output_bias` choose the layers' details (see
+    Layout); `t_net_concat` feeds the translation decoder [encoding, T(encoding)] through a
+    JoinBlock, as the first upload of the official AU-GAN code does.
+    """
 
     def __init__(self, input_nc, output_nc, ngf=64, norm='instance', n_blocks_enc=4, n_blocks_dec=4,
-                 n_blocks_T=0, dilation=2, uncertainty=False, noise_std=0.02, upsample='bilinear', noise_on='rec'):
+                 n_blocks_T=0, dilation=2, uncertainty=False, noise_std=0.02, upsample='bilinear', noise_on='rec',
+                 affine=False, block_padding='reflect', tf_same=False, output_bias=True, t_net_concat=False):
         super().__init__()
+        if t_net_concat and not n_blocks_T:
+            raise UserError('--t_net_concat needs a T-net (--n_blocks_T at least 1)')
+        layout = Layout(norm, affine, block_padding, tf_same, output_bias)
         self.min_size = 4 * (max(dilation, 1) + 1)  # reflect padding needs more than `dilation` px at H/4
-        self.encoder = Encoder(input_nc, ngf, norm, n_blocks_enc, dilation)
+        self.encoder = Encoder(input_nc, ngf, layout, n_blocks_enc, dilation)
         # The T-net's blocks are deliberately not dilated.
-        self.t_net = nn.Sequential(*[ResidualBlock(4 * ngf, norm, 1) for _ in range(n_blocks_T)]) if n_blocks_T else None
+        self.t_net = nn.Sequential(*[layout.block(4 * ngf, 1) for _ in range(n_blocks_T)]) if n_blocks_T else None
+        self.t_net_concat = t_net_concat
         noisy = {'rec': (0.0, noise_std), 'translation': (noise_std, 0.0)}[noise_on]
-        self.decoder = Decoder(output_nc, ngf, norm, n_blocks_dec, dilation, noisy[0], upsample)
-        self.rec_decoder = Decoder(input_nc, ngf, norm, n_blocks_dec, dilation, noisy[1], upsample)
-        self.sigma_head = UncertaintyHead(ngf, norm, upsample) if uncertainty else None
+        self.decoder = Decoder(output_nc, ngf, layout, n_blocks_dec, dilation, noisy[0], upsample, join=t_net_concat)
+        self.rec_decoder = Decoder(input_nc, ngf, layout, n_blocks_dec, dilation, noisy[1], upsample)
+        self.sigma_head = UncertaintyHead(ngf, layout, upsample) if uncertainty else None
 
     def forward(self, x, reconstruct=True, uncertainty=True):
         """Translate `x`; the reconstruction and sigma are skipped when not asked for (the cycle
@@ -127,7 +187,7 @@ class ForkGenerator(nn.Module):
         enc = self.encoder(x)
         code = self.t_net(enc) if self.t_net is not None else enc
         want_sigma = uncertainty and self.sigma_head is not None
-        fake, features = self.decoder(code, return_features=True)
+        fake, features = self.decoder(torch.cat([enc, code], 1) if self.t_net_concat else code, return_features=True)
         sigma = self.sigma_head(features) if want_sigma else None
         rec = self.rec_decoder(enc) if reconstruct else None
         return GeneratorOutput(fake, rec, sigma, enc, code)

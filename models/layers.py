@@ -1,5 +1,6 @@
-"""Building blocks shared by every network: convolutions (plain or demodulated), normalisation,
-residual and upsampling blocks, noise, and weight initialisation."""
+"""Building blocks shared by every network: convolutions (plain, demodulated, or padded as
+TensorFlow's 'SAME'), normalisation, residual and upsampling blocks, noise, and weight
+initialisation."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -37,17 +38,67 @@ class DemodConv2d(nn.Module):
         return f'{i}, {o}, kernel_size={k}, stride={self.stride}, padding={self.padding}, dilation={self.dilation}'
 
 
+def tf_same_padding(size, kernel_size, stride, dilation=1):
+    """(before, after) zero padding of one axis of `size` pixels under TensorFlow's 'SAME': the
+    output has ceil(size / stride) pixels and the odd pixel of padding goes after."""
+    extent = (kernel_size - 1) * dilation + 1
+    total = max((-(-size // stride) - 1) * stride + extent - size, 0)
+    return total // 2, total - total // 2
+
+
+class SameConv2d(nn.Conv2d):
+    """A convolution padded with zeros as TensorFlow's 'SAME' pads it (`tf.nn.conv2d`, slim's
+    conv2d): the padding depends on the input size and is uneven for even kernels and strided
+    convolutions (a 3x3 stride-2 conv on an even size pads 0 before and 1 after, where
+    `padding=1` pads 1 on each side and so samples one pixel earlier)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, dilation=1, bias=True):
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, dilation=dilation, bias=bias)
+
+    def forward(self, x):
+        (k, _), (s, _), (d, _) = self.kernel_size, self.stride, self.dilation
+        top, bottom = tf_same_padding(x.shape[-2], k, s, d)
+        left, right = tf_same_padding(x.shape[-1], k, s, d)
+        if top or bottom or left or right:
+            x = F.pad(x, (left, right, top, bottom))
+        return super().forward(x)
+
+
+class SameConvTranspose2d(nn.ConvTranspose2d):
+    """A stride-s transposed convolution aligned as TensorFlow's 'SAME' (`conv2d_transpose`):
+    the output is exactly s times the input, cut from the full transposed convolution starting
+    at the padding the matching 'SAME' convolution would put before. For a 3x3 stride-2 kernel
+    that is the first 2H x 2W of the full output; `padding=1, output_padding=1` drops the first
+    row and column instead, a one-pixel shift."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=2, bias=True):
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, bias=bias)
+
+    def forward(self, x):
+        h, w = x.shape[-2] * self.stride[0], x.shape[-1] * self.stride[1]
+        top, _ = tf_same_padding(h, self.kernel_size[0], self.stride[0])
+        left, _ = tf_same_padding(w, self.kernel_size[1], self.stride[1])
+        return super().forward(x)[..., top:top + h, left:left + w]
+
+
 def conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
            padding_mode='zeros', bias=True, demod=False):
-    """An nn.Conv2d, or a DemodConv2d when `demod` (the `--norm none` generators)."""
+    """An nn.Conv2d, or a DemodConv2d when `demod` (the `--norm none` generators); `padding='same_tf'`
+    gives a SameConv2d (TensorFlow's 'SAME' zero padding)."""
+    if padding == 'same_tf':
+        if demod:
+            raise ValueError("TensorFlow 'SAME' padding is not available with demodulated convolutions")
+        return SameConv2d(in_channels, out_channels, kernel_size, stride, dilation, bias)
     cls = DemodConv2d if demod else nn.Conv2d
     return cls(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
                dilation=dilation, padding_mode=padding_mode, bias=bias)
 
 
-def norm_layer(norm, channels):
+def norm_layer(norm, channels, affine=False):
+    """'instance' (with a learned per-channel scale and offset when `affine`, as the official
+    TensorFlow code of ForkGAN and AU-GAN has; eps 1e-5 either way), 'batch' or 'none'."""
     if norm == 'instance':
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+        return nn.InstanceNorm2d(channels, affine=affine, track_running_stats=False)
     if norm == 'batch':
         return nn.BatchNorm2d(channels, affine=True)
     if norm == 'none':
@@ -59,25 +110,24 @@ class ConvBlock(nn.Sequential):
     """conv -> norm -> activation, with demodulated convs standing in for the norm when norm='none'."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 norm='instance', padding_mode='zeros', act=True):
+                 norm='instance', padding_mode='zeros', act=True, affine=False):
         # A bias right before a normalisation is cancelled by it: only demodulated convs keep one.
         layers = [conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, padding_mode,
                          bias=norm == 'none', demod=norm == 'none'),
-                  norm_layer(norm, out_channels)]
+                  norm_layer(norm, out_channels, affine)]
         if act:
             layers.append(nn.ReLU(inplace=True))
         super().__init__(*layers)
 
 
 class ResidualBlock(nn.Module):
-    """x + (conv3x3 -> norm -> ReLU -> conv3x3 -> norm)(x), size-preserving reflect padding."""
+    """x + (conv3x3 -> norm -> ReLU -> conv3x3 -> norm)(x), size-preserving padding: reflect, or
+    zeros (`padding_mode='zeros'`, the official ForkGAN/AU-GAN code's 'SAME')."""
 
-    def __init__(self, channels, norm='instance', dilation=1):
+    def __init__(self, channels, norm='instance', dilation=1, padding_mode='reflect', affine=False):
         super().__init__()
-        self.body = nn.Sequential(
-            ConvBlock(channels, channels, 3, padding=dilation, dilation=dilation, norm=norm, padding_mode='reflect'),
-            ConvBlock(channels, channels, 3, padding=dilation, dilation=dilation, norm=norm, padding_mode='reflect',
-                      act=False))
+        conv = dict(padding=dilation, dilation=dilation, norm=norm, padding_mode=padding_mode, affine=affine)
+        self.body = nn.Sequential(ConvBlock(channels, channels, 3, **conv), ConvBlock(channels, channels, 3, act=False, **conv))
 
     def forward(self, x):
         return x + self.body(x)
@@ -85,17 +135,20 @@ class ResidualBlock(nn.Module):
 
 class UpBlock(nn.Sequential):
     """x2 upsampling then a 3x3 conv block ('bilinear', 'nearest': no checkerboard artifacts), or a
-    stride-2 transposed conv block ('transposed', as in the original ForkGAN and CycleGAN code)."""
+    stride-2 transposed conv block ('transposed', as in the original ForkGAN and CycleGAN code;
+    with `tf_same`, aligned as TensorFlow's 'SAME', as the official ForkGAN/AU-GAN code is)."""
 
-    def __init__(self, in_channels, out_channels, norm='instance', mode='bilinear', bias=None):
+    def __init__(self, in_channels, out_channels, norm='instance', mode='bilinear', bias=None, affine=False,
+                 tf_same=False):
         if mode == 'transposed':
             bias = norm == 'none' if bias is None else bias
-            super().__init__(nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, padding=1, output_padding=1,
-                                                bias=bias),
-                             norm_layer(norm, out_channels), nn.ReLU(inplace=True))
+            up = (SameConvTranspose2d(in_channels, out_channels, 3, stride=2, bias=bias) if tf_same else
+                  nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, padding=1, output_padding=1, bias=bias))
+            super().__init__(up, norm_layer(norm, out_channels, affine), nn.ReLU(inplace=True))
             return
         up = nn.Upsample(scale_factor=2, mode=mode, align_corners=False if mode == 'bilinear' else None)
-        super().__init__(up, ConvBlock(in_channels, out_channels, 3, padding=1, norm=norm, padding_mode='reflect'))
+        super().__init__(up, ConvBlock(in_channels, out_channels, 3, padding=1, norm=norm, padding_mode='reflect',
+                                       affine=affine))
 
 
 class GaussianNoise(nn.Module):
@@ -112,11 +165,12 @@ class GaussianNoise(nn.Module):
 
 
 def init_weights(net, init_type='normal', init_gain=0.02):
-    """Initialise conv and linear weights (and batch-norm scales) as in pix2pix/CycleGAN."""
+    """Initialise conv, transposed conv and linear weights (biases to zero) as in pix2pix/CycleGAN,
+    and the scales of batch norms and affine instance norms as N(1, init_gain) with zero offsets."""
 
     def init_fn(m):
         weight = getattr(m, 'weight', None)
-        if isinstance(m, (nn.Conv2d, nn.Linear, DemodConv2d)) and weight is not None:
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, DemodConv2d)) and weight is not None:
             if init_type == 'normal':
                 nn.init.normal_(weight, 0.0, init_gain)
             elif init_type == 'xavier':
@@ -129,7 +183,7 @@ def init_weights(net, init_type='normal', init_gain=0.02):
                 raise ValueError(f'unknown init_type {init_type!r}')
             if getattr(m, 'bias', None) is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) and m.affine:
             nn.init.normal_(m.weight, 1.0, init_gain)
             nn.init.zeros_(m.bias)
 

@@ -48,17 +48,18 @@ def weighted_l1(a, b, weights):
     return weighted_mean((a.float() - b.float()).abs().flatten(1).mean(1), weights)
 
 
-def uncertainty_cycle_loss(real, cycled, sigma, mode='exp'):
+def uncertainty_cycle_loss(real, cycled, sigma, mode='exp', residual_weight=5.0):
     """Cycle loss weighted by the predicted uncertainty sigma (N, 1, H, W), broadcast over channels.
 
-    exp:     mean(exp(-sigma) * 5 * |r| + sigma / 2)   (AU-GAN's loss)
+    exp:     mean(exp(-sigma) * w * |r| + sigma / 2)   (AU-GAN's loss; w = residual_weight, 5 in the
+             official code, 1 in its first upload)
     laplace: mean(2 |r| / (sigma + 1e-7) + log(2 sigma + 1e-7))  (the official code's unused variant)
     Pixels the generator marks as uncertain cost less, at the price of the sigma penalty.
     """
     r = (real.float() - cycled.float()).abs()
     sigma = sigma.float()
     if mode == 'exp':
-        return (torch.exp(-sigma) * 5.0 * r + sigma / 2).mean()
+        return (torch.exp(-sigma) * residual_weight * r + sigma / 2).mean()
     if mode == 'laplace':
         return (r * 2.0 / (sigma + 1e-7) + torch.log(2.0 * sigma + 1e-7)).mean()
     raise ValueError(f'unknown uncertainty mode {mode!r}')

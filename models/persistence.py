@@ -20,7 +20,8 @@ FLAGS = {'ngf': '--ngf', 'ndf': '--ndf', 'norm': '--norm', 'input_nc': '--input_
          'n_blocks_enc': '--n_blocks_enc', 'n_blocks_dec': '--n_blocks_dec', 'n_blocks_T': '--n_blocks_T',
          'dilation': '--dilation', 'upsample': '--upsample', 'uncertainty': '--uncertainty',
          'n_layers': '--n_layers_D', 'num_D': '--netD', 'n_blocks': '--netG', 'use_dropout': '--no_dropout',
-         'noise_on': '--noise_on'}
+         'noise_on': '--noise_on', 'affine': '--affine_norm', 'block_padding': '--block_padding',
+         'tf_same': '--tf_padding', 'output_bias': '--no_output_bias', 't_net_concat': '--t_net_concat'}
 
 
 # Arguments that change no weight and no result at test time: a checkpoint loads whatever they were.

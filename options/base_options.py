@@ -4,15 +4,20 @@ import os
 
 import data
 import models
-from util import distributed
+from data.base_dataset import PREPROCESS_MODES, parse_size, size_hw
+from util import distributed, registry
 from util.errors import UserError
+from .presets import PRESETS, apply_preset, check_preset
+from .run_options import RECORD, apply_architecture, check_architecture, load_architecture, save_record
 
 
 def require_at_least(opt, minimum, *flags):
-    """A one-line error for the first of `flags` whose value is below `minimum`."""
+    """A one-line error for the first of `flags` whose value is below `minimum` (for a HxW size:
+    either side)."""
     for flag in flags:
-        if getattr(opt, flag) < minimum:
-            raise UserError(f'--{flag} must be at least {minimum}, got {getattr(opt, flag)}')
+        value = getattr(opt, flag)
+        if min(size_hw(value)) < minimum if isinstance(value, tuple) else value < minimum:
+            raise UserError(f'--{flag} must be at least {minimum}, got {value}')
 
 
 class BaseOptions:
@@ -40,15 +45,21 @@ class BaseOptions:
                             help='torch.distributed backend (default: nccl on GPUs, gloo on the CPU)')
         parser.add_argument('--local_rank', '--local-rank', type=int, default=None,
                             help='set by the legacy torch.distributed.launch; torchrun needs no flag')
+        parser.add_argument('--preset', type=str, default=None, choices=sorted(PRESETS),
+                            help='start from a published configuration (official: the official AU-GAN code\'s '
+                                 'networks, losses, data geometry and schedule; see docs/models.md); flags given '
+                                 'on the command line still win')
         # model
         parser.add_argument('--model', type=str, default='au_gan',
-                            help='which model: a file models/<model>_model.py [au_gan | template]')
+                            help='which model: a file models/<model>_model.py '
+                                 f'[{" | ".join(registry.available("models", "model"))}]')
         parser.add_argument('--input_nc', type=int, default=3, help='channels of domain A images: 3 RGB, 1 grayscale')
         parser.add_argument('--output_nc', type=int, default=3, help='channels of domain B images: 3 RGB, 1 grayscale')
         parser.add_argument('--ngf', type=int, default=64, help='generator filters in the first conv layer')
         parser.add_argument('--ndf', type=int, default=64, help='discriminator filters in the first conv layer')
         parser.add_argument('--netD', type=str, default='basic',
-                            help='discriminator: basic (70x70 PatchGAN) | n_layers | msN (N-scale PatchGAN, e.g. ms3)')
+                            help='discriminator: basic (70x70 PatchGAN) | n_layers | msN (N-scale PatchGAN, e.g. ms3) '
+                                 '| augan (the official AU-GAN pair of two-path discriminators, ndf/2 wide each)')
         parser.add_argument('--n_layers_D', type=int, default=3, help='layers of a PatchGAN when netD is n_layers or msN')
         parser.add_argument('--norm', type=str, default='instance', choices=['instance', 'batch', 'none'],
                             help="normalisation; 'none' uses demodulated convolutions in the generators")
@@ -57,21 +68,23 @@ class BaseOptions:
         parser.add_argument('--init_gain', type=float, default=0.02, help='scale for normal, xavier and orthogonal init')
         # data
         parser.add_argument('--dataset_mode', type=str, default='unaligned',
-                            help='how to read the data: a file data/<mode>_dataset.py [unaligned | single | template]')
+                            help='how to read the data: a file data/<mode>_dataset.py '
+                                 f'[{" | ".join(registry.available("data", "dataset"))}]')
         parser.add_argument('--direction', type=str, default='AtoB', choices=['AtoB', 'BtoA'],
                             help='AtoB reads domain A from <phase>A; BtoA swaps the folders')
         parser.add_argument('--serial_batches', action='store_true',
                             help='take images in order; otherwise A is shuffled and B is drawn at random')
         parser.add_argument('--num_threads', default=4, type=int, help='data loading worker processes')
         parser.add_argument('--batch_size', type=int, default=1, help='input batch size')
-        parser.add_argument('--load_size', type=int, default=286, help='scale images to this size')
-        parser.add_argument('--crop_size', type=int, default=256, help='then crop to this size')
+        parser.add_argument('--load_size', type=parse_size, default=286,
+                            help='scale images to this size: N (a square) or HEIGHTxWIDTH, e.g. 286x572')
+        parser.add_argument('--crop_size', type=parse_size, default=256,
+                            help='then crop to this size: N (a square) or HEIGHTxWIDTH, e.g. 256x512')
         parser.add_argument('--max_dataset_size', type=int, default=float('inf'),
                             help='use at most this many images per domain')
-        parser.add_argument('--preprocess', type=str, default='resize_and_crop',
-                            choices=['resize_and_crop', 'crop', 'scale_width', 'scale_width_and_crop',
-                                     'scale_height', 'scale_height_and_crop', 'none'],
-                            help='how images are scaled and cropped; sizes are then rounded to multiples of 4')
+        parser.add_argument('--preprocess', type=str, default='resize_and_crop', choices=PREPROCESS_MODES,
+                            help='how images are scaled and cropped (resize: to --load_size, no crop); sizes are '
+                                 'then rounded to multiples of 4')
         parser.add_argument('--no_flip', action='store_true', help='do not flip images horizontally for augmentation')
         parser.add_argument('--bad_images', type=str, default='error', choices=['error', 'skip'],
                             help='an unreadable image stops the run (error) or is reported and replaced (skip)')
@@ -86,21 +99,40 @@ class BaseOptions:
         return parser
 
     def gather_options(self, args=None):
-        """Parse in stages: base flags, then the chosen model's and dataset's own flags."""
+        """Parse in stages: base flags, then the chosen model's and dataset's own flags. A preset's
+        values, and for a command that loads a run (not training) the architecture its folder
+        records, become defaults at every stage: flags on the command line win, and a recorded
+        value they contradict is refused."""
         parser = argparse.ArgumentParser(
             formatter_class=argparse.ArgumentDefaultsHelpFormatter, add_help=False,
             description='AU-GAN: asymmetric and uncertainty-aware unpaired image translation')
         parser = self.initialize(parser)
         opt, _ = parser.parse_known_args(args)
+        stored = {}
+        if not self.isTrain and opt.model != 'test':  # --model test rebuilds one generator from its file
+            stored = load_architecture(opt.checkpoints_dir, opt.name)
 
+        def set_defaults():
+            nonlocal opt
+            apply_preset(parser, opt.preset, self.isTrain)
+            apply_architecture(parser, stored)
+            opt, _ = parser.parse_known_args(args)
+            apply_preset(parser, opt.preset, self.isTrain)  # the recorded preset may differ from the flag's default
+            apply_architecture(parser, stored)
+            opt, _ = parser.parse_known_args(args)
+
+        set_defaults()
         parser = models.get_option_setter(opt.model)(parser, self.isTrain)
-        opt, _ = parser.parse_known_args(args)  # the model may have changed defaults, dataset_mode among them
-
+        set_defaults()  # the model may have changed defaults, dataset_mode among them
         parser = data.get_option_setter(opt.dataset_mode)(parser, self.isTrain)
+        set_defaults()
         # -h only now, so that the help lists the chosen model's and dataset's flags too
         parser.add_argument('-h', '--help', action='help', help='show this help message and exit')
         self.parser = parser
-        return parser.parse_args(args)
+        opt = parser.parse_args(args)
+        check_architecture(opt, stored)
+        check_preset(parser, opt, self.isTrain)
+        return opt
 
     def format_options(self, opt):
         lines = ['----------------- Options ---------------']
@@ -121,17 +153,22 @@ class BaseOptions:
             opt.name = opt.name + '_' + opt.suffix.format(**vars(opt))
         opt.gpu_ids = distributed.parse_gpu_ids(opt.gpu_ids)
         self.validate(opt)
+        # The global sizes, as given: setup() leaves each process its share in opt
+        given = argparse.Namespace(**vars(opt))
         # Before printing: joins the process group when launched, so that only rank 0 prints.
         distributed.setup(opt)
+        given.world_size = opt.world_size
 
         if save and distributed.is_main_process():
-            text = self.format_options(opt)
+            text = self.format_options(given)
             print(text)
             # Saved next to the checkpoints so a run can always be reproduced and re-tested.
             run_dir = os.path.join(opt.checkpoints_dir, opt.name)
             os.makedirs(run_dir, exist_ok=True)
             with open(os.path.join(run_dir, f'{opt.phase}_opt.txt'), 'wt') as f:
                 f.write(text + '\n')
+            if self.isTrain:  # what later commands rebuild the networks from (options/run_options.py)
+                save_record(given, os.path.join(run_dir, RECORD))
         self.opt = opt
         return opt
 

@@ -7,6 +7,7 @@ The network flags are the shared ones (--name, --model, --checkpoints_dir, --epo
 import argparse
 import os
 
+from data.base_dataset import parse_size
 from util.errors import UserError
 from .base_options import require_at_least
 from .test_options import TestOptions
@@ -25,9 +26,11 @@ class ConvertOptions(TestOptions):
                                  'both writes <results_dir>/AtoB and <results_dir>/BtoA')
         parser.add_argument('--results_dir', type=str, default=None,
                             help='outputs go here (default: ./results/<name>/convert_<epoch>)')
-        parser.add_argument('--load_size', type=int, default=0,
+        parser.add_argument('--load_size', type=parse_size, default=0,
                             help='0: translate at full resolution; N: scale to height N first (as '
-                                 '--preprocess scale_height). Outputs always have the input\'s size')
+                                 '--preprocess scale_height); HxW: resize to exactly that (the official '
+                                 'AU-GAN test geometry, 256x512: --preset official sets it). Outputs always '
+                                 'have the input\'s size')
         parser.add_argument('--num_threads', type=int, default=4,
                             help='threads decoding images ahead of the network (0: decode in line)')
 

@@ -43,8 +43,12 @@ class TrainOptions(BaseOptions):
         parser.add_argument('--gan_mode', type=str, default='lsgan', choices=['lsgan', 'vanilla'],
                             help='adversarial objective')
         parser.add_argument('--pool_size', type=int, default=50, help='image buffer of past fakes for the discriminators')
-        parser.add_argument('--lr_policy', type=str, default='linear', choices=['linear', 'step', 'plateau', 'cosine'],
-                            help='learning rate policy')
+        parser.add_argument('--lr_policy', type=str, default='linear',
+                            choices=['linear', 'linear_official', 'step', 'plateau', 'cosine'],
+                            help='learning rate policy: linear (CycleGAN: --lr for n_epochs, then down to lr/(n+1)), '
+                                 'linear_official (the official AU-GAN/ForkGAN code: --lr for n_epochs, then '
+                                 'lr*(n_epochs+n_epochs_decay-e)/n_epochs_decay), step, plateau (on the epoch\'s '
+                                 'mean sum of the printed losses), cosine')
         parser.add_argument('--lr_decay_iters', type=int, default=50, help='epochs between lr steps for the step policy')
         return parser
 

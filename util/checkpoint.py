@@ -17,12 +17,21 @@ STATE_FORMAT = 'au_gan_pytorch.training_state'
 
 
 def atomic_torch_save(obj, path):
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write_text(path, text):
+    atomic_write(path, lambda f: f.write(text.encode('utf-8')))
+
+
+def atomic_write(path, write):
+    """Call write(binary file) on a temporary file beside `path`, then rename it over `path`."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -135,10 +135,15 @@ def image_transform(load_size=0):
     """PIL image -> generator input, a (C, H, W) tensor in [-1, 1] with H and W multiples of 4.
 
     load_size 0 keeps the full resolution (--preprocess none), N scales to height N keeping the
-    aspect ratio (--preprocess scale_height); both then round the sides, as training does.
+    aspect ratio (--preprocess scale_height), a pair (H, W) resizes to exactly H x W (--preprocess
+    resize, how the official AU-GAN code feeds its test frames); all then round the sides, as
+    training does.
     """
-    opt = SimpleNamespace(preprocess='scale_height' if load_size else 'none', load_size=load_size,
-                          crop_size=load_size, no_flip=True)
+    if isinstance(load_size, tuple):
+        preprocess = 'resize'
+    else:
+        preprocess = 'scale_height' if load_size else 'none'
+    opt = SimpleNamespace(preprocess=preprocess, load_size=load_size, crop_size=load_size, no_flip=True)
     return get_transform(opt)
 
 

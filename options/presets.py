@@ -1,0 +1,72 @@
+"""Published configurations as sets of flag defaults: `--preset NAME`.
+
+A preset only changes defaults, so every flag given on the command line still wins
+(`--preset official --ngf 32` is the official configuration at half width). Its values are
+applied at each stage of option parsing (base flags, the model's, the dataset's), since each
+stage adds flags the earlier ones do not know.
+
+`official` is the official AU-GAN code (github jgkwak95/AU-GAN, AUGAN.py/models.py/ops.py and
+main.py's defaults), flag by flag; docs/models.md has the same table with the reasons.
+"""
+from data.base_dataset import ImageSize
+from util.errors import UserError
+
+OFFICIAL_NETWORKS = {
+    'model': 'au_gan', 'input_nc': 3, 'output_nc': 3,
+    # generators: 4 encoder blocks, a 4-block T-net in G_A, 4 blocks per decoder; the blocks ask
+    # for dilation but run at rate 1; 3x3 transposed convs; no biases; affine instance norms
+    'ngf': 64, 'n_blocks_enc': 4, 'n_blocks_dec': 4, 'n_blocks_T': 4, 't_net_concat': False,
+    'dilation': 1, 'upsample': 'transposed', 'norm': 'instance', 'affine_norm': True,
+    'block_padding': 'zeros', 'tf_padding': True, 'no_output_bias': True,
+    'noise_std': 0.02, 'noise_on': 'rec', 'uncertainty': 'exp',
+    # two two-path discriminators per domain, ndf / 2 = 32 wide each
+    'ndf': 64, 'netD': 'augan',
+    'init_type': 'normal', 'init_gain': 0.02,
+}
+
+OFFICIAL_TRAIN = {
+    **OFFICIAL_NETWORKS,
+    # losses: LSGAN; the adversarial term summed over the two discriminators; L1 weights 10
+    'gan_mode': 'lsgan', 'lambda_gan': 2.0, 'lambda_B': 10.0, 'lambda_rec': 10.0, 'lambda_fm': 1.0,
+    'lambda_conf': 1.0, 'lambda_identity': 0.0, 'pool_size': 50,
+    # data: frames resized to 286x572, random 256x512 crops, flips; epochs of min(|A|, |B|) pairs
+    'load_size': ImageSize(286, 572), 'crop_size': ImageSize(256, 512), 'preprocess': 'resize_and_crop',
+    'no_flip': False, 'epoch_length': 'min', 'batch_size': 1,
+    # schedule: Adam 2e-4, beta1 0.5; 20 epochs, the last 10 decaying as the official code does
+    'lr': 0.0002, 'beta1': 0.5, 'n_epochs': 10, 'n_epochs_decay': 10, 'lr_policy': 'linear_official',
+}
+
+OFFICIAL_TEST = {
+    **OFFICIAL_NETWORKS,
+    # whole frames resized to 256x512, as the official test phase feeds them
+    'load_size': ImageSize(256, 512), 'crop_size': ImageSize(256, 512), 'preprocess': 'resize',
+}
+
+PRESETS = {'official': {True: OFFICIAL_TRAIN, False: OFFICIAL_TEST}}
+
+
+def preset_values(name, is_train):
+    return PRESETS[name][bool(is_train)] if name else {}
+
+
+def apply_preset(parser, name, is_train):
+    """Make the preset's values the defaults of the flags `parser` has so far."""
+    known = {action.dest for action in parser._actions}
+    values = {k: v for k, v in preset_values(name, is_train).items() if k in known}
+    if values:
+        parser.set_defaults(**values)
+
+
+def check_preset(parser, opt, is_train):
+    """After the last stage: every value of the preset must have found its flag (else the preset
+    does not fit the chosen --model)."""
+    values = preset_values(opt.preset, is_train)
+    if values and opt.model != values['model']:
+        raise UserError(f'--preset {opt.preset} configures --model {values["model"]}: drop --model {opt.model} '
+                        f'or the preset')
+    known = {action.dest for action in parser._actions}
+    missing = sorted(set(values) - known)
+    if missing:
+        raise UserError(f'--preset {opt.preset} sets {", ".join("--" + m for m in missing)}, which --model '
+                        f'{opt.model} with --dataset_mode {opt.dataset_mode} does not have: keep the preset\'s '
+                        f'--model and --dataset_mode')

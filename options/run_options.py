@@ -1,0 +1,69 @@
+"""A run folder's record of its options, and how later commands read it.
+
+Training writes `<checkpoints_dir>/<name>/train_opt.txt` (for people) and `train_opt.json` (for
+programs): every option as the run used it, with the global batch size, loader threads and the
+number of processes (not one process's share). `scripts/import_official.py` writes the same
+files for an imported model.
+
+Every command that loads a run (test.py, scripts/convert.py, export.py, evaluate.py,
+make_samples.py) takes the options that decide how its networks are built (ARCHITECTURE) from
+`train_opt.json`, so they need no architecture flags; such a flag given anyway must agree with the
+record, or the command stops with a one-line error naming both values. The checkpoints also carry
+their networks' constructor arguments (models/persistence.py), checked again when loading.
+"""
+import json
+import os
+
+from util.checkpoint import atomic_write_text
+from util.errors import UserError
+
+RECORD = 'train_opt.json'
+
+# The options that decide how a model's networks are built, for every model.
+ARCHITECTURE = ('model', 'preset', 'input_nc', 'output_nc', 'ngf', 'ndf', 'netD', 'netG', 'n_layers_D', 'norm',
+                'no_dropout', 'n_blocks_enc', 'n_blocks_dec', 'n_blocks_T', 't_net_concat', 'dilation', 'upsample',
+                'noise_on', 'affine_norm', 'block_padding', 'tf_padding', 'no_output_bias', 'uncertainty')
+
+
+def record_path(checkpoints_dir, name):
+    return os.path.join(checkpoints_dir, name, RECORD)
+
+
+def save_record(opt, path, **overrides):
+    """Write the options of `opt` (with `overrides`, e.g. the global batch size) as JSON, atomically."""
+    values = {k: v for k, v in sorted(vars(opt).items())}
+    values.update(overrides)
+    atomic_write_text(path, json.dumps(values, indent=1, default=str) + '\n')
+
+
+def load_architecture(checkpoints_dir, name):
+    """The ARCHITECTURE options a run folder records ({} when it has no train_opt.json)."""
+    path = record_path(checkpoints_dir, name)
+    if not os.path.isfile(path):
+        return {}
+    try:
+        with open(path, encoding='utf-8') as f:
+            values = json.load(f)
+        if not isinstance(values, dict):
+            raise ValueError('not a JSON object')
+    except (OSError, ValueError) as e:
+        raise UserError(f'cannot read {path} ({e}): restore it from the run, or delete it and give the '
+                        f'architecture flags the run was trained with')
+    return {k: values[k] for k in ARCHITECTURE if k in values}
+
+
+def apply_architecture(parser, stored):
+    """Make the recorded values the defaults of the flags `parser` has so far."""
+    known = {action.dest for action in parser._actions}
+    values = {k: v for k, v in stored.items() if k in known}
+    if values:
+        parser.set_defaults(**values)
+
+
+def check_architecture(opt, stored):
+    """After parsing with the recorded defaults, a value that differs was given on the command line."""
+    path = record_path(opt.checkpoints_dir, opt.name)
+    for key, value in stored.items():
+        if hasattr(opt, key) and getattr(opt, key) != value:
+            raise UserError(f'--{key} {getattr(opt, key)} contradicts the run {opt.name}, built with --{key} {value} '
+                            f'(recorded in {path}): drop --{key}; a run folder decides how its networks are built')
