@@ -9,7 +9,20 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / 'shared' / 'datasets' / 'daynight'
+
+
+def find_daynight():
+    """Where the real day/night photos are: $AUGAN_DAYNIGHT, else datasets/daynight (where
+    `bash datasets/download_dataset.sh daynight` puts them), else ../shared/datasets/daynight."""
+    candidates = [os.environ.get('AUGAN_DAYNIGHT'), REPO / 'datasets' / 'daynight',
+                  REPO.parent / 'shared' / 'datasets' / 'daynight']
+    for candidate in filter(None, candidates):
+        if (Path(candidate) / 'trainA').is_dir():
+            return Path(candidate)
+    return REPO / 'datasets' / 'daynight'
+
+
+SHARED_DATA = find_daynight()
 LOSS_RE = re.compile(r'(\w+): (-?[\d.]+|nan|inf|-inf)')
 
 if str(REPO) not in sys.path:

@@ -30,7 +30,7 @@ from data.template_dataset import TemplateDataset  # noqa: E402
 from data.unaligned_dataset import UnalignedDataset  # noqa: E402
 from util.errors import UserError  # noqa: E402
 
-SHARED = REPO.parent / 'shared/datasets/daynight'
+from conftest import SHARED_DATA as SHARED  # noqa: E402
 needs_real = pytest.mark.skipif(not (SHARED / 'trainA').is_dir(),
                                 reason=f"real day/night set not found at {SHARED}")
 SCRIPT = REPO / 'datasets/download_dataset.sh'

@@ -1,0 +1,307 @@
+"""The official AU-GAN, reproduced: imported TensorFlow weights give TensorFlow's outputs, and
+`--preset official` builds, trains and tests the official configuration.
+
+The reference outputs in tests/fixtures/official_augan/ were computed by real TensorFlow
+(tensorflow-cpu 2.21) running the unmodified official code (github jgkwak95/AU-GAN, HEAD
+a5283682 as `latest`, the first upload 953bdad as `first_upload`) with small random weights:
+tests/fixtures/official_augan/make_fixtures.py made them and its docstring gives the command.
+These tests need no TensorFlow.
+"""
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import REPO, SHARED_DATA, run_cli
+from models.layers import count_parameters
+from models.official_weights import official_networks
+from models.persistence import build_network
+from util.checkpoint import load_network
+from util.errors import UserError
+
+FIXTURES = REPO / 'tests' / 'fixtures' / 'official_augan'
+VERSIONS = ['latest', 'first_upload']
+NGF, NDF = 4, 8  # the fixtures' widths
+
+
+def nchw(array):
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(array).transpose(0, 3, 1, 2)))
+
+
+def outputs(version):
+    return np.load(FIXTURES / version / 'outputs.npz')
+
+
+class ReplayNoise(torch.nn.Module):
+    """Stands in for a decoder's GaussianNoise: adds the noise TensorFlow drew, in call order."""
+
+    def __init__(self, *arrays):
+        super().__init__()
+        self.arrays = [nchw(a) for a in arrays]
+
+    def forward(self, x):
+        return x + self.arrays.pop(0)
+
+
+@pytest.fixture(scope='module', params=VERSIONS)
+def imported(request, tmp_path_factory):
+    """(version, run folder) of each fixture checkpoint imported by scripts/import_official.py."""
+    from scripts.import_official import import_checkpoint
+    ckpt = tmp_path_factory.mktemp('imported')
+    run_dir, _, _ = import_checkpoint(str(FIXTURES / request.param), 'official', str(ckpt))
+    return request.param, Path(run_dir)
+
+
+def load_run_network(run_dir, name):
+    """A network rebuilt from its file in the run folder alone, as every tool does."""
+    state, config, _ = load_network(run_dir / f'latest_net_{name}.pth')
+    net = build_network(config)
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def assert_close(ours, tf_array, what, tol=1e-4):
+    diff = float((ours - nchw(tf_array)).abs().max())
+    assert diff < tol, f'{what}: max |PyTorch - TensorFlow| = {diff:.3g}'
+
+
+def test_imported_generators_reproduce_tensorflow(imported):
+    version, run_dir = imported
+    ref = outputs(version)
+    G_A, G_B = load_run_network(run_dir, 'G_A'), load_run_network(run_dir, 'G_B')
+    assert G_A.t_net_concat == (version == 'first_upload')
+    with torch.no_grad():
+        G_A.rec_decoder.noise = ReplayNoise(ref['noise_GA_real_A_in'], ref['noise_GA_real_A_block1'])
+        out = G_A(nchw(ref['real_A']))
+        assert_close(out.fake, ref['fake_B'], 'G_A translation')
+        assert_close(out.sigma, ref['pred_confA'], 'G_A sigma')
+        assert_close(out.rec, ref['rec_realA'], 'G_A reconstruction (TensorFlow noise fed)')
+        assert_close(out.enc, ref['realA_percep'], 'G_A encoding')
+        assert_close(out.code, ref['transA_percep'], 'G_A T-net output')
+        G_B.rec_decoder.noise = ReplayNoise(ref['noise_GB_real_B_in'], ref['noise_GB_real_B_block1'])
+        out = G_B(nchw(ref['real_B']))
+        assert_close(out.fake, ref['fake_A'], 'G_B translation')
+        assert_close(out.rec, ref['rec_realB'], 'G_B reconstruction (TensorFlow noise fed)')
+        # the cycle, through the translate() interface the tools use
+        assert_close(G_B.translate(nchw(ref['fake_B'])), ref['fake_A_'], 'G_B(G_A(x_A))')
+        assert_close(G_A.translate(nchw(ref['fake_A'])), ref['fake_B_'], 'G_A(G_B(x_B))')
+    # the noise matters: without TensorFlow's, the reconstruction is off
+    with torch.no_grad():
+        G_A.rec_decoder.noise = ReplayNoise(0 * ref['noise_GA_real_A_in'], 0 * ref['noise_GA_real_A_block1'])
+        assert float((G_A(nchw(ref['real_A'])).rec - nchw(ref['rec_realA'])).abs().max()) > 1e-3
+
+
+def test_imported_discriminators_reproduce_tensorflow(imported):
+    version, run_dir = imported
+    ref = outputs(version)
+    for domain in 'AB':
+        D = load_run_network(run_dir, f'D_{domain}')
+        with torch.no_grad():
+            maps = D(nchw(ref[f'real_{domain}']))
+        keys = [f'D_{i}_discriminator{domain}_real_{domain}_scale{s}' for i in range(2) for s in range(2)]
+        assert len(maps) == len(keys)
+        for ours, key in zip(maps, keys):
+            assert_close(ours, ref[key], key)
+
+
+def official_model(version, dataroot, *extra):
+    from models import create_model
+    from options.train_options import TrainOptions
+    flags = ['--dataroot', str(dataroot), '--preset', 'official', '--ngf', str(NGF), '--ndf', str(NDF),
+             '--gpu_ids', '-1', '--amp', 'off', *extra]
+    if version == 'first_upload':
+        flags += ['--t_net_concat', '--conf_residual_weight', '1']
+    return create_model(TrainOptions().parse(flags, save=False))
+
+
+@pytest.mark.parametrize('version', VERSIONS)
+def test_generator_objective_equals_tensorflows(version, tmp_path):
+    """The whole official generator loss, from imported weights and TensorFlow's noise."""
+    from scripts.import_official import import_checkpoint
+    _, nets, _ = import_checkpoint(str(FIXTURES / version), 'official', str(tmp_path))
+    model = official_model(version, tmp_path)
+    for name, net in nets.items():
+        getattr(model, 'net' + name).load_state_dict(net.state_dict())
+    ref = outputs(version)
+    model.real_A, model.real_B = nchw(ref['real_A']), nchw(ref['real_B'])
+    model.netG_A.rec_decoder.noise = ReplayNoise(ref['noise_GA_real_A_in'], ref['noise_GA_real_A_block1'])
+    model.netG_B.rec_decoder.noise = ReplayNoise(ref['noise_GB_real_B_in'], ref['noise_GB_real_B_block1'])
+    with torch.no_grad():
+        model.forward()
+        loss = model.generator_loss(model.netD_A, model.netD_B)
+    assert math.isclose(float(model.loss_G_A + model.loss_G_B), float(ref['g_adv_total']), rel_tol=1e-4)
+    assert math.isclose(float(model.loss_cycle_A), float(ref['g_A_cycle_loss']), rel_tol=1e-4)
+    assert math.isclose(float(model.loss_fm_A + model.loss_fm_B), float(ref['percep_loss']), rel_tol=1e-4)
+    assert math.isclose(float(loss), float(ref['g_loss']), rel_tol=1e-4), (float(loss), float(ref['g_loss']))
+
+
+@pytest.mark.parametrize('version', VERSIONS)
+def test_parameter_counts_and_names_equal_the_official_graph(version):
+    """At the published widths (ngf = ndf = 64): TensorFlow's variables, one for one."""
+    full = json.loads((FIXTURES / version / 'variables.json').read_text())['full_size']
+    tf_shapes = {name: shape for name, shape in full['variables']}
+    nets = official_networks(3, 3, 64, 64, first_upload=version == 'first_upload')
+    mapped = {}
+    for name, (net, names) in nets.items():
+        state = net.state_dict()
+        assert set(names.values()) == set(state), name
+        for tf_name, key in names.items():
+            shape = tf_shapes[tf_name]
+            assert tuple(state[key].shape) == (tuple(shape[i] for i in (3, 2, 0, 1)) if len(shape) == 4 else tuple(shape))
+        mapped.update(names)
+    assert set(mapped) == set(tf_shapes)
+    counts = full['counts']
+    assert count_parameters(nets['G_A'][0]) == counts['generatorA2B']
+    assert count_parameters(nets['G_B'][0]) == counts['generatorB2A']
+    for d in nets['D_A'][0].discriminators:
+        assert count_parameters(d) == counts['0_discriminatorA']
+    if version == 'latest':  # the numbers the issue quotes
+        assert (counts['generatorA2B'], counts['generatorB2A'], counts['0_discriminatorA']) == \
+            (20_103_552, 15_303_872, 2_783_040)
+
+
+def test_preset_official_builds_the_official_parameter_counts(tmp_path):
+    from models import create_model
+    from options.train_options import TrainOptions
+    opt = TrainOptions().parse(['--dataroot', str(tmp_path), '--preset', 'official', '--gpu_ids', '-1'], save=False)
+    assert (opt.load_size, opt.crop_size, opt.epoch_length, opt.netD, opt.lambda_gan) == ((286, 572), (256, 512),
+                                                                                          'min', 'augan', 2.0)
+    model = create_model(opt)
+    full = json.loads((FIXTURES / 'latest' / 'variables.json').read_text())['full_size']['counts']
+    assert count_parameters(model.netG_A) == full['generatorA2B']
+    assert count_parameters(model.netG_B) == full['generatorB2A']
+    assert count_parameters(model.netD_A) == 2 * full['0_discriminatorA']
+    # flags on the command line still win over the preset
+    opt = TrainOptions().parse(['--dataroot', str(tmp_path), '--preset', 'official', '--ngf', '32',
+                                '--crop_size', '128x256', '--gpu_ids', '-1'], save=False)
+    assert (opt.ngf, opt.crop_size, opt.tf_padding) == (32, (128, 256), True)
+
+
+def test_preset_official_refuses_another_model(tmp_path):
+    from options.train_options import TrainOptions
+    with pytest.raises(UserError, match='--preset official configures --model au_gan'):
+        TrainOptions().parse(['--dataroot', str(tmp_path), '--preset', 'official', '--model', 'cycle_gan',
+                              '--gpu_ids', '-1'], save=False)
+
+
+# ----- the importer's refusals -----
+def test_importer_finds_the_files_beside_a_foreign_state_file(tmp_path):
+    from util.tf_checkpoint import resolve_checkpoint
+    state = (FIXTURES / 'latest' / 'checkpoint').read_text()
+    assert '/home/someone/' in state  # as copied from another machine
+    assert Path(resolve_checkpoint(str(FIXTURES / 'latest'))) == FIXTURES / 'latest' / 'cyclegan.model-7'
+
+
+def checkpoint_copy(tmp_path, version='latest'):
+    dest = tmp_path / version
+    shutil.copytree(FIXTURES / version, dest)
+    return dest
+
+
+def test_importer_refuses_missing_extra_and_misshaped_variables(tmp_path):
+    from scripts.import_official import match_variables
+    from util.tf_checkpoint import list_variables
+    prefix = str(FIXTURES / 'latest' / 'cyclegan.model-7')
+    variables = list_variables(prefix)
+    nets = official_networks(3, 3, NGF, NDF)
+    match_variables(variables, nets, prefix)  # the real thing passes
+
+    missing = dict(variables)
+    del missing['1_discriminatorB/d_pred_scale_1/Conv/weights']
+    with pytest.raises(UserError, match=r'lacks 1 variable.*1_discriminatorB/d_pred_scale_1/Conv/weights'):
+        match_variables(missing, nets, prefix)
+    extra = dict(variables, **{'generatorA2B/g_r5_c1/filter': ('float32', (3, 3, 16, 16))})
+    with pytest.raises(UserError, match=r'has 1 variable.*generatorA2B/g_r5_c1/filter'):
+        match_variables(extra, nets, prefix)
+    reshaped = dict(variables, **{'generatorB2A/g_d1_bn/scale': ('float32', (9,))})
+    with pytest.raises(UserError, match=r'generatorB2A/g_d1_bn/scale has shape \[9\]'):
+        match_variables(reshaped, nets, prefix)
+    # an optimizer's slots are not model variables
+    match_variables(dict(variables, **{'generatorA2B/g_e1_c/Conv/weights/Adam': ('float32', (7, 7, 3, 4))}),
+                    nets, prefix)
+
+
+def test_import_cli_one_line_errors(tmp_path):
+    # a TensorFlow checkpoint of another model
+    other = REPO / 'tests' / 'fixtures' / 'tf_checkpoint'
+    proc = run_cli('scripts/import_official.py', '--checkpoint', other, '--name', 'x', '--checkpoints_dir', tmp_path,
+                   check=False)
+    assert proc.returncode == 2 and 'not an official AU-GAN checkpoint' in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    # a truncated data file
+    broken = checkpoint_copy(tmp_path)
+    data = broken / 'cyclegan.model-7.data-00000-of-00001'
+    data.write_bytes(data.read_bytes()[:1000])
+    proc = run_cli('scripts/import_official.py', '--checkpoint', broken, '--name', 'x', '--checkpoints_dir',
+                   tmp_path / 'ck', check=False)
+    assert proc.returncode == 2 and 'data-00000-of-00001' in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / 'ck' / 'x' / 'latest_net_G_A.pth').exists()
+    # an existing run is not overwritten without --overwrite
+    run_cli('scripts/import_official.py', '--checkpoint', FIXTURES / 'latest', '--name', 'y', '--checkpoints_dir',
+            tmp_path / 'ck')
+    proc = run_cli('scripts/import_official.py', '--checkpoint', FIXTURES / 'latest', '--name', 'y',
+                   '--checkpoints_dir', tmp_path / 'ck', check=False)
+    assert proc.returncode == 2 and '--overwrite' in proc.stderr
+
+
+# ----- a run folder decides how its networks are built -----
+needs_photos = pytest.mark.skipif(not (SHARED_DATA / 'trainA').is_dir(),
+                                  reason=f'the real day/night set is not at {SHARED_DATA}')
+
+
+@needs_photos
+def test_tools_run_an_imported_model_without_architecture_flags(imported, tmp_path):
+    version, run_dir = imported
+    ckpt, name = run_dir.parent, run_dir.name
+    night = sorted((SHARED_DATA / 'testA').iterdir())[0]
+    run_cli('scripts/convert.py', '--name', name, '--checkpoints_dir', ckpt, '--input', night, '--direction', 'AtoB',
+            '--results_dir', tmp_path / 'conv', '--gpu_ids', '-1')
+    out = Image.open(tmp_path / 'conv' / night.name)
+    assert out.size == Image.open(night).size
+    run_cli('test.py', '--dataroot', SHARED_DATA, '--name', name, '--checkpoints_dir', ckpt, '--num_test', '1',
+            '--results_dir', tmp_path / 'res', '--gpu_ids', '-1')
+    fake = next((tmp_path / 'res' / name / 'test_latest' / 'images').glob('*fake_B*'))
+    assert Image.open(fake).size == (512, 256)  # the official test geometry: whole frames at 256x512
+    proc = run_cli('test.py', '--dataroot', SHARED_DATA, '--name', name, '--checkpoints_dir', ckpt,
+                   '--upsample', 'bilinear', '--gpu_ids', '-1', check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f'error: --upsample bilinear contradicts the run {name}, built with --upsample '
+                                   f'transposed (recorded in {ckpt}/{name}/train_opt.json): drop --upsample; a run '
+                                   f'folder decides how its networks are built')
+
+
+@needs_photos
+def test_export_and_evaluate_an_imported_model_without_architecture_flags(imported, tmp_path):
+    version, run_dir = imported
+    if version != 'latest':
+        pytest.skip('one version is enough for these slower tools')
+    ckpt, name = run_dir.parent, run_dir.name
+    proc = run_cli('scripts/export.py', '--dataroot', SHARED_DATA, '--name', name, '--checkpoints_dir', ckpt,
+                   '--results_dir', tmp_path / 'exp', '--gpu_ids', '-1', '--tolerance', '1e-3')
+    assert (tmp_path / 'exp' / 'G_A_latest.pt').is_file(), proc.stdout
+    run_cli('scripts/evaluate.py', '--dataroot', SHARED_DATA, '--name', name, '--checkpoints_dir', ckpt,
+            '--results_dir', tmp_path / 'eval', '--num_test', '2', '--gpu_ids', '-1')
+    assert (tmp_path / 'eval' / name / 'evaluation.csv').is_file()
+
+
+@needs_photos
+def test_preset_official_trains_and_tests_on_256x512_crops(tmp_path):
+    ckpt = tmp_path / 'ckpt'
+    run_cli('train.py', '--dataroot', SHARED_DATA, '--name', 'official', '--checkpoints_dir', ckpt, '--preset',
+            'official', '--ngf', '8', '--ndf', '8', '--max_dataset_size', '3', '--max_iters', '2', '--display_freq',
+            '2', '--gpu_ids', '-1', '--num_threads', '0', '--amp', 'off')
+    record = json.loads((ckpt / 'official' / 'train_opt.json').read_text())
+    assert (record['crop_size'], record['load_size'], record['epoch_length']) == ([256, 512], [286, 572], 'min')
+    assert (record['batch_size'], record['world_size']) == (1, 1)
+    shown = next((ckpt / 'official' / 'web' / 'images').glob('*real_A*'))
+    assert Image.open(shown).size == (512, 256)
+    run_cli('test.py', '--dataroot', SHARED_DATA, '--name', 'official', '--checkpoints_dir', ckpt, '--num_test', '1',
+            '--results_dir', tmp_path / 'res', '--gpu_ids', '-1')
+    fake = next((tmp_path / 'res' / 'official' / 'test_latest' / 'images').glob('*fake_B*'))
+    assert Image.open(fake).size == (512, 256)
