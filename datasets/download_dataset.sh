@@ -50,16 +50,25 @@ case "$name" in
     daynight) ;;
     bdd100k)
         cat >&2 <<EOF
-BDD100K needs a free registration: download the 100k images and their labels from
-https://bdd-data.berkeley.edu/ and split them by the 'timeofday' attribute of each image in the
-label json: 'night' -> A, 'daytime' -> B (train split -> train*, val split -> test*).
+BDD100K needs a free registration: download the 100k images and their labels (the 2018 label
+release, bdd100k_labels_release.zip) from https://bdd-data.berkeley.edu/, unpack them so that one
+folder holds images/100k/{train,val} and labels/, then build the dataset (links to the images;
+--copy copies them) with:
+  python $root/scripts/prepare_bdd100k.py --bdd_root /path/to/bdd100k --out $dest
+(labels kept elsewhere: add --labels_dir /path/to/labels; details in docs/datasets.md). It splits
+by the 'timeofday' attribute of each image in the label json: 'night' -> A, 'daytime' -> B (train
+split -> train*, val split -> test*), and prints the counts next to the published ones. Or split by hand.
 EOF
         layout_help night day
         exit 1 ;;
     alderley)
         cat >&2 <<EOF
 The Alderley day/night set needs a registration: get it from
-https://wiki.qut.edu.au/pages/viewpage.action?pageId=181178395 (rainy night frames -> A, day frames -> B).
+https://wiki.qut.edu.au/pages/viewpage.action?pageId=181178395 (rainy night frames -> A, day frames -> B),
+unpack the two frame folders (FRAMESA: rainy night, FRAMESB: day) into one folder, then build the
+dataset (first 4/5 of each sequence to train*, the rest to test*; --copy copies) with:
+  python $root/scripts/prepare_alderley.py --alderley_root /path/to/alderley --out $dest
+(other folder names: --night_dir, --day_dir; details in docs/datasets.md). Or split by hand.
 EOF
         layout_help "rainy night" day
         exit 1 ;;
