@@ -1,10 +1,11 @@
 """Run a trained model on a test set and write an HTML page of the results.
 
-    python test.py --dataroot ./datasets/daynight --name daynight_augan --model au_gan
+    python test.py --dataroot ./datasets/daynight --name daynight_augan
 
 The page is <results_dir>/<name>/<phase>_<epoch>/index.html: one row per test image with every
-visual of the model (for au_gan the uncertainty map too), each at its full processed size. Use the
-network options the model was trained with (see <checkpoints_dir>/<name>/train_opt.txt).
+visual of the model (for au_gan the uncertainty map too), each at its full processed size. The
+model and its networks are rebuilt as <checkpoints_dir>/<name>/train_opt.json records them; an
+architecture flag given anyway must agree with it (options/run_options.py).
 """
 import os
 

@@ -68,7 +68,7 @@ def check_config(path, saved, net):
         was = ' '.join(_show(k, saved['kwargs'][k]) for k in diffs)
         now = ' '.join(_show(k, current['kwargs'][k]) for k in diffs)
         raise UserError(f'{path} was trained with {was} but this run has {now}: pass the options the model was '
-                        f'trained with (they are saved in train_opt.txt beside the checkpoint)')
+                        f'trained with (train_opt.txt beside the checkpoint; a run with train_opt.json needs none)')
 
 
 def build_network(saved, path='the checkpoint'):

@@ -1,8 +1,8 @@
 """Flags for scripts/convert.py: translate images, folders, list files and videos with a trained
 model, in one direction or both.
 
-The network flags are the shared ones (--name, --model, --checkpoints_dir, --epoch, --ngf, --norm,
---n_blocks_*, ...), so a run converts with the flags it was trained with. --dataroot is not used.
+The networks are rebuilt as the run folder records them (options/run_options.py): --name,
+--checkpoints_dir and --epoch pick the model, no architecture flag is needed. --dataroot is not used.
 """
 import argparse
 import os

@@ -7,7 +7,7 @@
 Outputs keep the inputs' names, sub-folders and exact sizes under --results_dir (default
 ./results/<name>/convert_<epoch>; with --direction both, in its AtoB/ and BtoA/). Outputs that exist
 are skipped unless --overwrite; unreadable inputs are reported and skipped, and make the exit
-status 1. Pass the network flags the model was trained with (see train_opt.txt). Details:
+status 1. The networks are rebuilt as the run folder records them (train_opt.json). Details:
 docs/conversion.md.
 """
 import sys

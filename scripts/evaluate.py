@@ -3,8 +3,7 @@ how well its cycle preserves content (PSNR, SSIM) and whether its uncertainty ma
 cycle fails (correlation of sigma with the cycle error).
 
     python scripts/evaluate.py --fid_dirs DIR_FAKE DIR_REAL
-    python scripts/evaluate.py --dataroot ./datasets/daynight --name daynight_augan --model au_gan \
-        [the network flags the model was trained with] --model_epochs 5,10,latest
+    python scripts/evaluate.py --dataroot ./datasets/daynight --name daynight_augan --model_epochs 5,10,latest
 
 With a model, each checkpoint translates a random sample (seeded by --seed) of --num_test images
 of testA (scaled to --load_size height and rounded to multiples of 4, as test.py does) and the

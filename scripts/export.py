@@ -1,7 +1,6 @@
 """Export a trained generator to TorchScript and ONNX, then check both against PyTorch.
 
-    python scripts/export.py --dataroot ./datasets/daynight --name daynight_augan --model au_gan \
-        [the network flags the model was trained with] --direction AtoB
+    python scripts/export.py --dataroot ./datasets/daynight --name daynight_augan --direction AtoB
     python scripts/export.py --name daynight_augan --image photo.jpg --direction BtoA
 
 --direction AtoB exports G_A (A->B, e.g. night->day), BtoA exports G_B. Writes, in --results_dir

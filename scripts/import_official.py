@@ -144,6 +144,9 @@ def main(args=None):
     print(f'imported the official AU-GAN ({version} code; parameters: {counts}) into {run_dir}')
     print(f'translate with: python scripts/convert.py --name {args.name} --checkpoints_dir {args.checkpoints_dir} '
           f'--input <folder or video> --direction AtoB')
+    extra = ' --t_net_concat --conf_residual_weight 1' if version.startswith('first') else ''
+    print(f'fine-tune with: python train.py --name {args.name} --checkpoints_dir {args.checkpoints_dir} '
+          f'--dataroot <data> --preset official{extra} --continue_train')
 
 
 if __name__ == '__main__':

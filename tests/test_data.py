@@ -475,3 +475,65 @@ def test_download_daynight_from_github_with_fake_git(tmp_path):
     assert 'https://github.com/udacity/CVND_Exercises.git' in clone
     assert 'sparse-checkout set' in calls
     assert not list((repo / 'datasets').glob('.daynight.tmp*'))  # the clone is cleaned up
+
+
+# ----- sizes as HxW, and the official epoch -----
+def test_sizes_parse_as_one_number_or_height_by_width():
+    from data.base_dataset import ImageSize, parse_size
+    assert parse_size('256') == 256 and parse_size('256x256') == 256
+    assert parse_size('286x572') == ImageSize(286, 572) and str(parse_size('286X572')) == '286x572'
+    for bad in ('256x', 'x512', '2.5', '256x512x3', ''):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_size(bad)
+
+
+def test_non_square_resize_and_crop_and_resize(tmp_path):
+    img = Image.new('RGB', (1280, 720), (10, 20, 30))
+    opt = argparse.Namespace(preprocess='resize_and_crop', load_size=(286, 572), crop_size=(256, 512), no_flip=True)
+    crops = set()
+    for seed in range(20):
+        random.seed(seed)
+        out = get_transform(opt)(img)
+        assert tuple(out.shape) == (3, 256, 512)
+        crops.add(get_params(opt, img.size)['crop_pos'])
+    assert all(0 <= x <= 60 and 0 <= y <= 30 for x, y in crops) and len(crops) > 5
+    opt = argparse.Namespace(preprocess='resize', load_size=(256, 512), crop_size=(256, 512), no_flip=True)
+    assert tuple(get_transform(opt)(img).shape) == (3, 256, 512)
+    opt = argparse.Namespace(preprocess='scale_height', load_size=(256, 512), crop_size=256, no_flip=True)
+    with pytest.raises(UserError, match='takes one number'):
+        get_transform(opt)(img)
+
+
+def make_unaligned(root, n_a, n_b):
+    for side, n in (('A', n_a), ('B', n_b)):
+        (root / f'train{side}').mkdir(parents=True)
+        for i in range(n):
+            Image.new('RGB', (8, 8), (i, 0, 0)).save(root / f'train{side}' / f'{side}{i:02d}.png')
+
+
+def epoch_pairs(opt, epoch):
+    from data.samplers import EpochSampler, SeededItems
+    dataset = UnalignedDataset(opt)
+    sampler = EpochSampler(dataset, num_replicas=1, rank=0, shuffle=True, seed=opt.seed)
+    sampler.set_epoch(epoch)
+    items = SeededItems(dataset, opt.seed)
+    return [(Path(items[key]['A_paths']).stem, Path(items[key]['B_paths']).stem) for key in sampler]
+
+
+def test_epoch_length_min_pairs_two_shuffled_folders(tmp_path):
+    make_unaligned(tmp_path, 7, 4)
+    common = dict(dataroot=str(tmp_path), phase='train', direction='AtoB', max_dataset_size=float('inf'),
+                  input_nc=3, output_nc=3, preprocess='none', load_size=8, crop_size=8, no_flip=True,
+                  serial_batches=False, seed=3, bad_images='error', isTrain=True)
+    opt = argparse.Namespace(epoch_length='min', **common)
+    assert len(UnalignedDataset(opt)) == 4
+    pairs = [epoch_pairs(opt, epoch) for epoch in (1, 2)]
+    for epoch in pairs:
+        assert len(epoch) == 4
+        assert len({a for a, _ in epoch}) == 4 and len({b for _, b in epoch}) == 4  # each image at most once
+        assert {b for _, b in epoch} == {'B00', 'B01', 'B02', 'B03'}
+    assert pairs[0] != pairs[1]  # reshuffled each epoch
+    assert {a for epoch in pairs for a, _ in epoch} - {'A00', 'A01', 'A02', 'A03'}  # all of A is drawn from
+    assert epoch_pairs(opt, 1) == pairs[0]  # the same again: a resumed run sees the same pairs
+    opt = argparse.Namespace(epoch_length='max', **common)
+    assert len(UnalignedDataset(opt)) == 7

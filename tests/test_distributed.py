@@ -1,6 +1,8 @@
 """Multi-process training on the CPU with gloo: torchrun, the legacy launcher, two 'nodes' joined
 by a c10d rendezvous on loopback, and gradient equivalence with a single process."""
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -36,6 +38,10 @@ def test_torchrun_two_processes_then_single_process_test(tmp_path, daynight):
     assert 'on 2 process(es), batch 1 each' in proc.stdout
     assert 'weights identical on all 2 processes' in proc.stdout
     assert proc.stdout.count('(epoch: 1, iters:') == 2  # rank 0 alone logs: 4 images / global batch 2
+    # the run's record holds the global sizes, not one process's share
+    record = json.loads((tmp_path / 'ddp' / 'train_opt.json').read_text())
+    assert (record['batch_size'], record['world_size']) == (2, 2)
+    assert re.search(r'^ +batch_size: 2 ', (tmp_path / 'ddp' / 'train_opt.txt').read_text(), re.M)
     for net, state in weights(tmp_path, 'ddp').items():
         assert not any(k.startswith('module.') for k in state), net
     run_cli('test.py', '--dataroot', daynight, '--checkpoints_dir', tmp_path, '--name', 'ddp', *TINY,

@@ -202,3 +202,53 @@ def test_channel_mean_l1():
 
 def test_residual_block_preserves_shape_with_dilation():
     assert ResidualBlock(8, 'instance', 3)(torch.randn(1, 8, 13, 17)).shape == (1, 8, 13, 17)
+
+
+def test_tf_same_padding_matches_tensorflow_rules():
+    from models.layers import tf_same_padding
+    # (size, kernel, stride) -> (before, after), as TensorFlow's 'SAME' pads
+    assert tf_same_padding(64, 3, 2) == (0, 1)
+    assert tf_same_padding(65, 3, 2) == (1, 1)
+    assert tf_same_padding(32, 4, 1) == (1, 2)
+    assert tf_same_padding(32, 4, 2) == (1, 1)
+    assert tf_same_padding(32, 3, 1) == (1, 1)
+
+
+def test_same_transposed_conv_is_the_first_2h_of_the_full_one():
+    from models.layers import SameConvTranspose2d
+    torch.manual_seed(0)
+    up = SameConvTranspose2d(4, 2, 3)
+    full = torch.nn.ConvTranspose2d(4, 2, 3, stride=2, bias=True)
+    full.load_state_dict(up.state_dict())
+    x = torch.randn(1, 4, 5, 7)
+    assert torch.equal(up(x), full(x)[..., :10, :14])
+    shifted = torch.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1)
+    shifted.load_state_dict(up.state_dict())
+    assert not torch.allclose(up(x), shifted(x))  # PyTorch's usual alignment is one pixel off
+
+
+def test_init_weights_reaches_transposed_convs_and_affine_norms():
+    from models.generators import ResnetGenerator
+    from models.layers import init_weights
+    torch.manual_seed(0)
+    net = init_weights(ResnetGenerator(3, 3, 16, 'instance', 2), 'normal', 0.02)
+    ups = [m for m in net.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert ups and all(abs(float(m.weight.detach().std()) - 0.02) < 0.005 and not m.bias.any() for m in ups)
+    norm = init_weights(torch.nn.Sequential(torch.nn.InstanceNorm2d(512, affine=True)), 'normal', 0.02)[0]
+    assert abs(float(norm.weight.detach().mean()) - 1) < 0.01 and 0.01 < float(norm.weight.detach().std()) < 0.03
+    assert not norm.bias.any()
+
+
+def test_linear_official_schedule():
+    import argparse as ap
+    from models.base_model import get_scheduler
+    opt = ap.Namespace(lr_policy='linear_official', n_epochs=10, n_epochs_decay=10, epoch_count=1)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = get_scheduler(optimizer, opt)
+    rates = []
+    for _ in range(20):  # the rate each of the 20 epochs trains at
+        rates.append(optimizer.param_groups[0]['lr'])
+        optimizer.step()
+        scheduler.step()
+    # the official code: lr if epoch < epoch_step else lr * (epochs - epoch) / (epochs - epoch_step)
+    assert rates == pytest.approx([1.0] * 10 + [(20 - e) / 10 for e in range(10, 20)])

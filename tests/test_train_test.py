@@ -90,3 +90,14 @@ def test_compile_trains_like_eager_reports_its_time_and_saves_plain_checkpoints(
     state, _, _ = load_network(tmp_path / 'compiled' / 'latest_net_G_A.pth')
     eager_state, _, _ = load_network(tmp_path / 'eager' / 'latest_net_G_A.pth')
     assert state.keys() == eager_state.keys() and not any(k.startswith('_orig_mod') for k in state)
+
+
+def test_plateau_policy_steps_on_the_epochs_logged_losses(tmp_path, daynight):
+    from util.checkpoint import load_training_state
+    run_cli('train.py', '--dataroot', daynight, '--name', 'plateau', '--checkpoints_dir', tmp_path, *TINY,
+            '--load_size', '32', '--crop_size', '32', '--max_dataset_size', '3', '--n_epochs', '1',
+            '--n_epochs_decay', '0', '--print_freq', '1', '--lr_policy', 'plateau')
+    rows = read_losses(tmp_path / 'plateau' / 'loss_log.txt')
+    expected = sum(sum(row.values()) for row in rows) / len(rows)
+    best = load_training_state(tmp_path / 'plateau' / 'latest_state.pth')['schedulers'][0]['best']
+    assert expected > 1 and best == pytest.approx(expected, abs=0.01 * len(rows[0]))
