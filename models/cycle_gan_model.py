@@ -1,6 +1,11 @@
 """CycleGAN (Zhu et al., "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial
-Networks", ICCV 2017), with the flags and defaults of the reference PyTorch code
+Networks", ICCV 2017), with the flags of the reference PyTorch code
 (junyanz/pytorch-CycleGAN-and-pix2pix), so that the same options give the same networks.
+
+Its network, loss, data and optimiser defaults are the reference's (ngf/ndf 64, batch 1, 286 ->
+256 crops, Adam 2e-4 / 0.5, LSGAN, pool 50, --lr_policy linear); the schedule is not: this
+project defaults to --n_epochs 10 --n_epochs_decay 10 (20 epochs, shared by every model), where
+the reference trains 100 + 100. Pass --n_epochs 100 --n_epochs_decay 100 for its schedule.
 
 Naming follows that code: D_A judges G_A's outputs (domain B), D_B judges G_B's (domain A);
 rec_A = G_B(G_A(A)) is the cycle reconstruction.

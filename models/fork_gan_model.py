@@ -1,29 +1,53 @@
 """ForkGAN (Zheng et al., "ForkGAN: Seeing into the Rainy Night", ECCV 2020), as its official
-TensorFlow code (github zhengziqiang/ForkGAN, model.py) defines it, on this codebase's networks.
+TensorFlow code (github zhengziqiang/ForkGAN: model.py, ops.py, utils.py) defines it, on this
+codebase's networks.
 
 - G_A (A->B) and G_B (B->A) are fork generators: an encoder, a translation decoder and a
   reconstruction decoder with Gaussian noise (std 0.02) on its input and after its first
   residual block. Official layout: 5 encoder blocks, 4 per decoder, transposed-conv upsampling;
   the official residual blocks ask for dilation but run at rate 1, hence `--dilation 1`.
-- Six discriminators judge translations (D_A, D_B), reconstructions of real images (D_rec_A,
+- Six discriminator slots judge translations (D_A, D_B), reconstructions of real images (D_rec_A,
   D_rec_B) and "refinements", the reconstruction decoder applied to a translation (D_ref_A,
-  D_ref_B). The official code uses two of each with its own two-scale design; here each is one
-  `--netD` discriminator (default ms2, a two-scale PatchGAN).
+  D_ref_B). Each slot is one `--netD` network (default ms2, a two-scale PatchGAN). The official
+  code has n_d = 2 independent discriminators per slot, each its `discriminator` (ops.py
+  `dis_down` x4 + `final_conv`, two crossing paths at full and half size, ndf / n_d = 32 wide):
+  layer for layer what `--netD augan` builds (AUGANDiscriminator, the same design in AU-GAN).
 - A domain-agnostic classifier C on the encodings, trained adversarially against the encoders.
 
-Generator objective, with the weights and where each comes from:
-    0.5 * sum over the six discriminators of GAN(D(output), real)   official: 0.5 per pair
-  + lambda_A * L1(G_B(G_A(x_A)), x_A) + lambda_B * L1(G_A(G_B(x_B)), x_B)   official L1_lambda = 10
-  + lambda_rec * (L1(rec_A, x_A) + L1(rec_B, x_B))                      official L1_lambda = 10
-  + lambda_percep * (L1(m(E_A(x_A)), m(E_B(fake_B))) + L1(m(E_B(x_B)), m(E_A(fake_A))))
-        m = channel mean; official weight 1 (the earlier PyTorch port uses 20: --lambda_percep 20)
-  + lambda_cls * 0.5 * (CE(C(E_A(fake_A)), A) + CE(C(E_B(fake_B)), B))  official weight 1
-Classifier: 0.25 * (CE(C(E_A(x_A)), A) + CE(C(E_B(x_B)), B) + CE(C(E_B(fake_B)), A) + CE(C(E_A(fake_A)), B)).
-Discriminators: 0.5 * (GAN(D(real), 1) + GAN(D(pool(fake)), 0)), one pool per output kind.
+enc(x) below is the encoding as the official generator returns it: the encoder output plus the
+reconstruction decoder's input noise (generator_resnet's noisy r5), while training and with
+`--noise_on rec`; the clean encoder output otherwise (the earlier PyTorch port, whose noise is on
+the translation decoder, uses clean encodings). The noise is drawn here, once per encoding, with
+the decoder's std: the same distribution as the decoder's own draw, but not the same sample
+(official: one tensor feeds both); the generators do not return their noisy input.
+
+Generator objective (default weights in brackets):
+    lambda_gan * sum over the six slots of GAN(D(output), real)               [lambda_gan 1]
+        official: 0.5 per discriminator, summed over its n_d = 2 discriminators of each slot,
+        each discriminator's loss the mean over its two scales (model.py g_adv_total): 1 per
+        slot. GAN here averages over all patch maps of the slot, so with --netD augan
+        (2 discriminators x 2 maps) lambda_gan 1 gives exactly the official term; with ms2 it
+        gives one discriminator the official slot's whole weight. --lambda_gan 0.5: the
+        weight this model used before.
+  + lambda_A * L1(G_B(G_A(x_A)), x_A) + lambda_B * L1(G_A(G_B(x_B)), x_B)   [10, 10] (L1_lambda)
+  + lambda_rec * (L1(rec_A, x_A) + L1(rec_B, x_B))                          [10] (L1_lambda)
+  + lambda_percep * (L1(m(enc(x_A)), m(enc(fake_B))) + L1(m(enc(x_B)), m(enc(fake_A))))  [1]
+        m = channel mean; official weight 1 (the earlier PyTorch port 20: --lambda_percep 20)
+  + lambda_cls * 0.5 * (CE(C(enc(fake_A)), A) + CE(C(enc(fake_B)), B))       [1]
+Classifier: 0.25 * (CE(C(enc(x_A)), A) + CE(C(enc(x_B)), B) + CE(C(enc(fake_B)), A) + CE(C(enc(fake_A)), B)).
+Discriminators: 0.5 * (GAN(D(real), 1) + GAN(D(pool(fake)), 0)).
+Pools (`--pool_mode`): `shared` (default) is the official one pool of --pool_size (A, B) pairs,
+queried with the translations, then the reconstructions, then the refinements (see PairPool):
+once full, a slot may be shown a past output of another slot of its domain. `per_output`: one
+pool per slot, each showing a slot only its own outputs (this model's earlier behaviour, and the
+earlier PyTorch port's).
 Where the official code and the earlier PyTorch port disagree, the official choice is the
 default and the port's is a flag: --lambda_percep 20, --noise_on translation, --dilation 2,
---upsample bilinear.
+--upsample bilinear, --pool_mode per_output.
 """
+import torch
+
+from util import distributed
 from util.image_pool import ImagePool
 from .base_model import BaseModel
 from .discriminators import DomainClassifier
@@ -32,6 +56,61 @@ from .instance_level import add_instance_options, instance_terms
 from .losses import channel_mean_l1, domain_classification_loss, l1
 
 DISCRIMINATORS = ['D_A', 'D_B', 'D_rec_A', 'D_rec_B', 'D_ref_A', 'D_ref_B']
+# the slots in the order the official code fills its pool: (domain A slot, domain B slot, outputs)
+SLOT_PAIRS = [('D_A', 'D_B', 'fake'), ('D_rec_A', 'D_rec_B', 'rec'), ('D_ref_A', 'D_ref_B', 'ref')]
+
+
+class PairPool(ImagePool):
+    """The official ForkGAN image pool (utils.py ImagePool, one instance that model.py `train`
+    queries three times a step: [fake_A, fake_B], [rec_A, rec_B], [rec_fake_A, rec_fake_B]).
+
+    Each entry is a pair (an A image, a B image). While fewer than `pool_size` entries are held,
+    a query is stored and returned as is. Once full, with probability 1/2 the query's A image
+    takes the place of the A image of one random entry, which is returned, and its B image that
+    of the B image of another, independently drawn entry; otherwise the query is returned as is.
+    Entries come from all three queries, so the A side of an entry is a translation,
+    reconstruction or refinement of domain A alike. The official code queries per batch (its
+    batch size is 1); here each sample of a batch is one query, in batch order.
+    """
+
+    def query(self, images):
+        raise TypeError('PairPool holds (A, B) pairs: use query_pair(images_A, images_B)')
+
+    def query_pair(self, images_A, images_B):
+        """(A batch, B batch) drawn from the history as the official pool draws them; both detached."""
+        if self.pool_size <= 0:
+            return images_A, images_B
+        out_A, out_B = [], []
+        for a, b in zip(images_A.detach(), images_B.detach()):
+            a, b = a.unsqueeze(0), b.unsqueeze(0)
+            if self.num_imgs < self.pool_size:
+                self.images.append([a.clone(), b.clone()])
+                self.num_imgs += 1
+            elif torch.rand((), generator=self.generator).item() > 0.5:
+                a, b = self._swap(a, 0), self._swap(b, 1)
+            out_A.append(a)
+            out_B.append(b)
+        return torch.cat(out_A, 0), torch.cat(out_B, 0)
+
+    def _swap(self, image, side):
+        slot = int(torch.randint(0, self.pool_size, (), generator=self.generator).item())
+        old = self.images[slot][side].to(device=image.device, dtype=image.dtype)
+        self.images[slot][side] = image.clone()
+        return old
+
+    def state_dict(self):
+        return {"pool_size": self.pool_size, "num_imgs": self.num_imgs,
+                "pairs": [[a.detach().cpu().clone(), b.detach().cpu().clone()] for a, b in self.images],
+                "rng_state": self.generator.get_state()}
+
+    def load_state_dict(self, state):
+        """Restore `state_dict()`'s state; a state of another kind of pool (no pairs) leaves it empty."""
+        pairs = [[a.detach().cpu().clone(), b.detach().cpu().clone()]
+                 for a, b in state.get("pairs", [])][: max(self.pool_size, 0)]
+        self.images = pairs
+        self.num_imgs = min(int(state.get("num_imgs", len(pairs))), len(pairs))
+        if state.get("rng_state") is not None and "pairs" in state:
+            self.generator.set_state(state["rng_state"])
 
 
 class ForkGANModel(BaseModel):
@@ -40,12 +119,18 @@ class ForkGANModel(BaseModel):
         parser.set_defaults(dataset_mode='unaligned', netD='ms2')
         add_fork_generator_options(parser, n_blocks_enc=5, n_blocks_dec=4, dilation=1, upsample='transposed')
         if is_train:
+            parser.add_argument('--lambda_gan', type=float, default=1.0,
+                                help='weight of each of the six adversarial terms (official: 0.5 per discriminator '
+                                     'x its 2 discriminators per slot = 1; this model before: 0.5)')
             parser.add_argument('--lambda_A', type=float, default=10.0, help='cycle L1 weight, A -> B -> A')
             parser.add_argument('--lambda_B', type=float, default=10.0, help='cycle L1 weight, B -> A -> B')
             parser.add_argument('--lambda_rec', type=float, default=10.0, help='reconstruction L1 weight')
             parser.add_argument('--lambda_percep', type=float, default=1.0,
                                 help='channel-mean L1 between encodings (official 1; the earlier port 20)')
             parser.add_argument('--lambda_cls', type=float, default=1.0, help='adversarial domain-classifier weight')
+            parser.add_argument('--pool_mode', type=str, default='shared', choices=['shared', 'per_output'],
+                                help='shared: one pool of --pool_size (A, B) pairs for all six discriminators (the '
+                                     'official code); per_output: one pool per discriminator (the earlier port)')
             add_instance_options(parser)
         return parser
 
@@ -65,36 +150,49 @@ class ForkGANModel(BaseModel):
         if not self.isTrain:
             return
 
+        shared = opt.pool_mode == 'shared'
         for name in DISCRIMINATORS:
             channels = opt.input_nc if name.endswith('A') else opt.output_nc
             setattr(self, 'net' + name, self.make_discriminator(channels))
-            setattr(self, name.replace('D_', 'pool_'), ImagePool(opt.pool_size))
+            if not shared:
+                setattr(self, name.replace('D_', 'pool_'), ImagePool(opt.pool_size))
+        if shared:
+            self.shared_pool = PairPool(opt.pool_size)
         self.netC = self.init_net(DomainClassifier(4 * opt.ngf, opt.ndf))
         self.optimizer_G = self.make_optimizer(self.netG_A, self.netG_B)
         self.optimizer_D = self.make_optimizer(*(getattr(self, 'net' + n) for n in DISCRIMINATORS))
         self.optimizer_C = self.make_optimizer(self.netC)
         self.instance = instance_terms(self, opt)
 
+    def loss_encoding(self, net, enc):
+        """`enc`, net's clean encoder output, as the perceptual and classifier losses read it: plus
+        N(0, noise_std^2) while `net` trains with --noise_on rec (the official generator returns its
+        reconstruction decoder's noisy input), else unchanged."""
+        std = self.opt.noise_std if self.opt.noise_on == 'rec' else 0.0
+        if std > 0 and distributed.unwrap(net).training:
+            return enc + std * torch.randn_like(enc)
+        return enc
+
     def forward(self):
         out = self.netG_A(self.real_A)
-        self.fake_B, self.rec_A, self.enc_A = out.fake, out.rec, out.enc
+        self.fake_B, self.rec_A, self.enc_A = out.fake, out.rec, self.loss_encoding(self.netG_A, out.enc)
         out = self.netG_B(self.fake_B)  # its reconstruction decoder "refines" the translation
-        self.cyc_A, self.ref_B, self.enc_fake_B = out.fake, out.rec, out.enc
+        self.cyc_A, self.ref_B, self.enc_fake_B = out.fake, out.rec, self.loss_encoding(self.netG_B, out.enc)
         if self.real_B is None:
             return
         out = self.netG_B(self.real_B)
-        self.fake_A, self.rec_B, self.enc_B = out.fake, out.rec, out.enc
+        self.fake_A, self.rec_B, self.enc_B = out.fake, out.rec, self.loss_encoding(self.netG_B, out.enc)
         out = self.netG_A(self.fake_A)
-        self.cyc_B, self.ref_A, self.enc_fake_A = out.fake, out.rec, out.enc
+        self.cyc_B, self.ref_A, self.enc_fake_A = out.fake, out.rec, self.loss_encoding(self.netG_A, out.enc)
 
     def generator_loss(self, D, C):
         opt, gan = self.opt, self.criterionGAN
-        self.loss_G_A = 0.5 * gan(D['D_B'](self.fake_B), True)
-        self.loss_G_B = 0.5 * gan(D['D_A'](self.fake_A), True)
-        self.loss_G_rec_A = 0.5 * gan(D['D_rec_A'](self.rec_A), True)
-        self.loss_G_rec_B = 0.5 * gan(D['D_rec_B'](self.rec_B), True)
-        self.loss_G_ref_A = 0.5 * gan(D['D_ref_A'](self.ref_A), True)
-        self.loss_G_ref_B = 0.5 * gan(D['D_ref_B'](self.ref_B), True)
+        self.loss_G_A = opt.lambda_gan * gan(D['D_B'](self.fake_B), True)
+        self.loss_G_B = opt.lambda_gan * gan(D['D_A'](self.fake_A), True)
+        self.loss_G_rec_A = opt.lambda_gan * gan(D['D_rec_A'](self.rec_A), True)
+        self.loss_G_rec_B = opt.lambda_gan * gan(D['D_rec_B'](self.rec_B), True)
+        self.loss_G_ref_A = opt.lambda_gan * gan(D['D_ref_A'](self.ref_A), True)
+        self.loss_G_ref_B = opt.lambda_gan * gan(D['D_ref_B'](self.ref_B), True)
         self.loss_cycle_A = opt.lambda_A * l1(self.cyc_A, self.real_A)
         self.loss_cycle_B = opt.lambda_B * l1(self.cyc_B, self.real_B)
         self.loss_rec_A = opt.lambda_rec * l1(self.rec_A, self.real_A)
@@ -111,6 +209,12 @@ class ForkGANModel(BaseModel):
         encodings = [(self.enc_A, 'A'), (self.enc_B, 'B'), (self.enc_fake_B, 'A'), (self.enc_fake_A, 'B')]
         return 0.25 * sum(domain_classification_loss(self.netC(e.detach()), d) for e, d in encodings)
 
+    def pooled_fakes(self, name_A, name_B, out_A, out_B):
+        """The fakes that the slots name_A and name_B are shown, from the pool(s) of --pool_mode."""
+        if self.opt.pool_mode == 'shared':
+            return self.shared_pool.query_pair(out_A, out_B)
+        return tuple(getattr(self, n.replace('D_', 'pool_')).query(o) for n, o in ((name_A, out_A), (name_B, out_B)))
+
     def optimize_parameters(self):
         nets = [getattr(self, 'net' + n) for n in DISCRIMINATORS]
         with self.autocast():
@@ -125,14 +229,12 @@ class ForkGANModel(BaseModel):
             self.loss_cls = self.classifier_loss()
         self.minimize(self.optimizer_C, self.loss_cls)
 
-        pairs = {'D_A': (self.real_A, self.fake_A), 'D_B': (self.real_B, self.fake_B),
-                 'D_rec_A': (self.real_A, self.rec_A), 'D_rec_B': (self.real_B, self.rec_B),
-                 'D_ref_A': (self.real_A, self.ref_A), 'D_ref_B': (self.real_B, self.ref_B)}
         with self.autocast():
-            for name, (real, fake) in pairs.items():
-                pool = getattr(self, name.replace('D_', 'pool_'))  # each discriminator has its own history
-                setattr(self, 'loss_' + name, self.discriminator_loss(getattr(self, 'net' + name), real,
-                                                                      pool.query(fake)))
+            for name_A, name_B, kind in SLOT_PAIRS:
+                outputs = getattr(self, kind + '_A'), getattr(self, kind + '_B')
+                fake_A, fake_B = self.pooled_fakes(name_A, name_B, *outputs)
+                for name, real, fake in ((name_A, self.real_A, fake_A), (name_B, self.real_B, fake_B)):
+                    setattr(self, 'loss_' + name, self.discriminator_loss(getattr(self, 'net' + name), real, fake))
         self.minimize(self.optimizer_D, sum(getattr(self, 'loss_' + n) for n in DISCRIMINATORS))
         if self.instance:
             self.instance.optimize_discriminators()
