@@ -18,15 +18,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import argparse  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 
+from data.dataset_layout import Skipped, build_layout, print_counts  # noqa: E402
 from data.image_folder import is_image_file  # noqa: E402
-from prepare_bdd100k import Skipped, build_layout, print_counts  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
 
 # The last training frame of each sequence in ForkGAN's README (AU-GAN used its split).

@@ -305,3 +305,11 @@ def test_preset_official_trains_and_tests_on_256x512_crops(tmp_path):
             '--results_dir', tmp_path / 'res', '--gpu_ids', '-1')
     fake = next((tmp_path / 'res' / 'official' / 'test_latest' / 'images').glob('*fake_B*'))
     assert Image.open(fake).size == (512, 256)
+    # a trained run converts without architecture flags too, and refuses a contradicting one
+    night = sorted((SHARED_DATA / 'testA').iterdir())[0]
+    run_cli('scripts/convert.py', '--name', 'official', '--checkpoints_dir', ckpt, '--input', night,
+            '--results_dir', tmp_path / 'conv', '--gpu_ids', '-1')
+    assert Image.open(tmp_path / 'conv' / night.name).size == Image.open(night).size
+    proc = run_cli('scripts/convert.py', '--name', 'official', '--checkpoints_dir', ckpt, '--input', night,
+                   '--ngf', '64', '--gpu_ids', '-1', check=False)
+    assert proc.returncode == 2 and '--ngf 64 contradicts the run official, built with --ngf 8' in proc.stderr
