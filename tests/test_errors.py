@@ -87,6 +87,12 @@ def test_checkpoint_that_does_not_match(tmp_path, tiny_root):
     wider = list(test_args)
     ngf = wider.index('--ngf') + 1
     wider[ngf] = '8'
+    # the run folder's record refuses the contradicting flag first, naming both values
+    assert_user_error(run_cli(*wider, check=False), '--ngf 8 contradicts the run run, built with --ngf 4',
+                      'train_opt.json')
+    assert_user_error(run_cli(*test_args, '--norm', 'none', check=False), '--norm none', '--norm instance')
+    # a run without that record (an older one): the checkpoint's own description still refuses it
+    (tmp_path / 'ck' / 'run' / 'train_opt.json').unlink()
     last = assert_user_error(run_cli(*wider, check=False), 'latest_net_G_A.pth', '--ngf 4', '--ngf 8')
     assert 'train_opt.txt' in last
     assert_user_error(run_cli(*test_args, '--norm', 'none', check=False), '--norm instance', '--norm none')
