@@ -32,7 +32,7 @@ from util.errors import UserError  # noqa: E402
 
 from conftest import SHARED_DATA as SHARED  # noqa: E402
 needs_real = pytest.mark.skipif(not (SHARED / 'trainA').is_dir(),
-                                reason=f"real day/night set not found at {SHARED}")
+                                reason=f"the real day/night set is not at {SHARED}")
 SCRIPT = REPO / 'datasets/download_dataset.sh'
 
 
