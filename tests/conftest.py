@@ -1,4 +1,5 @@
 """Shared test helpers: paths, running the command-line entry points, reading loss logs."""
+import inspect
 import math
 import os
 import re
@@ -24,6 +25,30 @@ def find_daynight():
 
 SHARED_DATA = find_daynight()
 MISSING_DATA = 'the real day/night set is not at'  # every skip for want of the photos says this
+
+
+# A test that starts processes or trains on the photos is 'slow'; `pytest -m "not slow"` leaves
+# those out (the fast lane), except the ones marked 'smoke': one tiny pass end to end.
+SLOW_SIGNS = ('run_cli(', 'train_tiny(', 'subprocess.run(', 'train.main(', 'run_script(', 'run_pytest(')
+SLOW_FIXTURES = {'daynight', 'tiny_run', 'imported'}
+
+
+def is_slow(item):
+    if item.get_closest_marker('smoke'):
+        return False
+    if SLOW_FIXTURES & set(getattr(item, 'fixturenames', ())):
+        return True
+    try:
+        source = inspect.getsource(item.function)
+    except (OSError, TypeError):
+        return False
+    return any(sign in source for sign in SLOW_SIGNS)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if is_slow(item):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.hookimpl(hookwrapper=True)

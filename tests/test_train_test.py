@@ -101,3 +101,25 @@ def test_plateau_policy_steps_on_the_epochs_logged_losses(tmp_path, daynight):
     expected = sum(sum(row.values()) for row in rows) / len(rows)
     best = load_training_state(tmp_path / 'plateau' / 'latest_state.pth')['schedulers'][0]['best']
     assert expected > 1 and best == pytest.approx(expected, abs=0.01 * len(rows[0]))
+
+
+@pytest.mark.smoke
+def test_smoke_train_then_test_in_process(tmp_path):
+    """The fast lane's one end-to-end pass: train.py then test.py, in this process, on 2 images
+    per domain made here (the real photos are not needed), 32 px, 2 iterations."""
+    import test as test_script
+    for folder in ('trainA', 'trainB', 'testA', 'testB'):
+        (tmp_path / 'data' / folder).mkdir(parents=True)
+        for i in range(2):
+            Image.new('RGB', (48, 40), (60 * i, 90, 30 if 'A' in folder else 200)).save(
+                tmp_path / 'data' / folder / f'{i}.png')
+    common = ['--dataroot', str(tmp_path / 'data'), '--name', 'smoke', '--checkpoints_dir', str(tmp_path / 'ck'), *TINY]
+    train.main([*common, '--load_size', '36', '--crop_size', '32', '--max_iters', '2', '--n_layers_D', '2',
+                '--print_freq', '1'])
+    assert len(assert_finite_losses(tmp_path / 'ck' / 'smoke' / 'loss_log.txt', AU_GAN_LOSSES)) == 2
+    test_script.main(['--dataroot', str(tmp_path / 'data'), '--name', 'smoke', '--checkpoints_dir',
+                      str(tmp_path / 'ck'), '--results_dir', str(tmp_path / 'res'), '--gpu_ids', '-1',
+                      '--num_threads', '0', '--load_size', '32'])
+    page = tmp_path / 'res' / 'smoke' / 'test_latest' / 'index.html'
+    images = page_images(page)
+    assert len(images) == 2 * len(VISUALS) and all(p.is_file() for p in images)
