@@ -123,6 +123,26 @@ class AUGANDiscriminator(nn.Module):
         return [out for d in self.discriminators for out in d(x)]
 
 
+def check_input_size(netD, n_layers_D, height, width, flag='--crop_size'):
+    """A one-line UserError when images of height x width are too small for the `--netD`
+    discriminator (checked at start-up, before any data is read; the networks check again)."""
+    size = f'{height}' if height == width else f'{height}x{width}'
+    if netD == 'augan':
+        if min(height, width) < 32 or height * width < 2048:
+            raise UserError(f'{flag} {size} is too small for --netD augan (its last maps are 32 times '
+                            f'smaller and need 2 pixels): use crops of at least 32x64 px')
+        return
+    n_layers = 3 if netD == 'basic' else n_layers_D
+    scales = int(netD[2:]) if re.fullmatch(r'ms[1-9]\d*', netD) else 1
+    side = min(height, width)
+    for scale in range(scales):
+        if side >> n_layers < 3:
+            raise UserError(f'{flag} {size} is too small for --netD {netD}: its scale {scale + 1} sees '
+                            f'{side} px a side and a {n_layers}-layer PatchGAN needs {3 << n_layers}: use larger '
+                            f'crops, a smaller --n_layers_D, or fewer scales')
+        side = -(-side // 2)  # the next scale's 3x3 stride-2 average pooling
+
+
 def define_D(input_nc, ndf, netD, n_layers_D=3, norm='instance', init_type='normal', init_gain=0.02):
     """Build the discriminator named by `--netD`: basic | n_layers | msN | augan."""
     if netD == 'augan':

@@ -1,4 +1,6 @@
 """Flags for training: logging and display frequencies, checkpoints, schedule and optimiser."""
+from data.base_dataset import size_hw
+from models.discriminators import check_input_size
 from util.errors import UserError
 from .base_options import BaseOptions, require_at_least
 
@@ -57,3 +59,8 @@ class TrainOptions(BaseOptions):
         if opt.n_epochs + opt.n_epochs_decay < 1:
             raise UserError('--n_epochs plus --n_epochs_decay must be at least 1')
         require_at_least(opt, 1, 'print_freq', 'display_freq', 'save_latest_freq', 'save_epoch_freq', 'max_skipped_steps')
+        # Where the training size is known now, a discriminator it does not fit is refused now.
+        if opt.preprocess.endswith('crop') or opt.preprocess == 'resize':
+            size = opt.crop_size if opt.preprocess.endswith('crop') else opt.load_size
+            flag = '--crop_size' if opt.preprocess.endswith('crop') else '--load_size'
+            check_input_size(opt.netD, opt.n_layers_D, *size_hw(size), flag=flag)

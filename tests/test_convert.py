@@ -288,3 +288,15 @@ def test_torchrun_splits_the_files(ckpt, photos, tmp_path):
     assert '[rank 0 of 2] converted 2, skipped 0 existing, failed 0' in proc.stdout
     assert '[rank 1 of 2] converted 2, skipped 0 existing, failed 0' in proc.stdout
     assert files(out) == sorted(PHOTOS)
+
+
+def test_images_thinner_than_the_networks_minimum_convert_at_their_size(convert, tmp_path):
+    night = sorted((SHARED_DATA / 'testA').iterdir())[0]
+    (tmp_path / 'in').mkdir()
+    for name, size in (('strip.png', (1000, 8)), ('column.png', (6, 300))):
+        Image.open(night).convert('RGB').resize(size, Image.BICUBIC).save(tmp_path / 'in' / name)
+    assert convert('--input', tmp_path / 'in', '--results_dir', tmp_path / 'out', '--direction', 'AtoB',
+                   '--save_uncertainty_npy') == 0
+    assert Image.open(tmp_path / 'out' / 'strip.png').size == (1000, 8)
+    assert Image.open(tmp_path / 'out' / 'column.png').size == (6, 300)
+    assert np.load(tmp_path / 'out' / 'strip_uncertainty.npy').shape == (8, 1000)

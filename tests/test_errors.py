@@ -122,3 +122,19 @@ def test_missing_checkpoint(tmp_path, tiny_root):
 def test_image_too_small_for_the_networks(tmp_path, tiny_root):
     proc = train('--preprocess', 'none', '--netD', 'ms3', root=tiny_root, tmp_path=tmp_path)
     assert_user_error(proc, 'too small')
+
+
+def test_crop_too_small_for_the_discriminator_is_refused_before_any_work(tmp_path):
+    # the data folder does not even exist: the size is refused before data or networks are touched
+    missing = tmp_path / 'no_data'
+    for flags, fragment in ((['--crop_size', '64', '--netD', 'ms3'], '--crop_size 64 is too small for --netD ms3'),
+                            (['--crop_size', '16'], '--crop_size 16 is too small for --netD basic'),
+                            (['--crop_size', '32x48', '--netD', 'augan'], '--crop_size 32x48 is too small for --netD augan'),
+                            (['--preprocess', 'resize', '--load_size', '20x40'], '--load_size 20x40 is too small')):
+        proc = run_cli('train.py', '--dataroot', missing, '--name', 'x', '--checkpoints_dir', tmp_path, '--gpu_ids',
+                       '-1', *flags, check=False)
+        assert_user_error(proc, fragment)
+    for ok in (['--crop_size', '64', '--netD', 'ms2'], ['--crop_size', '32x64', '--netD', 'augan']):
+        proc = run_cli('train.py', '--dataroot', missing, '--name', 'x', '--checkpoints_dir', tmp_path, '--gpu_ids',
+                       '-1', *ok, check=False)
+        assert_user_error(proc, 'no_data')  # it gets as far as the data

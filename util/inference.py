@@ -246,11 +246,22 @@ class Translator:
         self.uncertainty = uncertainty and getattr(net, 'sigma_head', None) is not None
 
     def _run(self, x):
+        # A side below the generator's minimum (a thin strip of an image) is padded by repeating
+        # its edge pixels and the outputs cut back, so every readable image converts at its size.
+        h, w = x.shape[-2:]
+        least = getattr(self.net, 'min_size', 4)
+        pad_h, pad_w = max(0, least - h), max(0, least - w)
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode='replicate')
         with self.autocast():
             if self.uncertainty:
                 out = self.net(x, reconstruct=False)
-                return out.fake, out.sigma
-            return self.net.translate(x), None
+                fake, sigma = out.fake, out.sigma
+            else:
+                fake, sigma = self.net.translate(x), None
+        if pad_h or pad_w:
+            fake, sigma = fake[..., :h, :w], None if sigma is None else sigma[..., :h, :w]
+        return fake, sigma
 
     @torch.inference_mode()
     def __call__(self, x):
