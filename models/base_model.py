@@ -9,7 +9,8 @@ import torch
 from torch.optim import lr_scheduler
 
 from util import distributed, seeding
-from util.checkpoint import load_network, load_training_state, save_network, save_training_state
+from util.checkpoint import (finish_saves, load_network, load_training_state, network_file, save_together,
+                             training_state_file)
 from util.errors import UserError
 from util.image_pool import ImagePool
 from util.precision import Precision
@@ -210,18 +211,11 @@ class BaseModel(ABC):
     def checkpoint_path(self, epoch, name):
         return os.path.join(self.save_dir, f'{epoch}_net_{name}.pth')
 
-    def save_networks(self, epoch, iteration=None):
-        """Write `<epoch>_net_<name>.pth` for every network (main process only)."""
-        if not distributed.is_main_process():
-            return
-        for name, net in self.networks():
-            net = distributed.unwrap(net)  # never save a wrapper's prefixed keys
-            save_network(self.checkpoint_path(epoch, name), name, net.state_dict(), describe(net), iteration)
-
     def load_networks(self, epoch, names=None):
         """Load `<epoch>_net_<name>.pth` into each network (all of model_names by default). A
         network left as None is first built as the checkpoint describes it (`--model test`)."""
         self.loaded_iterations = {}
+        finish_saves(self.save_dir)  # a save killed while renaming its files into place
         for name in names or self.model_names:
             path = self.checkpoint_path(epoch, name)
             state, config, self.loaded_iterations[name] = load_network(path)
@@ -250,16 +244,23 @@ class BaseModel(ABC):
     def save(self, label, progress):
         """Save the networks and everything needed to continue exactly: optimizers, schedulers,
         the gradient scaler, image pools, every process's random generators and `progress`
-        (epoch, iteration counters). Call on every process; the main process writes."""
+        (epoch, iteration counters), as one save (util.checkpoint.save_together: a kill at any
+        instant leaves this save or the previous one whole). Call on every process; the main
+        process writes."""
         rng = distributed.all_gather_object(seeding.get_rng_state())
         if distributed.is_main_process():
-            self.save_networks(label, progress['total_iters'])
+            files = {}
+            for name, net in self.networks():
+                net = distributed.unwrap(net)  # never save a wrapper's prefixed keys
+                files[os.path.basename(self.checkpoint_path(label, name))] = network_file(
+                    name, net.state_dict(), describe(net), progress['total_iters'])
             state = {'progress': dict(progress), 'rng': rng,
                      'optimizers': [o.state_dict() for o in self.optimizers],
                      'schedulers': [s.state_dict() for s in self.schedulers],
                      'precision': self.precision.state_dict(),
                      'pools': {k: p.state_dict() for k, p in self.image_pools().items()}}
-            save_training_state(self.state_path(label), state)
+            files[os.path.basename(self.state_path(label))] = training_state_file(state)
+            save_together(self.save_dir, label, files)
         distributed.barrier()
 
     def load_state(self, label):

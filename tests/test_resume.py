@@ -116,3 +116,40 @@ def test_prefixed_and_bare_state_dicts_load(tmp_path):
     assert arch == {} and iteration is None
     save_network(tmp_path / 'new.pth', 'G_A', net.state_dict(), {'ngf': 4})
     assert load_network(tmp_path / 'new.pth')[1] == {'ngf': 4}
+
+
+def test_training_killed_at_random_moments_always_resumes(tmp_path, daynight):
+    """A run saving every iteration, SIGKILLed at random instants, then resumed each time: every
+    save found is whole (networks and state from one iteration) and --continue_train goes on."""
+    import random
+    from util.checkpoint import finish_saves
+    run_dir = tmp_path / 'ck' / 'killed'
+    args = [sys.executable, str(REPO / 'train.py'), '--dataroot', str(daynight), '--name', 'killed',
+            '--checkpoints_dir', str(tmp_path / 'ck'), *TINY, '--load_size', '32', '--crop_size', '32',
+            '--max_dataset_size', '4', '--n_epochs', '50', '--n_epochs_decay', '0', '--save_latest_freq', '1',
+            '--print_freq', '1000', '--display_freq', '1000', '--no_html']
+    rng = random.Random(7)
+    reached = []
+    for trial in range(6):
+        log = tmp_path / f'trial{trial}.log'
+        with open(log, 'w') as out:
+            proc = subprocess.Popen(args + (['--continue_train'] if trial else []), stdout=out,
+                                    stderr=subprocess.STDOUT)
+            deadline = time.time() + 120
+            while 'images per epoch' not in log.read_text() and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.05)  # until it trains; then kill it at a random instant
+            assert proc.poll() is None, log.read_text()[-2000:]
+            time.sleep(rng.uniform(0.2, 2.5))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        finish_saves(run_dir)  # what every loader does first
+        if not (run_dir / 'latest_state.pth').exists():
+            continue  # killed before its first save: the next trial starts afresh
+        step = load_training_state(run_dir / 'latest_state.pth')['progress']['total_iters']
+        for net in ('G_A', 'G_B', 'D_A', 'D_B'):
+            assert load_network(run_dir / f'latest_net_{net}.pth')[2] == step, (trial, net)
+        assert not reached or step >= reached[-1]
+        reached.append(step)
+    assert len(reached) >= 3 and reached[-1] > reached[0]
+    done = run_cli(*args[1:], '--continue_train', '--max_iters', str(reached[-1] + 2))
+    assert f'resuming at epoch' in done.stdout and 'done: checkpoints' in done.stdout

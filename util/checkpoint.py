@@ -1,11 +1,16 @@
 """Reading and writing network files safely.
 
 A file is written next to its destination, flushed to disk and renamed over it, so a crash at
-any moment leaves either the old or the new file, never half of one. Files are read with
-`weights_only=True`: a pickle that is not plain tensors and containers is refused, never run.
+any moment leaves either the old or the new file, never half of one. A save of several files
+(a training run's networks and state) is atomic as a whole too (`save_together`): a kill at any
+instant leaves the previous complete save or the new one, once `finish_saves` has run, which
+every loader calls first. Files are read with `weights_only=True`: a pickle that is not plain
+tensors and containers is refused, never run.
 """
+import json
 import os
 import pickle
+import shutil
 import tempfile
 
 import torch
@@ -39,7 +44,10 @@ def atomic_write(path, write):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    # Make the rename itself durable.
+    _fsync_dir(folder)  # make the rename itself durable
+
+
+def _fsync_dir(folder):
     dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -47,12 +55,63 @@ def atomic_write(path, write):
         os.close(dir_fd)
 
 
-def save_network(path, name, state_dict, config, iteration=None):
-    """Save one network's weights with how it was built (models/persistence.py) and the iteration
-    it is from."""
+STAGING_PREFIX = '.saving_'
+COMPLETE = 'COMPLETE'
+
+
+def save_together(folder, label, objects):
+    """Write {file name: object} into `folder` as one save: every file first goes to a staging
+    folder `.saving_<label>`, a COMPLETE list is written there last, then the files are renamed
+    into place. Killed before COMPLETE exists, the old files are untouched (the next save discards
+    the staging folder); killed after, `finish_saves` moves the rest into place."""
+    stage = os.path.join(folder, STAGING_PREFIX + str(label))
+    finish_saves(folder)
+    if os.path.isdir(stage):  # a save killed before it was complete: nothing of it counts
+        shutil.rmtree(stage)
+    os.makedirs(stage)
+    for name, obj in objects.items():
+        atomic_torch_save(obj, os.path.join(stage, name))
+    atomic_write_text(os.path.join(stage, COMPLETE), json.dumps(sorted(objects)))
+    finish_saves(folder)
+
+
+def finish_saves(folder):
+    """Complete the saves in `folder` that were complete in their staging folder but not yet all
+    renamed into place (a kill in between). Incomplete staging folders are left for their writer:
+    a reader never discards what a running save is still writing."""
+    if not os.path.isdir(folder):
+        return
+    for entry in sorted(os.listdir(folder)):
+        stage = os.path.join(folder, entry)
+        marker = os.path.join(stage, COMPLETE)
+        if not (entry.startswith(STAGING_PREFIX) and os.path.isfile(marker)):
+            continue
+        with open(marker, encoding='utf-8') as f:
+            names = json.load(f)
+        for name in names:
+            try:
+                os.replace(os.path.join(stage, name), os.path.join(folder, name))
+            except FileNotFoundError:
+                pass  # moved already (by an earlier attempt, or by another process finishing it)
+        _fsync_dir(folder)
+        try:
+            os.remove(marker)
+            os.rmdir(stage)
+        except FileNotFoundError:
+            pass
+
+
+def network_file(name, state_dict, config, iteration=None):
+    """What a network file holds: its weights, how it was built (models/persistence.py) and the
+    iteration it is from."""
     cpu_state = {k: v.detach().cpu() for k, v in state_dict.items()}
-    atomic_torch_save({'format': FORMAT, 'version': 2, 'name': name, 'config': dict(config), 'iteration': iteration,
-                       'state_dict': cpu_state}, path)
+    return {'format': FORMAT, 'version': 2, 'name': name, 'config': dict(config), 'iteration': iteration,
+            'state_dict': cpu_state}
+
+
+def save_network(path, name, state_dict, config, iteration=None):
+    """Save one network's weights with how it was built and the iteration it is from."""
+    atomic_torch_save(network_file(name, state_dict, config, iteration), path)
 
 
 def _safe_load(path, what):
@@ -65,8 +124,12 @@ def _safe_load(path, what):
         raise UserError(f'{path} is not a {what} of this project and was not loaded ({reason[:200]})')
 
 
+def training_state_file(state):
+    return {'format': STATE_FORMAT, 'version': 1, **state}
+
+
 def save_training_state(path, state):
-    atomic_torch_save({'format': STATE_FORMAT, 'version': 1, **state}, path)
+    atomic_torch_save(training_state_file(state), path)
 
 
 def load_training_state(path):
