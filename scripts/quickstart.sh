@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Quick start, from a fresh clone: set up the environment, fetch the day/night photos, train a
 # small AU-GAN briefly (a few minutes on a CPU), test it, and print where the result pages are.
+# Training crops come from frames scaled to a height (not squashed to squares), so that the
+# whole frames of the test see the same geometry.
 #   bash scripts/quickstart.sh
 # Knobs (environment): NAME, SIZE (crop, px), NGF, EPOCHS, DECAY_EPOCHS, MAX_IMAGES, NUM_TEST, VENV.
 set -euo pipefail
@@ -21,12 +23,13 @@ bash datasets/download_dataset.sh daynight
 net=(--model au_gan --ngf "$NGF" --ndf "$NGF")
 echo "[quickstart] training '$NAME' at ${SIZE}px for $((EPOCHS + DECAY_EPOCHS)) epochs"
 "$VENV/bin/python" train.py --dataroot ./datasets/daynight --name "$NAME" "${net[@]}" \
-    --load_size $((SIZE * 9 / 8)) --crop_size "$SIZE" --max_dataset_size "$MAX_IMAGES" \
+    --preprocess scale_height_and_crop --load_size $((SIZE * 9 / 8)) --crop_size "$SIZE" \
+    --max_dataset_size "$MAX_IMAGES" \
     --n_epochs "$EPOCHS" --n_epochs_decay "$DECAY_EPOCHS" --save_epoch_freq 1 \
     --print_freq 20 --display_freq 40
 
 echo "[quickstart] testing on full frames scaled to height $SIZE"
-"$VENV/bin/python" test.py --dataroot ./datasets/daynight --name "$NAME" "${net[@]}" \
+"$VENV/bin/python" test.py --dataroot ./datasets/daynight --name "$NAME" \
     --preprocess scale_height --load_size "$SIZE" --num_test "$NUM_TEST"
 
 echo
