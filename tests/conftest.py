@@ -5,9 +5,11 @@ import os
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,7 +92,6 @@ def train_tiny(ckpt, *extra, name='tiny'):
     skips the calling test when the real day/night set is absent."""
     if not (SHARED_DATA / 'trainA').is_dir():
         pytest.skip(f'{MISSING_DATA} {SHARED_DATA}')
-    from test_train_test import TINY
     run_cli('train.py', '--dataroot', SHARED_DATA, '--name', name, '--checkpoints_dir', ckpt, *TINY,
             '--load_size', '40', '--crop_size', '32', '--max_dataset_size', '2', '--n_epochs', '1',
             '--n_epochs_decay', '0', *extra)
@@ -113,3 +114,80 @@ def assert_finite_losses(log_path, expected_names):
         assert set(expected_names) <= set(row), f'missing losses in {row}'
         assert all(math.isfinite(v) for v in row.values()), row
     return rows
+
+
+# ----- shared settings and helpers of the test modules -----
+AU_GAN_LOSSES = ['D_A', 'G_A', 'cycle_A', 'rec_A', 'fm_A', 'D_B', 'G_B', 'cycle_B', 'rec_B', 'fm_B']
+VISUALS = ['real_A', 'fake_B', 'cyc_A', 'rec_A', 'uncertainty_A', 'real_B', 'fake_A', 'cyc_B', 'rec_B']
+TINY = ['--ngf', '4', '--ndf', '4', '--n_blocks_enc', '1', '--n_blocks_T', '1', '--n_blocks_dec', '1',
+        '--gpu_ids', '-1', '--num_threads', '0']
+
+
+def page_images(page):
+    """The image files an HTML page shows, resolved against its folder."""
+    html = Path(page).read_text()
+    return [Path(page).parent / src for src in re.findall(r'<img[^>]*src="([^"]+)"', html)]
+
+
+class _PageParser(HTMLParser):
+    """Collects the rows, img srcs, link hrefs and captions of a page, the column headers and
+    row names of its image grid, its legends and the titles of its collapsible sections."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self.imgs, self.links, self.captions = 0, [], [], []
+        self.columns, self.row_names, self.sections, self.legends = [], [], [], []
+        self._stack = []  # open elements: [tag, class, own text]
+        self._part = None  # thead or tbody
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr":
+            self.rows += 1
+        elif tag == "img":
+            self.imgs.append(attrs["src"])
+        elif tag == "a":
+            self.links.append(attrs["href"])
+        elif tag in ("thead", "tbody"):
+            self._part = tag
+        if tag not in ("img", "meta"):  # void elements have no end tag
+            self._stack.append([tag, attrs.get("class"), ""])
+
+    def handle_endtag(self, tag):
+        while self._stack:
+            open_tag, cls, text = self._stack.pop()
+            if open_tag == tag:
+                break
+        text = text.strip()
+        if tag == "th" and self._part == "thead" and text:
+            self.columns.append(text)
+        elif tag == "th" and self._part == "tbody":
+            self.row_names.append(text)
+        elif tag == "summary":
+            self.sections.append(text)
+        elif tag == "div" and cls == "caption":
+            self.captions.append(text)
+        elif tag == "span" and cls in ("low", "high"):
+            self.legends.append(text)
+        elif tag in ("thead", "tbody"):
+            self._part = None
+
+    def handle_data(self, data):
+        if self._stack:
+            self._stack[-1][2] += data
+
+
+def parse_page(path):
+    parser = _PageParser()
+    with open(path, encoding="utf-8") as f:
+        parser.feed(f.read())
+    return parser
+
+
+def make_domain(folder, colours):
+    folder.mkdir(parents=True)
+    for i, colour in enumerate(colours):
+        img = Image.new('RGB', (32, 32), colour)
+        for x in range(0, 32, 8):  # some structure to reconstruct, not just a flat colour
+            img.paste((255 - colour[0], colour[1], 255 - colour[2]), (x, x, x + 4, x + 4))
+        img.save(folder / f'{i}.png')

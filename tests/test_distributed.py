@@ -9,8 +9,7 @@ import sys
 
 import torch
 
-from conftest import REPO, run_cli
-from test_train_test import TINY
+from conftest import REPO, TINY, run_cli
 from util.checkpoint import load_network
 
 NETS = ['G_A', 'G_B', 'D_A', 'D_B']

@@ -4,8 +4,7 @@ import shutil
 import pytest
 from PIL import Image
 
-from conftest import run_cli
-from test_train_test import TINY
+from conftest import TINY, run_cli
 
 SMALL = ['--load_size', '40', '--crop_size', '32', '--n_epochs', '1', '--n_epochs_decay', '0']
 

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SHARED_DATA, run_cli, train_tiny
-from test_train_test import TINY
+from conftest import SHARED_DATA, TINY, run_cli, train_tiny
 from util import metrics
 from util.errors import UserError
 

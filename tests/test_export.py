@@ -5,8 +5,7 @@ import onnxruntime
 import pytest
 import torch
 
-from conftest import SHARED_DATA, run_cli, train_tiny
-from test_train_test import TINY
+from conftest import SHARED_DATA, TINY, run_cli, train_tiny
 from models import create_model
 from options.test_options import TestOptions
 

@@ -1,20 +1,11 @@
 """The model learns: on a tiny fixed dataset the reconstruction and cycle errors fall clearly."""
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from data import create_dataloader, create_dataset
 from models import create_model
+from conftest import make_domain
 from options.train_options import TrainOptions
-
-
-def make_domain(folder, colours):
-    folder.mkdir(parents=True)
-    for i, colour in enumerate(colours):
-        img = Image.new('RGB', (32, 32), colour)
-        for x in range(0, 32, 8):  # some structure to reconstruct, not just a flat colour
-            img.paste((255 - colour[0], colour[1], 255 - colour[2]), (x, x, x + 4, x + 4))
-        img.save(folder / f'{i}.png')
 
 
 def errors(model):

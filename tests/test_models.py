@@ -7,8 +7,7 @@ import pytest
 from PIL import Image
 
 import train
-from conftest import REPO, read_losses
-from test_util import parse_page
+from conftest import REPO, parse_page, read_losses
 from models.discriminators import NLayerDiscriminator
 from models.generators import define_resnet_generator
 from models.layers import count_parameters

@@ -9,8 +9,7 @@ import shutil
 
 import pytest
 
-from conftest import REPO, SHARED_DATA, run_cli
-from test_train_test import TINY, VISUALS
+from conftest import REPO, SHARED_DATA, TINY, VISUALS, run_cli
 
 ARTIFACTS = REPO / 'test_artifacts'
 # Without these, Chromium in a closed network hangs on connections it tries at start.

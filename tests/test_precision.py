@@ -4,12 +4,10 @@ import math
 import pytest
 import torch
 
-from conftest import assert_finite_losses, run_cli
+from conftest import AU_GAN_LOSSES, TINY, assert_finite_losses, make_domain, run_cli
 from data import create_dataloader, create_dataset
 from models import create_model
 from options.train_options import TrainOptions
-from test_learning import make_domain
-from test_train_test import AU_GAN_LOSSES, TINY
 from util.errors import UserError
 from util.precision import Precision, resolve_amp
 

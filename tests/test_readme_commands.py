@@ -3,8 +3,7 @@ written against the real day/night photos, scaled down only in image size, netwo
 number of images and epochs."""
 import re
 
-from conftest import REPO, assert_finite_losses, run_cli
-from test_train_test import AU_GAN_LOSSES, page_images
+from conftest import AU_GAN_LOSSES, REPO, assert_finite_losses, page_images, run_cli
 
 SCALE_DOWN = ['--ngf', '4', '--ndf', '4', '--max_dataset_size', '2',
               '--n_blocks_enc', '1', '--n_blocks_T', '1', '--n_blocks_dec', '1']

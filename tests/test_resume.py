@@ -9,8 +9,7 @@ import time
 import pytest
 import torch
 
-from conftest import REPO, run_cli
-from test_train_test import TINY
+from conftest import REPO, TINY, run_cli
 from util.checkpoint import load_network, load_training_state, save_network
 from util.errors import UserError
 
@@ -152,4 +151,4 @@ def test_training_killed_at_random_moments_always_resumes(tmp_path, daynight):
         reached.append(step)
     assert len(reached) >= 3 and reached[-1] > reached[0]
     done = run_cli(*args[1:], '--continue_train', '--max_iters', str(reached[-1] + 2))
-    assert f'resuming at epoch' in done.stdout and 'done: checkpoints' in done.stdout
+    assert 'resuming at epoch' in done.stdout and 'done: checkpoints' in done.stdout

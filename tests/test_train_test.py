@@ -1,26 +1,11 @@
 """End-to-end: train.py then test.py on the real day/night photos, at tiny sizes on the CPU."""
-import re
-from pathlib import Path
-
 import pytest
 import torch
 from PIL import Image
 
 import train
-from conftest import assert_finite_losses, read_losses, run_cli
+from conftest import AU_GAN_LOSSES, TINY, VISUALS, assert_finite_losses, page_images, read_losses, run_cli
 from util.checkpoint import load_network
-
-AU_GAN_LOSSES = ['D_A', 'G_A', 'cycle_A', 'rec_A', 'fm_A', 'D_B', 'G_B', 'cycle_B', 'rec_B', 'fm_B']
-VISUALS = ['real_A', 'fake_B', 'cyc_A', 'rec_A', 'uncertainty_A', 'real_B', 'fake_A', 'cyc_B', 'rec_B']
-TINY = ['--ngf', '4', '--ndf', '4', '--n_blocks_enc', '1', '--n_blocks_T', '1', '--n_blocks_dec', '1',
-        '--gpu_ids', '-1', '--num_threads', '0']
-
-
-def page_images(page):
-    """The image files an HTML page shows, resolved against its folder."""
-    html = Path(page).read_text()
-    return [Path(page).parent / src for src in re.findall(r'<img[^>]*src="([^"]+)"', html)]
-
 
 @pytest.mark.parametrize('norm', ['instance', 'none'])
 @pytest.mark.parametrize('netD', ['basic', 'ms3'])

@@ -8,13 +8,13 @@ import re
 import socket
 import time
 from collections import OrderedDict
-from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from conftest import parse_page
 from util import html, util
 from util.image_pool import ImagePool
 from util.visualizer import Visualizer, save_images
@@ -24,61 +24,6 @@ HEADER_RE = re.compile(r"^\(epoch: (\d+), iters: (\d+), time: ([\d.]+), data: ([
 
 
 # ----------------------------------------------------------------------------- helpers
-class _PageParser(HTMLParser):
-    """Collects the rows, img srcs, link hrefs and captions of a page, the column headers and
-    row names of its image grid, its legends and the titles of its collapsible sections."""
-
-    def __init__(self):
-        super().__init__()
-        self.rows, self.imgs, self.links, self.captions = 0, [], [], []
-        self.columns, self.row_names, self.sections, self.legends = [], [], [], []
-        self._stack = []  # open elements: [tag, class, own text]
-        self._part = None  # thead or tbody
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "tr":
-            self.rows += 1
-        elif tag == "img":
-            self.imgs.append(attrs["src"])
-        elif tag == "a":
-            self.links.append(attrs["href"])
-        elif tag in ("thead", "tbody"):
-            self._part = tag
-        if tag not in ("img", "meta"):  # void elements have no end tag
-            self._stack.append([tag, attrs.get("class"), ""])
-
-    def handle_endtag(self, tag):
-        while self._stack:
-            open_tag, cls, text = self._stack.pop()
-            if open_tag == tag:
-                break
-        text = text.strip()
-        if tag == "th" and self._part == "thead" and text:
-            self.columns.append(text)
-        elif tag == "th" and self._part == "tbody":
-            self.row_names.append(text)
-        elif tag == "summary":
-            self.sections.append(text)
-        elif tag == "div" and cls == "caption":
-            self.captions.append(text)
-        elif tag == "span" and cls in ("low", "high"):
-            self.legends.append(text)
-        elif tag in ("thead", "tbody"):
-            self._part = None
-
-    def handle_data(self, data):
-        if self._stack:
-            self._stack[-1][2] += data
-
-
-def parse_page(path):
-    parser = _PageParser()
-    with open(path, encoding="utf-8") as f:
-        parser.feed(f.read())
-    return parser
-
-
 def make_opt(tmp_path, **kw):
     opt = dict(name="run", checkpoints_dir=str(tmp_path / "ckpt"), display_id=0,
                display_server="http://localhost", display_port=8097, display_env="main",

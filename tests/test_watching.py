@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import read_losses, run_cli
-from test_train_test import AU_GAN_LOSSES, TINY, VISUALS
+from conftest import AU_GAN_LOSSES, TINY, VISUALS, read_losses, run_cli
 
 
 def tiny_run(daynight, tmp_path, name, *extra):
