@@ -8,17 +8,14 @@ day photo (real_B; the set is unpaired, so a different scene) and its fake night
 network options are read from the run's train_opt.txt, so only the run name is needed; frames
 are scaled to `--size` px high, whole. The picture is written as a 256-colour PNG to stay small.
 
-The committed assets/daynight_samples.png comes from the run `daynight_samples`: the quick-start
-network (--ngf 16, 128 px crops) trained for 8 epochs of the 120 training pairs (960 iterations)
-on the CPU, 47 minutes on two cores shared with other work, with
+The committed assets/daynight_samples.png comes from the run `au_gan_dilation1_identity` of the
+study in docs/results.md (--dilation 1 --lambda_identity 0.5, --ngf 16 --ndf 16, 128 px crops of
+frames 144 px high, 1,200 iterations, seed 0, trained by scripts/study.py), rendered with
 
-    OMP_NUM_THREADS=1 nice -n 10 python train.py --dataroot ./datasets/daynight \
-        --name daynight_samples --model au_gan --ngf 16 --ndf 16 --load_size 144 --crop_size 128 \
-        --n_epochs 5 --n_epochs_decay 3 --save_epoch_freq 2 --print_freq 40 --display_freq 120 \
-        --num_threads 2 --gpu_ids -1
+    python scripts/make_samples.py --name au_gan_dilation1_identity \
+        --checkpoints_dir studies/daynight_identity/runs --num 4
 
-and rendered with `python scripts/make_samples.py --name daynight_samples`. Far from converged:
-it shows what the model does, not how good it gets.
+Far from converged: it shows what the model does, not how good it gets.
 """
 import argparse
 import os
