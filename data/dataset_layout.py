@@ -19,6 +19,15 @@ from tqdm import tqdm
 from util.errors import UserError
 
 EXAMPLES = 5  # names quoted in a summary of skipped records
+
+
+def add_layout_options(parser, what='images'):
+    """The --copy and --overwrite flags every preparation script takes."""
+    parser.add_argument('--copy', action='store_true',
+                        help=f'copy the {what} instead of linking them (for file systems without symbolic links)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace what is in the way of the files this command makes (other files stay)')
+    return parser
 TMP_RE = re.compile(r'^\..+\.prepare-\d+\.tmp$')  # our temporary files, left by an interrupted run
 
 

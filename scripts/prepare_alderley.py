@@ -24,7 +24,7 @@ import math  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 
-from data.dataset_layout import Skipped, build_layout, print_counts  # noqa: E402
+from data.dataset_layout import Skipped, add_layout_options, build_layout, print_counts  # noqa: E402
 from data.image_folder import is_image_file  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
 
@@ -82,11 +82,7 @@ def parse_args(args):
     parser.add_argument('--day_dir', default='FRAMESB', help='folder of the day frames (-> B)')
     parser.add_argument('--train_fraction', type=float, default=0.8,
                         help='share of each sequence, from its first frame on, used for training')
-    parser.add_argument('--copy', action='store_true',
-                        help='copy the frames instead of linking them (for file systems without symbolic links)')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='replace what is in the way of the files this command makes (other files stay)')
-    return parser.parse_args(args)
+    return add_layout_options(parser, 'frames').parse_args(args)
 
 
 @exit_on_user_error

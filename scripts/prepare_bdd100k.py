@@ -34,7 +34,7 @@ from collections import Counter  # noqa: E402
 
 from tqdm import tqdm  # noqa: E402
 
-from data.dataset_layout import Skipped, build_layout, print_counts, safe_relative  # noqa: E402
+from data.dataset_layout import Skipped, add_layout_options, build_layout, print_counts, safe_relative  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
 
 FOLDERS = ('trainA', 'trainB', 'testA', 'testB')
@@ -283,11 +283,7 @@ def parse_args(args):
     parser.add_argument('--labels_dir', default=None,
                         help='folder of bdd100k_labels_images_{train,val}.json or det_20/det_{train,val}.json '
                              '(default: BDD_ROOT/labels)')
-    parser.add_argument('--copy', action='store_true',
-                        help='copy the images instead of linking them (for file systems without symbolic links)')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='replace what is in the way of the files this command makes (other files stay)')
-    return parser.parse_args(args)
+    return add_layout_options(parser).parse_args(args)
 
 
 @exit_on_user_error
