@@ -132,14 +132,17 @@ def test_training_killed_at_random_moments_always_resumes(tmp_path, daynight):
     for trial in range(6):
         log = tmp_path / f'trial{trial}.log'
         with open(log, 'w') as out:
-            saved = (run_dir / 'latest_state.pth').exists()  # a trial killed before its first save: start afresh
+            state = run_dir / 'latest_state.pth'
+            saved = state.exists()
+            before = state.stat().st_mtime_ns if saved else None
             proc = subprocess.Popen(args + (['--continue_train'] if saved else []), stdout=out,
                                     stderr=subprocess.STDOUT)
             deadline = time.time() + 120
             while 'images per epoch' not in log.read_text() and proc.poll() is None and time.time() < deadline:
                 time.sleep(0.05)  # until it trains
-            while not (run_dir / 'latest_state.pth').exists() and proc.poll() is None and time.time() < deadline:
-                time.sleep(0.05)  # and has saved once (a slow machine); then kill it at a random instant
+            while (not state.exists() or state.stat().st_mtime_ns == before) and proc.poll() is None \
+                    and time.time() < deadline:
+                time.sleep(0.05)  # and has saved once itself (a slow machine); then kill it at a random instant
             assert proc.poll() is None, log.read_text()[-2000:]
             time.sleep(rng.uniform(0.2, 2.5))
             proc.send_signal(signal.SIGKILL)
