@@ -21,6 +21,7 @@ from models import create_model
 from options.train_options import TrainOptions
 from util import distributed
 from util.errors import exit_on_user_error
+from util.memory import optimize_or_explain
 from util.seeding import seed_everything
 from util.visualizer import Visualizer
 
@@ -66,7 +67,8 @@ def main(args=None):
         print(f'this run already finished its {last_epoch} epochs: raise --n_epochs/--n_epochs_decay to train longer')
     if main_process:
         print(f'training {len(dataset)} images per epoch on {distributed.world_size()} process(es), '
-              f'batch {opt.batch_size} each, precision {model.precision.mode}')
+              f'batch {opt.batch_size} each, precision {model.precision.mode}'
+              + (f', activation checkpointing ({opt.checkpoint_activations})' if opt.checkpoint_activations else ''))
 
     compile_reported = False
     for epoch in range(start_epoch, last_epoch + 1):
@@ -81,7 +83,7 @@ def main(args=None):
             t_data = time.time() - t_data_start
             t_step_start = time.time()
             model.set_input(data)
-            model.optimize_parameters()
+            optimize_or_explain(model, opt)  # out of memory: which size failed, which flags would fit
             model.precision.end_iteration()
             if opt.compile and main_process and not compile_reported:
                 # torch.compile compiles on the first call: that iteration's time is mostly compilation

@@ -15,7 +15,7 @@ from util.errors import UserError
 from util.image_pool import ImagePool
 from util.precision import Precision
 from .discriminators import define_D
-from .layers import count_parameters, init_weights
+from .layers import count_parameters, init_weights, set_checkpointing
 from .losses import GANLoss
 from .persistence import build_network, check_config, describe
 
@@ -161,6 +161,8 @@ class BaseModel(ABC):
         self.print_networks(opt.verbose)
         for name, net in self.networks():
             net.to(memory_format=self.memory_format)
+            # a runtime switch, not a constructor argument: checkpoints load whichever way they were trained
+            set_checkpointing(net, getattr(opt, 'checkpoint_activations', None) if self.isTrain else None)
             if self.isTrain:
                 net = distributed.wrap(net)
             if getattr(opt, 'compile', False):

@@ -3,18 +3,35 @@ official AU-GAN code's pair of two-path discriminators.
 
 Every discriminator returns a list with one patch map per scale, so losses treat single- and
 multi-scale discriminators alike.
+
+Activation checkpointing (models/layers.py `set_checkpointing`) recomputes a discriminator as a
+whole, one PatchGAN or one two-path discriminator per segment, and only where its input carries
+a gradient: in the generator step, where its activations are held beside the generators' until
+the backward pass. In the discriminator step (real images and detached fakes in) its graph is
+the whole graph and small, so recomputing it would cost time and save nothing at the peak.
 """
 import re
 
 import torch.nn as nn
 
 from util.errors import UserError
-from .layers import SameConv2d, init_weights, norm_layer
+import torch
+
+from .layers import Checkpointable, SameConv2d, init_weights, norm_layer, recompute
 from .persistence import persistent
 
 
+class _DiscriminatorSegment(Checkpointable):
+    """A discriminator recomputed as one segment, when checkpointing and its input needs a gradient."""
+
+    def forward(self, x):
+        if torch.is_tensor(x) and not x.requires_grad:
+            return self._forward(x)
+        return recompute(self, self._forward, x)
+
+
 @persistent
-class NLayerDiscriminator(nn.Module):
+class NLayerDiscriminator(_DiscriminatorSegment, nn.Module):
     """PatchGAN: stride-2 4x4 convs with LeakyReLU(0.2); n_layers=3 sees 70x70 patches.
 
     `norm='none'` means no normalisation here: demodulation is a generator-side replacement for
@@ -35,7 +52,7 @@ class NLayerDiscriminator(nn.Module):
         self.model = nn.Sequential(*layers)
         self.n_layers = n_layers
 
-    def forward(self, x):
+    def _forward(self, x):
         # Checked here, as a shape test, because too small an input otherwise fails deep inside a norm layer.
         if min(x.shape[-2:]) >> self.n_layers < 3:
             raise UserError(f'a {x.shape[-2]}x{x.shape[-1]} image is too small for a {self.n_layers}-layer PatchGAN '
@@ -70,7 +87,7 @@ class _SameConvBlock(nn.Sequential):
                          nn.InstanceNorm2d(out_channels, affine=True), nn.LeakyReLU(0.2, True))
 
 
-class TwoPathDiscriminator(nn.Module):
+class TwoPathDiscriminator(_DiscriminatorSegment, nn.Module):
     """One discriminator of the official AU-GAN code (models.py `discriminator` with n_scale 2).
 
     Two paths, p0 and p1, start from the image at full size and at half size (`x[::2, ::2]`, what
@@ -89,7 +106,7 @@ class TwoPathDiscriminator(nn.Module):
                                        for c_in, c_out in pairs)
         self.pred = nn.ModuleList(SameConv2d(widths[-1], 1, 4, bias=False) for _ in range(2))
 
-    def forward(self, x):
+    def _forward(self, x):
         # p0 and p1 are the official code's images[0] and images[1]: at each level each path
         # continues from the other's previous output
         p0, p1 = x, x[:, :, ::2, ::2]
@@ -159,7 +176,7 @@ def define_D(input_nc, ndf, netD, n_layers_D=3, norm='instance', init_type='norm
 
 
 @persistent
-class DomainClassifier(nn.Module):
+class DomainClassifier(_DiscriminatorSegment, nn.Module):
     """ForkGAN's domain-agnostic classifier: from an encoding (N, C, h, w) to two logits (N, 2),
     "comes from domain A" and "comes from domain B". Three 4x4 stride-2 conv + instance norm +
     LeakyReLU layers (2*ndf, ndf, ndf channels: the official code's ndf/2 per-discriminator width
@@ -175,7 +192,7 @@ class DomainClassifier(nn.Module):
         layers += [nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(channels, 2, 4)]
         self.model = nn.Sequential(*layers)
 
-    def forward(self, enc):
+    def _forward(self, enc):
         if min(enc.shape[-2:]) < 16:
             raise UserError(f'an encoding of {enc.shape[-2]}x{enc.shape[-1]} is too small for the domain classifier: '
                             f'use crops of at least 64 px (--crop_size)')

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from util.errors import UserError
-from .layers import ConvBlock, GaussianNoise, ResidualBlock, UpBlock, conv2d, norm_layer
+from .layers import Checkpointable, ConvBlock, GaussianNoise, ResidualBlock, UpBlock, chain, conv2d, norm_layer, recompute
 from .persistence import persistent
 
 UPSAMPLE_MODES = ('bilinear', 'nearest', 'transposed')
@@ -88,8 +88,12 @@ class Layout(NamedTuple):
         return UpBlock(in_channels, out_channels, self.norm, mode, affine=self.affine, tf_same=self.tf_same)
 
 
-class Encoder(nn.Sequential):
-    """7x7 conv, two stride-2 convs (to 4*ngf channels at H/4), then residual blocks."""
+class Encoder(Checkpointable, nn.Sequential):
+    """7x7 conv, two stride-2 convs (to 4*ngf channels at H/4), then residual blocks.
+
+    Checkpointing segments: the 7x7 conv with the first stride-2 conv (so that the full-size
+    ngf-channel map between them is never kept), the second stride-2 conv, each residual block.
+    """
 
     def __init__(self, input_nc, ngf, layout, n_blocks, dilation):
         layers = [layout.conv(input_nc, ngf, 7, padding=3, padding_mode='reflect'),
@@ -98,6 +102,15 @@ class Encoder(nn.Sequential):
         layers += [layout.block(4 * ngf, dilation) for _ in range(n_blocks)]
         super().__init__(*layers)
 
+    def forward(self, x):
+        if not self.checkpointing:
+            return super().forward(x)
+        x = recompute(self, chain(self[0], self[1]), x)
+        x = recompute(self, self[2], x)
+        for block in list(self)[3:]:
+            x = recompute(self, block, x, block=True)
+        return x
+
 
 def output_layer(in_channels, out_channels, bias=True, activation=None):
     # A plain conv: the image is formed here, so no normalisation or demodulation.
@@ -105,7 +118,7 @@ def output_layer(in_channels, out_channels, bias=True, activation=None):
                          activation or nn.Tanh())
 
 
-class JoinBlock(nn.Sequential):
+class JoinBlock(Checkpointable, nn.Sequential):
     """A residual block over the concatenation [encoding, T-net output] (2C channels), then a 3x3
     conv block back to C: the first translation block of G_A in the first upload of the official
     AU-GAN code (commit 953bdad, variables g_r6_* and g_r6_down_c)."""
@@ -114,13 +127,20 @@ class JoinBlock(nn.Sequential):
         super().__init__(layout.block(2 * channels, 1),
                          layout.conv(2 * channels, channels, 3, padding=1, padding_mode=layout.block_padding))
 
+    def forward(self, x):
+        return recompute(self, super().forward, x, block=True)
 
-class Decoder(nn.Module):
+
+class Decoder(Checkpointable, nn.Module):
     """Residual blocks, then two x2 upsample+conv stages and a 7x7 conv to an image in [-1, 1].
 
     With `noise_std > 0` (the decoder --noise_on names: the reconstruction one by default)
     Gaussian noise is added to its input and after its first residual block during training.
     With `join`, the input is [encoding, T-net output] and the first block is a JoinBlock.
+
+    Checkpointing segments: each residual block, the first upsampling stage, and the second with
+    the 7x7 output conv (one segment, so that the full-size ngf-channel map between them is never
+    kept). The noise is added between segments.
     """
 
     def __init__(self, output_nc, ngf, layout, n_blocks, dilation, noise_std=0.0, upsample='bilinear', join=False):
@@ -137,20 +157,24 @@ class Decoder(nn.Module):
     def forward(self, x, return_features=False):
         x = self.noise(x)
         for i, block in enumerate(self.blocks):
-            x = block(x)
+            x = recompute(self, block, x, block=True)
             if i == 0:
                 x = self.noise(x)
-        features = self.up1(x)  # (N, 2*ngf, H/2, W/2): where the uncertainty head branches off
-        image = self.out(self.up2(features))
+        features = recompute(self, self.up1, x)  # (N, 2*ngf, H/2, W/2): where the uncertainty head branches off
+        image = recompute(self, chain(self.up2, self.out), features)
         return (image, features) if return_features else image
 
 
-class UncertaintyHead(nn.Sequential):
-    """From the decoder's H/2 features to a non-negative per-pixel sigma map at full size."""
+class UncertaintyHead(Checkpointable, nn.Sequential):
+    """From the decoder's H/2 features to a non-negative per-pixel sigma map at full size. One
+    checkpointing segment."""
 
     def __init__(self, ngf, layout, upsample='bilinear'):
         super().__init__(layout.up(2 * ngf, ngf, upsample),
                          *output_layer(ngf, 1, layout.output_bias, nn.Softplus()))
+
+    def forward(self, x):
+        return recompute(self, super().forward, x)
 
 
 @persistent
@@ -197,8 +221,9 @@ class ForkGenerator(nn.Module):
         return self.forward(x, reconstruct=False, uncertainty=False).fake
 
 
-class ResnetBlock(nn.Module):
-    """CycleGAN's residual block: reflect-pad, conv3x3, norm, ReLU, [dropout], reflect-pad, conv3x3, norm."""
+class ResnetBlock(Checkpointable, nn.Module):
+    """CycleGAN's residual block: reflect-pad, conv3x3, norm, ReLU, [dropout], reflect-pad, conv3x3, norm.
+    One checkpointing segment (a dropout in it draws the same mask when recomputed)."""
 
     def __init__(self, channels, norm, bias, use_dropout):
         super().__init__()
@@ -211,15 +236,23 @@ class ResnetBlock(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(self, x):
+        return recompute(self, self._forward, x, block=True)
+
+    def _forward(self, x):
         return x + self.body(x)
 
 
 @persistent
-class ResnetGenerator(nn.Module):
+class ResnetGenerator(Checkpointable, nn.Module):
     """CycleGAN's ResNet generator (Johnson et al.'s style-transfer network): c7s1-ngf, two stride-2
     downsamplings, `n_blocks` residual blocks, two transposed-conv upsamplings, c7s1-output, tanh.
     Layer for layer the reference CycleGAN code's `resnet_9blocks`/`resnet_6blocks`, so parameter
-    counts and checkpoints' shapes match it (bias in every conv unless the norm is batch norm)."""
+    counts and checkpoints' shapes match it (bias in every conv unless the norm is batch norm).
+
+    Checkpointing segments (one flat nn.Sequential, as the reference's, cut into runs of layers):
+    the 7x7 stem with the first downsampling, the second downsampling, each residual block, the
+    first upsampling, the second with the output conv.
+    """
 
     def __init__(self, input_nc, output_nc, ngf=64, norm='instance', n_blocks=9, use_dropout=False):
         super().__init__()
@@ -235,11 +268,18 @@ class ResnetGenerator(nn.Module):
             layers.append(UpBlock(ngf * mult, ngf * mult // 2, norm, 'transposed', bias=bias))
         layers += [output_layer(ngf, output_nc)]
         self.model = nn.Sequential(*layers)
+        # [start, end) of each checkpointing segment in self.model: stem + downsampling, downsampling,
+        # the blocks one by one, the first upsampling, the second upsampling + output conv
+        n = len(layers)
+        self.segments = [(0, 7), (7, 10)] + [(i, i + 1) for i in range(10, n - 2)] + [(n - 2, n)]
 
     def forward(self, x, reconstruct=False, uncertainty=False):
         check_size(x, 4)
-        fake = self.model(x)
-        return GeneratorOutput(fake, None, None, None, None)
+        if not self.checkpointing:
+            return GeneratorOutput(self.model(x), None, None, None, None)
+        for start, end in self.segments:
+            x = recompute(self, chain(*self.model[start:end]), x, block=isinstance(self.model[start], ResnetBlock))
+        return GeneratorOutput(x, None, None, None, None)
 
     def translate(self, x):
         return self.forward(x).fake

@@ -1,9 +1,86 @@
 """Building blocks shared by every network: convolutions (plain, demodulated, or padded as
-TensorFlow's 'SAME'), normalisation, residual and upsampling blocks, noise, and weight
-initialisation."""
+TensorFlow's 'SAME'), normalisation, residual and upsampling blocks, noise, weight
+initialisation, and activation checkpointing (`set_checkpointing`)."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+
+class Checkpointable:
+    """A module that can recompute its activations in the backward pass instead of keeping them.
+
+    Mixed into an nn.Module whose forward runs its work through `recompute(self, fn, *args)`:
+    each such call is one segment. While `checkpointing` is off (the default) a segment runs
+    as a plain call; on, autograd keeps only the segment's inputs and runs it again during the
+    backward pass (torch.utils.checkpoint, non-reentrant). The switch is an attribute, not a
+    constructor argument: it changes neither the weights nor the checkpoints' descriptions, so
+    runs with and without it load each other's files. Turn it on with `set_checkpointing`.
+
+    A segment that is a residual block (`block=True`) is recomputed only when
+    `checkpoint_blocks` is on too: the blocks work at a quarter of the image's height and width,
+    where activations are cheapest to keep for the compute they take (level 'stages' keeps them).
+    """
+    checkpointing = False
+    checkpoint_blocks = True
+
+
+def recompute(owner, fn, *args, block=False):
+    """fn(*args), as a checkpointed segment when `owner.checkpointing` is on (and, for a residual
+    block, `owner.checkpoint_blocks`) and autograd records.
+
+    The recomputation runs under the autocast state of the first run and with the random
+    generators (CPU and the inputs' device) restored to their state before it, so noise and
+    dropout draw the same values twice; afterwards the generators are where the first run left
+    them: the run's later draws are those of a run without checkpointing.
+    """
+    if (owner.checkpointing and (owner.checkpoint_blocks or not block) and torch.is_grad_enabled()
+            and not torch.is_inference_mode_enabled()):
+        return checkpoint(fn, *args, use_reentrant=False, preserve_rng_state=True)
+    return fn(*args)
+
+
+def chain(*modules):
+    """One function applying `modules` in order: a segment of several layers."""
+    def run(x):
+        for m in modules:
+            x = m(x)
+        return x
+    return run
+
+
+CHECKPOINT_LEVELS = ('stages', 'all')
+
+
+def set_checkpointing(net, level='all'):
+    """Set activation checkpointing in `net`: None or False (off), 'stages' (every segment but the
+    residual blocks: the full- and half-size stages of the generators, and the discriminators
+    where a gradient goes through them) or 'all' (True: the residual blocks too). Returns how
+    many modules now recompute.
+
+    Only the outermost Checkpointable modules are switched on: one inside another that is on
+    stays off (its parent's segments already cover it, and nested segments would run it a third
+    time). Works on a network wrapped by DDP or torch.compile (their modules are the network's).
+    """
+    if level is True:
+        level = 'all'
+    if level and level not in CHECKPOINT_LEVELS:
+        raise ValueError(f'unknown checkpointing level {level!r}: use one of {CHECKPOINT_LEVELS}')
+    enabled = bool(level)
+    count = 0
+
+    def visit(module, covered):
+        nonlocal count
+        unit = isinstance(module, Checkpointable)
+        if unit:
+            module.checkpointing = enabled and not covered
+            module.checkpoint_blocks = level == 'all'
+            count += module.checkpointing
+        for child in module.children():
+            visit(child, covered or (unit and module.checkpointing))
+
+    visit(net, False)
+    return count
 
 
 class DemodConv2d(nn.Module):
@@ -106,8 +183,9 @@ def norm_layer(norm, channels, affine=False):
     raise ValueError(f'unknown norm {norm!r}: use instance, batch or none')
 
 
-class ConvBlock(nn.Sequential):
-    """conv -> norm -> activation, with demodulated convs standing in for the norm when norm='none'."""
+class ConvBlock(Checkpointable, nn.Sequential):
+    """conv -> norm -> activation, with demodulated convs standing in for the norm when norm='none'.
+    A checkpointing segment of its own."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  norm='instance', padding_mode='zeros', act=True, affine=False):
@@ -119,10 +197,14 @@ class ConvBlock(nn.Sequential):
             layers.append(nn.ReLU(inplace=True))
         super().__init__(*layers)
 
+    def forward(self, x):
+        return recompute(self, super().forward, x)
 
-class ResidualBlock(nn.Module):
+
+class ResidualBlock(Checkpointable, nn.Module):
     """x + (conv3x3 -> norm -> ReLU -> conv3x3 -> norm)(x), size-preserving padding: reflect, or
-    zeros (`padding_mode='zeros'`, the official ForkGAN/AU-GAN code's 'SAME')."""
+    zeros (`padding_mode='zeros'`, the official ForkGAN/AU-GAN code's 'SAME'). One checkpointing
+    segment."""
 
     def __init__(self, channels, norm='instance', dilation=1, padding_mode='reflect', affine=False):
         super().__init__()
@@ -130,13 +212,17 @@ class ResidualBlock(nn.Module):
         self.body = nn.Sequential(ConvBlock(channels, channels, 3, **conv), ConvBlock(channels, channels, 3, act=False, **conv))
 
     def forward(self, x):
+        return recompute(self, self._forward, x, block=True)
+
+    def _forward(self, x):
         return x + self.body(x)
 
 
-class UpBlock(nn.Sequential):
+class UpBlock(Checkpointable, nn.Sequential):
     """x2 upsampling then a 3x3 conv block ('bilinear', 'nearest': no checkerboard artifacts), or a
     stride-2 transposed conv block ('transposed', as in the original ForkGAN and CycleGAN code;
-    with `tf_same`, aligned as TensorFlow's 'SAME', as the official ForkGAN/AU-GAN code is)."""
+    with `tf_same`, aligned as TensorFlow's 'SAME', as the official ForkGAN/AU-GAN code is).
+    One checkpointing segment."""
 
     def __init__(self, in_channels, out_channels, norm='instance', mode='bilinear', bias=None, affine=False,
                  tf_same=False):
@@ -149,6 +235,9 @@ class UpBlock(nn.Sequential):
         up = nn.Upsample(scale_factor=2, mode=mode, align_corners=False if mode == 'bilinear' else None)
         super().__init__(up, ConvBlock(in_channels, out_channels, 3, padding=1, norm=norm, padding_mode='reflect',
                                        affine=affine))
+
+    def forward(self, x):
+        return recompute(self, super().forward, x)
 
 
 class GaussianNoise(nn.Module):

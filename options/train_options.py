@@ -1,6 +1,7 @@
 """Flags for training: logging and display frequencies, checkpoints, schedule and optimiser."""
 from data.base_dataset import size_hw
 from models.discriminators import check_input_size
+from models.layers import CHECKPOINT_LEVELS
 from util.errors import UserError
 from .base_options import BaseOptions, require_at_least
 
@@ -52,6 +53,13 @@ class TrainOptions(BaseOptions):
                                  'lr*(n_epochs+n_epochs_decay-e)/n_epochs_decay), step, plateau (on the epoch\'s '
                                  'mean sum of the printed losses), cosine')
         parser.add_argument('--lr_decay_iters', type=int, default=50, help='epochs between lr steps for the step policy')
+        # memory
+        parser.add_argument('--checkpoint_activations', nargs='?', const='all', default=None, choices=CHECKPOINT_LEVELS,
+                            help='activation checkpointing: keep only the inputs of the generators\' stages and '
+                                 'residual blocks and (in the generator step) of the discriminators, and recompute '
+                                 'the rest in the backward pass; same results, far less memory, more time. all (the '
+                                 'flag alone): everything; stages: all but the residual blocks, less saved for less '
+                                 'time (docs/performance.md has both measured)')
         return parser
 
     def validate(self, opt):

@@ -47,13 +47,17 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from data.base_dataset import parse_size, size_hw  # noqa: E402
 from models import create_model  # noqa: E402
+from models.discriminators import check_input_size  # noqa: E402
+from models.layers import CHECKPOINT_LEVELS  # noqa: E402
 from options.base_options import require_at_least  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
 from util import distributed  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
 from util.inference import Translator, generator_name  # noqa: E402
-from util.precision import bf16_supported  # noqa: E402
+from util.memory import MB, fake_step_memory, step_memory  # noqa: E402
+from util.precision import AMP_MODES, bf16_supported  # noqa: E402
 from util.seeding import seed_everything  # noqa: E402
 
 
@@ -71,6 +75,23 @@ class BenchmarkOptions(TrainOptions):
         parser.add_argument('--reference_dir', default='',
                             help='a checkout of junyanz/pytorch-CycleGAN-and-pix2pix: time its cycle_gan step '
                                  'beside ours (with --model cycle_gan)')
+        parser.add_argument('--compare_axes', default='amp,channels_last,compile',
+                            help='what --compare varies, of amp, channels_last, compile (the rest as given)')
+        parser.add_argument('--checkpoint_cost', action='store_true',
+                            help='also run each configuration with --checkpoint_activations flipped, its steps '
+                                 'alternated with the others: a row for each, and their time ratio')
+        parser.add_argument('--memory_table', action='store_true',
+                            help='no timing: the memory of a step at each of --sizes, in each of --table_amps, '
+                                 'without and with activation checkpointing, counted on shapes alone (util/memory.py '
+                                 'fake_step_memory), so sizes this machine could never run are measured too')
+        parser.add_argument('--sizes', default='256,256x512,512x1024,1024x2048',
+                            help='--memory_table: the sizes, N or HxW, separated by commas')
+        parser.add_argument('--table_amps', default='off,bf16', help='--memory_table: the precisions')
+        parser.add_argument('--time_sizes', default='',
+                            help='--memory_table: sizes at which to also time real steps, without and with '
+                                 'checkpointing alternated, in fp32 (and bf16 where the device runs it natively)')
+        parser.add_argument('--json_out', default='', help='also write the results as JSON to this file')
+        parser.add_argument('--markdown', default='', help='also write the results as a Markdown table to this file')
         parser.set_defaults(dataroot='(synthetic)', crop_size=128, load_size=128, pool_size=50, name='benchmark',
                             checkpoints_dir='/tmp/au_gan_benchmark', print_freq=1)
         return parser
@@ -79,6 +100,22 @@ class BenchmarkOptions(TrainOptions):
         super().validate(opt)
         require_at_least(opt, 1, 'steps')
         require_at_least(opt, 0, 'warmup')
+        axes = [a for a in opt.compare_axes.split(',') if a]
+        unknown = set(axes) - set(COMPARE_AXES)
+        if unknown:
+            raise UserError(f'--compare_axes {opt.compare_axes}: unknown {", ".join(sorted(unknown))}; '
+                            f'use some of {", ".join(COMPARE_AXES)}')
+        opt.compare_axes = axes
+        opt.sizes = list_of_sizes(opt.sizes, '--sizes')
+        opt.time_sizes = list_of_sizes(opt.time_sizes, '--time_sizes')
+        for amp in opt.table_amps.split(','):
+            if amp not in AMP_MODES:
+                raise UserError(f'--table_amps {opt.table_amps}: {amp!r} is not one of {", ".join(AMP_MODES)}')
+        for size in opt.sizes + opt.time_sizes:
+            h, w = size_hw(size)
+            if h % 4 or w % 4:
+                raise UserError(f'size {h}x{w}: the generators need multiples of 4')
+            check_input_size(opt.netD, opt.n_layers_D, h, w, flag='--sizes')
         if opt.reference_dir:
             if opt.model != 'cycle_gan':
                 raise UserError(f'--reference_dir times the reference CycleGAN: use it with --model cycle_gan, '
@@ -88,9 +125,19 @@ class BenchmarkOptions(TrainOptions):
                                 f'point it at a checkout of junyanz/pytorch-CycleGAN-and-pix2pix')
 
 
+COMPARE_AXES = ('amp', 'channels_last', 'compile')
+
+
+def list_of_sizes(text, flag):
+    try:
+        return [parse_size(part) for part in text.split(',') if part.strip()]
+    except argparse.ArgumentTypeError as e:
+        raise UserError(f'{flag} {text}: {e}')
+
+
 def synthetic_batch(opt):
     gen = torch.Generator().manual_seed(0)
-    size = (opt.batch_size, 3, opt.crop_size, opt.crop_size)
+    size = (opt.batch_size, 3, *size_hw(opt.crop_size))
     images = [torch.rand(size, generator=gen) * 2 - 1 for _ in range(2)]
     return {'A': images[0], 'B': images[1], 'A_paths': ['synthetic'] * opt.batch_size,
             'B_paths': ['synthetic'] * opt.batch_size}
@@ -101,9 +148,10 @@ def timed(fn, device, steps, warmup):
     return timed_together({'fn': fn}, device, steps, warmup)['fn']
 
 
-def timed_together(fns, device, steps, warmup):
+def timed_together(fns, device, steps, warmup, record=None):
     """{name: (median seconds, first call's seconds)} of the functions in `fns`, called in turn,
-    one call each per round, so that slow phases of the machine fall on all of them alike."""
+    one call each per round, so that slow phases of the machine fall on all of them alike.
+    `record`, a dict, receives every timed call's seconds, by name, round by round."""
     times = {name: [] for name in fns}
     for i in range(warmup + steps):
         for name, fn in fns.items():
@@ -112,7 +160,15 @@ def timed_together(fns, device, steps, warmup):
             fn()
             distributed.synchronize(device)
             times[name].append(time.perf_counter() - start)
+    if record is not None:
+        record.update({name: t[warmup:] for name, t in times.items()})
     return {name: (statistics.median(t[warmup:]), t[0]) for name, t in times.items()}
+
+
+def ratio_by_rounds(record, name, base):
+    """The median over rounds of name's time over base's in the same round: on a shared machine,
+    whose load changes from minute to minute, steadier than a ratio of two medians."""
+    return statistics.median(a / b for a, b in zip(record[name], record[base]))
 
 
 # The top-level packages of this project, which the reference code's have the same names as.
@@ -239,40 +295,77 @@ def profile_lines(p):
     return lines
 
 
-def measure(opt, reference=None):
-    """Build the model as `opt` says and measure one configuration; returns a dict of results.
-    `reference`: the reference's CycleGANModel class, timed alongside (see load_reference_model)."""
+def build(opt):
+    """The model `opt` describes, set up as train.py sets it up (same seed every time)."""
     seed_everything(opt.seed)
     model = create_model(opt)
     model.setup(opt)
-    device = model.device
-    batch = synthetic_batch(opt)
+    return model
 
-    def train_step():
+
+def training_step(model, batch):
+    """One full training iteration of `model` on `batch`, as train.py runs it."""
+    def step():
         model.set_input(batch)
         model.optimize_parameters()
         model.precision.end_iteration()
+    return step
+
+
+def counted_step(model, batch):
+    """Run one training step of `model` alone and count it: FLOPs (all, convolutions), the bytes
+    util.memory counts (saved activations at their peak, parameters, gradients, optimizer state)
+    and the peak memory: on a GPU the step's own (max allocated during it, less what was allocated
+    before it, plus its model's parameters, gradients and Adam state: other models the benchmark
+    holds do not count); on the CPU the process's peak RSS. Call it after a warm-up step."""
+    device = model.device
+    if device.type == 'cuda':
+        distributed.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+    with FlopCounterMode(display=False) as counter:
+        memory = step_memory(model, batch, lambda m, b: training_step(m, b)())
+    if device.type == 'cuda':
+        distributed.synchronize(device)
+        state = memory['params'] + memory['grads'] + memory['optimizer']
+        peak_mem = (torch.cuda.max_memory_allocated(device) - before + state) / MB
+    else:
+        peak_mem = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    conv_flops = sum(n for op, n in counter.get_flop_counts()['Global'].items()
+                     if str(op) in {'aten.' + name for name in CONV_OPS})
+    return {'flops': counter.get_total_flops(), 'conv_flops': conv_flops, 'peak_mem_mb': peak_mem,
+            'saved_mb': memory['saved_peak'] / MB, 'state_mb': (memory['total'] - memory['saved_peak']) / MB,
+            'step_mem_mb': memory['total'] / MB}
+
+
+def measure(opt, reference=None):
+    """Build the model as `opt` says and measure one configuration; returns a list of result
+    dicts: one, or with --checkpoint_cost two (without and with activation checkpointing, their
+    steps alternated in one timing loop).
+    `reference`: the reference's CycleGANModel class, timed alongside (see load_reference_model)."""
+    model = build(opt)
+    device = model.device
+    batch = synthetic_batch(opt)
+    train_step = training_step(model, batch)
 
     # the conv peak's calls alternate with the steps: the machine's slow and fast moments fall on both
     peak_step, peak_flops = conv_peak_step(device, model.precision.dtype, opt.channels_last)
     steps = {'ours': train_step, 'peak': peak_step}
     if reference is not None:
         steps['reference'] = reference_step(reference, opt, device, batch)
-    times = timed_together(steps, device, opt.steps, opt.warmup)
+    other = None
+    if opt.checkpoint_cost:  # the same configuration with checkpointing flipped, same weights and noise
+        other_opt = copy.copy(opt)
+        other_opt.checkpoint_activations = None if opt.checkpoint_activations else 'all'
+        other = build(other_opt)
+        steps['other'] = training_step(other, batch)
+    record = {}
+    times = timed_together(steps, device, opt.steps, opt.warmup, record)
     s_per_step, first = times['ours']
     peak = peak_flops / times['peak'][0]
     del steps['peak'], peak_step  # frees the peak conv's tensors before the memory is read
-    if device.type == 'cuda':  # a step of ours alone: not the reference's nor the conv peak's memory
-        torch.cuda.reset_peak_memory_stats(device)
-    with FlopCounterMode(display=False) as counter:
-        train_step()
-    if device.type == 'cuda':
-        peak_mem = torch.cuda.max_memory_allocated(device) / 2**20
-    else:
-        peak_mem = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    flops = counter.get_total_flops()
-    conv_flops = sum(n for op, n in counter.get_flop_counts()['Global'].items()
-                     if str(op) in {'aten.' + name for name in CONV_OPS})
+    counts = counted_step(model, batch)
+    flops, conv_flops = counts['flops'], counts['conv_flops']
     profiled = profile_step(train_step, device, conv_flops, peak) if opt.profile else {}
 
     model.eval()
@@ -293,41 +386,170 @@ def measure(opt, reference=None):
         naive.test()
 
     s_naive, _ = timed(test_loop_step, device, opt.steps, 1)
-    return {'model': opt.model, 'device': str(device), 'amp': model.precision.mode, 'channels_last': opt.channels_last,
-            'compile': opt.compile, 'crop_size': opt.crop_size, 'batch_size': opt.batch_size,
-            's_per_step': s_per_step, 'first_step_s': first, 'images_per_s': opt.batch_size / s_per_step,
-            'gflop_per_step': flops / 1e9, 'gflops': flops / s_per_step / 1e9, 'peak_gflops': peak / 1e9,
-            'utilization': flops / s_per_step / peak, 'peak_mem_mb': peak_mem,
-            'inference_images_per_s': opt.batch_size / s_convert,
-            'naive_inference_images_per_s': opt.batch_size / s_naive,
-            'reference_s_per_step': times['reference'][0] if reference is not None else None,
-            'speedup_vs_reference': times['reference'][0] / s_per_step if reference is not None else None,
-            **profiled}
+    h, w = size_hw(opt.crop_size)
+
+    def result(checkpointed, s_per_step, first, counts):
+        flops = counts['flops']
+        return {'model': opt.model, 'device': str(device), 'amp': model.precision.mode,
+                'channels_last': opt.channels_last, 'compile': opt.compile, 'checkpoint_activations': checkpointed,
+                'crop_size': f'{h}x{w}', 'batch_size': opt.batch_size,
+                's_per_step': s_per_step, 'first_step_s': first, 'images_per_s': opt.batch_size / s_per_step,
+                'gflop_per_step': flops / 1e9, 'gflops': flops / s_per_step / 1e9, 'peak_gflops': peak / 1e9,
+                'utilization': flops / s_per_step / peak, 'peak_mem_mb': counts['peak_mem_mb'],
+                'saved_mb': counts['saved_mb'], 'state_mb': counts['state_mb'], 'step_mem_mb': counts['step_mem_mb'],
+                'inference_images_per_s': opt.batch_size / s_convert,
+                'naive_inference_images_per_s': opt.batch_size / s_naive,
+                'reference_s_per_step': times['reference'][0] if reference is not None else None,
+                'speedup_vs_reference': times['reference'][0] / s_per_step if reference is not None else None}
+
+    results = [{**result(opt.checkpoint_activations, s_per_step, first, counts), **profiled}]
+    if other is not None:
+        results.append(result(other_opt.checkpoint_activations, *times['other'], counted_step(other, batch)))
+        results.sort(key=lambda r: bool(r['checkpoint_activations']))
+        ratio = ratio_by_rounds(record, 'other', 'ours')
+        ratio = ratio if opt.checkpoint_activations is None else 1 / ratio
+        for r in results:
+            r['checkpoint_time_ratio'] = ratio
+    return results
 
 
-def grid(device):
-    """The configurations --compare runs: precisions x channels_last x compile, where they make sense."""
+def grid(device, opt):
+    """The configurations --compare runs: precisions x channels_last x compile, where they make
+    sense, along --compare_axes (an axis left out keeps the command line's value)."""
     amps = ['off'] + (['bf16'] if bf16_supported(device) else []) + (['fp16'] if device.type == 'cuda' else [])
-    if 'bf16' not in amps:
+    if 'bf16' not in amps and 'amp' in opt.compare_axes:
         # emulated bf16 runs tens of times slower than fp32: a grid with it would take hours at 128 px
         print(f"bf16 left out: this {'GPU' if device.type == 'cuda' else 'CPU'} has no bf16 instructions "
               f'(--amp bf16 measures it anyway)')
     compiles = [False, True] if device.type == 'cuda' else [False]  # inductor on the CPU compiles for minutes
-    return [(a, cl, c) for a in amps for cl in (False, True) for c in compiles]
+    amps = amps if 'amp' in opt.compare_axes else [opt.amp]
+    layouts = (False, True) if 'channels_last' in opt.compare_axes else (opt.channels_last,)
+    compiles = compiles if 'compile' in opt.compare_axes else [opt.compile]
+    return [(a, cl, c) for a in amps for cl in layouts for c in compiles]
 
 
 def row(r):
     return (f"{r['model']:>9} {r['amp']:>5} {str(r['channels_last']):>6} {str(r['compile']):>6} "
+            f"{r['checkpoint_activations'] or 'off':>6} "
             f"{r['s_per_step']:9.3f} {r['images_per_s']:8.2f} {r['gflop_per_step']:8.1f} {r['gflops']:8.1f} "
-            f"{r['utilization']:6.1%} {r['peak_mem_mb']:8.0f} {r['inference_images_per_s']:8.2f} "
+            f"{r['utilization']:6.1%} {r['step_mem_mb']:8.0f} {r['peak_mem_mb']:8.0f} {r['inference_images_per_s']:8.2f} "
             f"{r['naive_inference_images_per_s']:8.2f} {r['first_step_s']:8.2f}"
             + (f" {r['reference_s_per_step']:9.3f} {r['speedup_vs_reference']:7.2f}x"
                if r['reference_s_per_step'] else ''))
 
 
-HEADER = (f"{'model':>9} {'amp':>5} {'c_last':>6} {'compile':>6} {'s/step':>9} {'img/s':>8} {'GFLOP':>8} "
-          f"{'GFLOP/s':>8} {'util':>6} {'peak MB':>8} {'conv/s':>8} {'test/s':>8} {'first s':>8}")
+HEADER = (f"{'model':>9} {'amp':>5} {'c_last':>6} {'compile':>6} {'ckpt':>6} {'s/step':>9} {'img/s':>8} "
+          f"{'GFLOP':>8} {'GFLOP/s':>8} {'util':>6} {'step MB':>8} {'peak MB':>8} {'conv/s':>8} {'test/s':>8} "
+          f"{'first s':>8}")
 REFERENCE_HEADER = f" {'ref s/step':>9} {'speedup':>8}"
+
+
+def quiet_build(opt):
+    with contextlib.redirect_stdout(None):  # the per-network messages, for every cell of a table
+        return build(opt)
+
+
+def memory_table(opt, machine):
+    """--memory_table: a row per size x precision x checkpointing, counted on shapes alone; and,
+    at --time_sizes, real steps without and with checkpointing alternated (their times, and the
+    bytes the real step counted, which equal the shape count)."""
+    rows = []
+    native = ['off'] + (['bf16'] if bf16_supported(distributed.device()) else [])
+    for size in opt.sizes:
+        h, w = size_hw(size)
+        for amp in opt.table_amps.split(','):
+            for checkpointed in LEVELS:
+                run = copy.copy(opt)
+                run.crop_size = run.load_size = size
+                run.amp, run.checkpoint_activations = amp, checkpointed
+                model = quiet_build(run)
+                counted = fake_step_memory(model, opt.batch_size, h, w, (opt.input_nc, opt.output_nc))
+                rows.append({'model': opt.model, 'device': str(model.device), 'crop_size': f'{h}x{w}',
+                             'batch_size': opt.batch_size, 'amp': model.precision.mode,
+                             'checkpoint_activations': checkpointed,
+                             'saved_mb': counted['saved_peak'] / MB,
+                             'state_mb': (counted['total'] - counted['saved_peak']) / MB,
+                             'step_mem_mb': counted['total'] / MB, 'machine': machine})
+                del model
+                print(memory_row(rows[-1]), flush=True)
+    for size in opt.time_sizes:
+        for amp in native:
+            run = copy.copy(opt)
+            run.crop_size = run.load_size = size
+            run.amp = amp
+            rows.extend(checkpoint_time(run, machine))
+            for r in rows[-len(LEVELS):]:
+                print(memory_row(r), flush=True)
+    return rows
+
+
+LEVELS = (None,) + CHECKPOINT_LEVELS  # no checkpointing, then each level
+
+
+def checkpoint_time(opt, machine):
+    """A row per checkpointing level (none, stages, all): seconds per step (medians; one step of
+    each level per round), the bytes a real step counts, and the time over the plain step's."""
+    models = [quiet_build(argparse.Namespace(**{**vars(opt), 'checkpoint_activations': c})) for c in LEVELS]
+    batch = synthetic_batch(opt)
+    device = models[0].device
+    record = {}
+    times = timed_together({c: training_step(m, batch) for c, m in zip(LEVELS, models)}, device,
+                           opt.steps, opt.warmup, record)
+    h, w = size_hw(opt.crop_size)
+    rows = []
+    for checkpointed, model in zip(LEVELS, models):
+        counts = counted_step(model, batch)
+        rows.append({'model': opt.model, 'device': str(device), 'crop_size': f'{h}x{w}', 'batch_size': opt.batch_size,
+                     'amp': model.precision.mode, 'checkpoint_activations': checkpointed,
+                     'saved_mb': counts['saved_mb'], 'state_mb': counts['state_mb'],
+                     'step_mem_mb': counts['step_mem_mb'], 'peak_mem_mb': counts['peak_mem_mb'],
+                     's_per_step': times[checkpointed][0], 'steps': opt.steps,
+                     'checkpoint_time_ratio': ratio_by_rounds(record, checkpointed, None), 'machine': machine})
+    return rows
+
+
+def memory_row(r):
+    timed = f" {r['s_per_step']:9.2f} {r['checkpoint_time_ratio']:6.2f}x" if 's_per_step' in r else ''
+    return (f"{r['model']:>9} {r['crop_size']:>9} {r['amp']:>5} {r['checkpoint_activations'] or 'off':>6} "
+            f"{r['saved_mb']:9.0f} {r['state_mb']:8.0f} {r['step_mem_mb']:8.0f}" + timed)
+
+
+MEMORY_HEADER = (f"{'model':>9} {'size':>9} {'amp':>5} {'ckpt':>6} {'saved MB':>9} {'state MB':>8} {'step MB':>8}"
+                 f" {'s/step':>9} {'ratio':>7}")
+
+
+def markdown(results):
+    """The results as a Markdown table (a memory table's, or the timing runs')."""
+    def yes(flag):
+        return flag if isinstance(flag, str) else 'on' if flag else 'off'
+
+    if results and 'utilization' not in results[0]:
+        lines = ['| model | size | batch | amp | checkpointing | saved activations GB | params+grads+Adam GB | '
+                 'step GB | GPU max allocated GB | how | s/step | time ratio |', '|' + '---|' * 12]
+        for r in results:
+            how = 'real step' if 's_per_step' in r else 'shapes (fake tensors)'
+            timed = (f"{r['s_per_step']:.2f} | {r['checkpoint_time_ratio']:.2f}x" if 's_per_step' in r else ' | ')
+            gb = [f'{r[k] / 1024:.3g}' for k in ('saved_mb', 'state_mb', 'step_mem_mb')]
+            gpu = r['peak_mem_mb'] / 1024 if 's_per_step' in r and r['device'].startswith('cuda') else None
+            lines.append(f"| {r['model']} | {r['crop_size']} | {r['batch_size']} | {r['amp']} | "
+                         f"{yes(r['checkpoint_activations'])} | {' | '.join(gb)} | {f'{gpu:.3g}' if gpu else ''} | "
+                         f"{how} | {timed} |")
+        return '\n'.join(lines) + '\n'
+    lines = ['| model | size | amp | channels_last | compile | checkpointing | s/step | time ratio (ckpt/plain) | '
+             'GFLOP/s | utilisation | saved activations MB | step MB (saved+state) | peak MB | conversion img/s |',
+             '|' + '---|' * 14]
+    for r in results:
+        ratio = f"{r['checkpoint_time_ratio']:.2f}x" if r.get('checkpoint_time_ratio') else ''
+        lines.append(f"| {r['model']} | {r['crop_size']} | {r['amp']} | {yes(r['channels_last'])} | {yes(r['compile'])} | "
+                     f"{yes(r['checkpoint_activations'])} | {r['s_per_step']:.3f} | {ratio} | {r['gflops']:.1f} | "
+                     f"{r['utilization']:.0%} | {r['saved_mb']:.0f} | {r['step_mem_mb']:.0f} | {r['peak_mem_mb']:.0f} | "
+                     f"{r['inference_images_per_s']:.2f} |")
+    gpu = bool(results) and results[0]['device'].startswith('cuda')
+    peak = 'max allocated on the GPU during one step' if gpu else "the process's peak RSS"
+    machine = results[0]['machine'] if results else ''
+    lines += ['', f'{machine}. peak MB: {peak}; step MB: saved activations + parameters + gradients + Adam '
+                  f'state (util/memory.py)']
+    return '\n'.join(lines) + '\n'
 
 
 @exit_on_user_error
@@ -337,22 +559,36 @@ def main(args=None):
     machine = f'{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads'
     if device.type == 'cuda':
         machine = torch.cuda.get_device_name(device)
-    configs = grid(device) if opt.compare else [(opt.amp, opt.channels_last, opt.compile)]
+    print(f'benchmark on {machine}, torch {torch.__version__}')
+    if opt.memory_table:
+        print(MEMORY_HEADER)
+        results = memory_table(opt, machine)
+        report(opt, results, results)
+        return
+    configs = grid(device, opt) if opt.compare else [(opt.amp, opt.channels_last, opt.compile)]
     reference = load_reference_model(opt.reference_dir) if opt.reference_dir else None
     results = []
-    print(f'benchmark on {machine}, torch {torch.__version__}')
     print(HEADER + (REFERENCE_HEADER if reference else ''))
     for amp, channels_last, compile_ in configs:
         run = copy.copy(opt)
         run.amp, run.channels_last, run.compile = amp, channels_last, compile_
-        result = measure(run, reference)
-        result['machine'] = machine
-        results.append(result)
-        print(row(result), flush=True)
-        if opt.profile:
-            print('\n'.join(profile_lines(result)), flush=True)
-    if opt.json or opt.compare:
-        print(json.dumps(results if opt.compare else results[0]))
+        for result in measure(run, reference):
+            result['machine'] = machine
+            results.append(result)
+            print(row(result), flush=True)
+            if opt.profile and 'profiled_step_s' in result:
+                print('\n'.join(profile_lines(result)), flush=True)
+    report(opt, results, results if opt.compare or opt.checkpoint_cost else results[0])
+
+
+def report(opt, results, printed):
+    """JSON on the last line (with --json, --compare, --checkpoint_cost, --memory_table), and the files asked for."""
+    if opt.json or opt.compare or opt.checkpoint_cost or opt.memory_table:
+        print(json.dumps(printed))
+    if opt.json_out:
+        Path(opt.json_out).write_text(json.dumps(results, indent=1) + '\n')
+    if opt.markdown:
+        Path(opt.markdown).write_text(markdown(results))
 
 
 if __name__ == '__main__':

@@ -11,7 +11,8 @@ from models.generators import ForkGenerator, ResnetGenerator
 from util.precision import bf16_supported
 
 FIELDS = {'model', 'amp', 'channels_last', 's_per_step', 'images_per_s', 'gflop_per_step', 'gflops', 'utilization',
-          'peak_mem_mb', 'inference_images_per_s', 'naive_inference_images_per_s'}
+          'peak_mem_mb', 'inference_images_per_s', 'naive_inference_images_per_s', 'saved_mb', 'state_mb',
+          'step_mem_mb', 'checkpoint_activations'}
 SMALL = {'au_gan': ['--n_blocks_enc', '1', '--n_blocks_T', '1', '--n_blocks_dec', '1'],
          'fork_gan': ['--n_blocks_enc', '1', '--n_blocks_dec', '1'], 'cycle_gan': ['--netG', 'resnet_6blocks'],
          'template': []}
