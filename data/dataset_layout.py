@@ -16,6 +16,7 @@ from collections import Counter
 
 from tqdm import tqdm
 
+from util import atomic
 from util.errors import UserError
 
 EXAMPLES = 5  # names quoted in a summary of skipped records
@@ -89,25 +90,19 @@ def _is_current(dest, src, copy):
 def _place(src, dest, copy):
     """Make `dest` a link to (or a copy of) `src`, through a temporary name so that no half-made
     file ever carries the final name."""
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    # a name TMP_RE knows, so a later run clears what a killed one left
     tmp = os.path.join(os.path.dirname(dest), f'.{os.path.basename(dest)}.prepare-{os.getpid()}.tmp')
     try:
-        if copy:
-            shutil.copy2(src, tmp)
-        else:
-            os.symlink(_link_target(src, dest), tmp)
-        os.replace(tmp, dest)
+        with atomic.replacing(dest, tmp=tmp):  # removes tmp on any failure
+            if copy:
+                shutil.copy2(src, tmp)
+            else:
+                os.symlink(_link_target(src, dest), tmp)
     except OSError as e:
-        if os.path.lexists(tmp):
-            os.remove(tmp)
         if copy:
             raise UserError(f'cannot copy {src} to {dest}: {e.strerror}: free some space or fix the permissions')
         raise UserError(f'cannot make a symbolic link at {dest} ({e.strerror}): rerun with --copy '
                         f'(e.g. on a file system without links), or fix the permissions')
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _existing(folder):

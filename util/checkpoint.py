@@ -11,10 +11,10 @@ import json
 import os
 import pickle
 import shutil
-import tempfile
 
 import torch
 
+from util import atomic
 from util.errors import UserError
 
 FORMAT = 'au_gan_pytorch.network'
@@ -30,29 +30,12 @@ def atomic_write_text(path, text):
 
 
 def atomic_write(path, write):
-    """Call write(binary file) on a temporary file beside `path`, then rename it over `path`."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    _fsync_dir(folder)  # make the rename itself durable
+    """Call write(binary file) on a temporary file beside `path`, then rename it over `path`,
+    both flushed to disk (util/atomic.py)."""
+    atomic.write_with(path, write, durable=True)
 
 
-def _fsync_dir(folder):
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+_fsync_dir = atomic.fsync
 
 
 STAGING_PREFIX = '.saving_'

@@ -11,13 +11,12 @@ Image paths given to `add_images` and `add_row` are relative to the page's image
 image links to its full-size file.
 """
 import os
-import tempfile
 
 import dominate
 from dominate.tags import (a, details, div, h1, h3, img, meta, p, pre, span, style, summary, table, tbody, td, th,
                            thead, tr)
 
-from . import util
+from . import atomic, util
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
@@ -165,17 +164,7 @@ class HTML:
 
     def save(self):
         """Write `<web_dir>/index.html` via a temporary file so readers never see half a page."""
-        html_file = os.path.join(self.web_dir, "index.html")
-        fd, tmp = tempfile.mkstemp(prefix=".index.", suffix=".html.tmp", dir=self.web_dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.doc.render())
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; a page should be readable
-            os.replace(tmp, html_file)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        atomic.write_text(os.path.join(self.web_dir, "index.html"), self.doc.render())
 
 
 def _rel(path):

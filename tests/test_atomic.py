@@ -1,0 +1,92 @@
+"""Tests for util/atomic.py, the one atomic file-write helper: a write replaces the file whole,
+a failing write leaves the old file as it was and no temporary file behind. In-process, fast."""
+import os
+import stat
+
+import pytest
+
+from util import atomic
+
+
+def leftovers(folder):
+    return sorted(p for p in os.listdir(folder) if p.startswith('.'))
+
+
+def test_write_text_bytes_and_with_create_and_replace(tmp_path):
+    path = tmp_path / 'sub' / 'f.txt'          # the folder is made
+    atomic.write_text(path, 'one\n')
+    assert path.read_text() == 'one\n'
+    atomic.write_bytes(path, b'two')
+    assert path.read_bytes() == b'two'
+    atomic.write_with(path, lambda f: f.write(b'three'), durable=True)
+    assert path.read_bytes() == b'three'
+    assert leftovers(path.parent) == []
+
+
+def test_new_files_get_the_permissions_of_a_plain_open(tmp_path):
+    plain = tmp_path / 'plain'
+    plain.write_text('x')
+    atomic.write_text(tmp_path / 'atomic', 'x')
+    mode = stat.S_IMODE(os.stat(tmp_path / 'atomic').st_mode)
+    assert mode == stat.S_IMODE(os.stat(plain).st_mode)   # not mkstemp's private 0600
+
+
+@pytest.mark.parametrize('durable', [False, True])
+def test_a_failing_write_leaves_the_old_file_intact(tmp_path, durable):
+    path = tmp_path / 'f.txt'
+    path.write_text('old')
+
+    def write(f):
+        f.write(b'half of the new')
+        raise RuntimeError('disk full')
+
+    with pytest.raises(RuntimeError, match='disk full'):
+        atomic.write_with(path, write, durable=durable)
+    assert path.read_text() == 'old'
+    assert leftovers(tmp_path) == []
+
+
+def test_replacing_gives_a_path_for_writers_that_want_one(tmp_path):
+    path = tmp_path / 'plot.png'
+    path.write_bytes(b'old')
+    with atomic.replacing(path) as tmp:
+        assert os.path.dirname(tmp) == str(tmp_path) and not os.path.exists(tmp)
+        with open(tmp, 'wb') as f:   # e.g. fig.savefig(tmp, format='png')
+            f.write(b'new')
+        assert path.read_bytes() == b'old'           # not in place before the block ends
+    assert path.read_bytes() == b'new' and leftovers(tmp_path) == []
+
+    with pytest.raises(KeyError):
+        with atomic.replacing(path) as tmp:
+            with open(tmp, 'wb') as f:
+                f.write(b'newer')
+            raise KeyError('interrupted')
+    assert path.read_bytes() == b'new' and leftovers(tmp_path) == []
+
+
+def test_a_named_temporary_is_used_and_removed_even_as_a_dangling_link(tmp_path):
+    dest = tmp_path / 'img.jpg'
+    tmp = tmp_path / '.img.jpg.prepare-1.tmp'
+    with pytest.raises(OSError):
+        with atomic.replacing(dest, tmp=tmp) as t:
+            assert t == str(tmp)
+            os.symlink(tmp_path / 'missing', t)
+            raise OSError('refused')
+    assert not os.path.lexists(tmp) and not os.path.lexists(dest)
+    with atomic.replacing(dest, tmp=tmp) as t:
+        os.symlink('elsewhere.jpg', t)
+    assert os.readlink(dest) == 'elsewhere.jpg' and not os.path.lexists(tmp)
+
+
+def test_replacement_commit_and_discard_for_writers_spanning_calls(tmp_path):
+    path = tmp_path / 'v.mp4'
+    kept = atomic.replacing(path, tmp=tmp_path / '.v.partial.mp4')
+    open(kept.tmp, 'wb').close()
+    kept.commit()
+    kept.discard()                                   # nothing left to remove: fine
+    assert path.exists() and leftovers(tmp_path) == []
+
+    dropped = atomic.replacing(tmp_path / 'w.mp4')
+    open(dropped.tmp, 'wb').close()
+    dropped.discard()
+    assert not (tmp_path / 'w.mp4').exists() and leftovers(tmp_path) == []
