@@ -17,7 +17,8 @@ from PIL import Image
 from conftest import parse_page
 from util import html, util
 from util.image_pool import ImagePool
-from util.visualizer import Visualizer, save_images
+from util.result_page import save_images
+from util.visualizer import Visualizer
 
 LOSS_RE = re.compile(r"(\w+): (-?[\d.]+|nan|inf|-inf)")
 HEADER_RE = re.compile(r"^\(epoch: (\d+), iters: (\d+), time: ([\d.]+), data: ([\d.]+)\) (.*)$")

@@ -1,2 +1,3 @@
 """Small helpers shared by training, testing and the scripts: image conversion, HTML pages,
-the run visualizer (loss log, web page, visdom, wandb), the image pool and error types."""
+training-time reporting (util/reporting/: loss log, plot, web page, visdom, wandb), atomic file
+writes, the image pool and error types."""

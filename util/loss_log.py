@@ -1,5 +1,6 @@
-"""The format of a run's loss_log.txt, written by the visualizer and read back by it (to redraw a
-resumed run's curves) and by scripts/plot_losses.py: one place, so writer and readers agree.
+"""The format of a run's loss_log.txt, written by the loss log sink (util/reporting/) and read back
+by the loss history (to redraw a resumed run's curves) and by scripts/plot_losses.py: one place,
+so writer and readers agree.
 
     ================ Training Loss (<date>) ================      one per training session
     (epoch: E, iters: I, time: T, data: D) name: value name: value ...

@@ -2,7 +2,7 @@
 heat-maps, writing images to disk and creating folders.
 
 Everything here is model-agnostic; the models hand over tensors in [-1, 1] and the
-visualizer, the web pages and test.py turn them into pictures with these functions.
+training reporter, the web pages and test.py turn them into pictures with these functions.
 """
 import os
 

@@ -1,0 +1,28 @@
+"""The loss log sink: each printed set of losses as one console line, appended to loss_log.txt.
+
+The line format (and the session header written when the sink is made, one per training session)
+is util/loss_log.py's, which the readers of the log (a resumed run's loss history,
+scripts/plot_losses.py) parse with the same module.
+"""
+import os
+
+from .. import loss_log
+from .reporter import Sink
+
+
+class LossLogFile(Sink):
+    """Appends to `log_path` (created with its folder if missing)."""
+
+    def __init__(self, log_path):
+        self.path = log_path
+        os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as log_file:
+            log_file.write(loss_log.session_header() + "\n")
+
+    def print_losses(self, epoch, iters, losses, t_comp, t_data):
+        """Print one line `(epoch: E, iters: I, time: T, data: D) name: value ...` and append it
+        to the log."""
+        message = loss_log.format_line(epoch, iters, t_comp, t_data, losses)
+        print(message)
+        with open(self.path, "a", encoding="utf-8") as log_file:
+            log_file.write(message + "\n")
