@@ -11,26 +11,25 @@ import os
 
 from tqdm import tqdm
 
-from data import create_dataloader, create_dataset
+from data import TEST_READING, create_dataloader, create_dataset
 from models import create_model
+from options import replaced
 from options.test_options import TestOptions
 from util import distributed, html
 from util.errors import exit_on_user_error
+from util.result_page import add_run_options, save_images
 from util.seeding import seed_everything
-from util.visualizer import add_run_options, save_images
 
 
 @exit_on_user_error
 def main(args=None):
     opt = TestOptions().parse(args)
+    distributed.setup(opt.gpu_ids, opt.dist_backend, opt.local_rank)
     if not distributed.is_main_process():
         # Testing needs no launcher; started under one, rank 0 does all the work.
         distributed.cleanup()
         return
-    # Test images go one at a time, in order and unaugmented: sizes may differ between images.
-    opt.batch_size = 1
-    opt.serial_batches = True
-    opt.no_flip = True
+    opt = replaced(opt, **TEST_READING)
     seed_everything(opt.seed)
     dataset = create_dataset(opt)
     loader = create_dataloader(opt, dataset)

@@ -43,7 +43,12 @@ def _seed_worker(worker_id):
     random.seed(seed)
 
 
-def create_dataloader(opt, dataset, num_replicas=None, rank=None):
+# How test-time programs read a dataset (options.replaced(opt, **TEST_READING)): whole images, in
+# order (B paired with A by index), unaugmented, one at a time, since their sizes may differ.
+TEST_READING = {'serial_batches': True, 'no_flip': True, 'batch_size': 1}
+
+
+def create_dataloader(opt, dataset, batch_size=None, num_threads=None, num_replicas=None, rank=None):
     """A DataLoader over `dataset` configured from opt.
 
     Training: an EpochSampler shards the data over the processes (global rank; shuffled unless
@@ -51,24 +56,28 @@ def create_dataloader(opt, dataset, num_replicas=None, rank=None):
     are seeded by (seed, epoch, index), so a resumed run sees exactly the batches a straight run
     would. The last incomplete batch is dropped, so every step has --batch_size samples.
     Testing: items in order, all of them.
-    Reads opt.batch_size (per process), opt.serial_batches, opt.num_threads, opt.isTrain, opt.seed.
+    `batch_size` and `num_threads` are this process's (distributed.share); by default opt's
+    --batch_size and --num_threads, as they are on one process. Also reads opt.serial_batches,
+    opt.isTrain, opt.seed.
     """
+    batch_size = opt.batch_size if batch_size is None else batch_size
+    num_threads = opt.num_threads if num_threads is None else num_threads
     # More workers than cores only adds contention (and a warning from PyTorch).
-    num_workers = min(int(opt.num_threads), len(os.sched_getaffinity(0)))
+    num_workers = min(int(num_threads), len(os.sched_getaffinity(0)))
     sampler = None
     if opt.isTrain:
         sampler = EpochSampler(dataset, num_replicas=distributed.world_size() if num_replicas is None else num_replicas,
                                rank=distributed.rank() if rank is None else rank,
-                               shuffle=not opt.serial_batches, seed=getattr(opt, 'seed', 0))
-        if len(sampler) < opt.batch_size:
+                               shuffle=not opt.serial_batches, seed=opt.seed)
+        if len(sampler) < batch_size:
             world = sampler.num_replicas
-            raise UserError(f"the dataset at {getattr(opt, 'dataroot', '?')} gives {len(sampler)} images per epoch "
-                            f"to each of {world} process(es), fewer than a batch (--batch_size {opt.batch_size * world}), "
+            raise UserError(f"the dataset at {opt.dataroot} gives {len(sampler)} images per epoch "
+                            f"to each of {world} process(es), fewer than a batch (--batch_size {batch_size * world}), "
                             f"so training would see no batch: lower --batch_size or add images")
-        dataset = SeededItems(dataset, getattr(opt, 'seed', 0))
+        dataset = SeededItems(dataset, opt.seed)
     return torch.utils.data.DataLoader(
         dataset,
-        batch_size=opt.batch_size,
+        batch_size=batch_size,
         shuffle=False,
         sampler=sampler,
         num_workers=num_workers,
@@ -78,5 +87,5 @@ def create_dataloader(opt, dataset, num_replicas=None, rank=None):
         worker_init_fn=_seed_worker,
         # The loader's own generator, so that making an iterator does not draw from the global
         # one (a resumed run must continue the global sequence exactly).
-        generator=torch.Generator().manual_seed(getattr(opt, 'seed', 0)),
+        generator=torch.Generator().manual_seed(opt.seed),
     )

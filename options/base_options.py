@@ -153,14 +153,10 @@ class BaseOptions:
             opt.name = opt.name + '_' + opt.suffix.format(**vars(opt))
         opt.gpu_ids = distributed.parse_gpu_ids(opt.gpu_ids)
         self.validate(opt)
-        # The global sizes, as given: setup() leaves each process its share in opt
-        given = argparse.Namespace(**vars(opt))
-        # Before printing: joins the process group when launched, so that only rank 0 prints.
-        distributed.setup(opt)
-        given.world_size = opt.world_size
-
-        if save and distributed.is_main_process():
-            text = self.format_options(given)
+        # Only the launcher's rank 0 prints and records (parsing comes before the process group);
+        # the record keeps the global sizes, as given, and how many processes shared them.
+        if save and distributed.launch_rank() == 0:
+            text = self.format_options(opt)
             print(text)
             # Saved next to the checkpoints so a run can always be reproduced and re-tested.
             run_dir = os.path.join(opt.checkpoints_dir, opt.name)
@@ -168,7 +164,7 @@ class BaseOptions:
             with open(os.path.join(run_dir, f'{opt.phase}_opt.txt'), 'wt') as f:
                 f.write(text + '\n')
             if self.isTrain:  # what later commands rebuild the networks from (options/run_options.py)
-                save_record(given, os.path.join(run_dir, RECORD))
+                save_record(opt, os.path.join(run_dir, RECORD), world_size=distributed.launch_world_size())
         self.opt = opt
         return opt
 

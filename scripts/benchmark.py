@@ -48,6 +48,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from data.base_dataset import parse_size, size_hw  # noqa: E402
+from inference import Translator, generator_name  # noqa: E402
 from models import create_model  # noqa: E402
 from models.discriminators import check_input_size  # noqa: E402
 from models.layers import CHECKPOINT_LEVELS  # noqa: E402
@@ -55,8 +56,7 @@ from options.base_options import require_at_least  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
 from util import distributed  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
-from util.inference import Translator, generator_name  # noqa: E402
-from util.memory import MB, fake_step_memory, step_memory  # noqa: E402
+from models.memory import MB, fake_step_memory, step_memory  # noqa: E402
 from util.precision import AMP_MODES, bf16_supported  # noqa: E402
 from util.seeding import seed_everything  # noqa: E402
 
@@ -82,7 +82,7 @@ class BenchmarkOptions(TrainOptions):
                                  'alternated with the others: a row for each, and their time ratio')
         parser.add_argument('--memory_table', action='store_true',
                             help='no timing: the memory of a step at each of --sizes, in each of --table_amps, '
-                                 'without and with activation checkpointing, counted on shapes alone (util/memory.py '
+                                 'without and with activation checkpointing, counted on shapes alone (models/memory.py '
                                  'fake_step_memory), so sizes this machine could never run are measured too')
         parser.add_argument('--sizes', default='256,256x512,512x1024,1024x2048',
                             help='--memory_table: the sizes, N or HxW, separated by commas')
@@ -314,7 +314,7 @@ def training_step(model, batch):
 
 def counted_step(model, batch):
     """Run one training step of `model` alone and count it: FLOPs (all, convolutions), the bytes
-    util.memory counts (saved activations at their peak, parameters, gradients, optimizer state)
+    models.memory counts (saved activations at their peak, parameters, gradients, optimizer state)
     and the peak memory: on a GPU the step's own (max allocated during it, less what was allocated
     before it, plus its model's parameters, gradients and Adam state: other models the benchmark
     holds do not count); on the CPU the process's peak RSS. Call it after a warm-up step."""
@@ -548,14 +548,14 @@ def markdown(results):
     peak = 'max allocated on the GPU during one step' if gpu else "the process's peak RSS"
     machine = results[0]['machine'] if results else ''
     lines += ['', f'{machine}. peak MB: {peak}; step MB: saved activations + parameters + gradients + Adam '
-                  f'state (util/memory.py)']
+                  f'state (models/memory.py)']
     return '\n'.join(lines) + '\n'
 
 
 @exit_on_user_error
 def main(args=None):
     opt = BenchmarkOptions().parse(args)
-    device = distributed.device()  # chosen by parse(), from --gpu_ids
+    device = distributed.setup(opt.gpu_ids)
     machine = f'{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads'
     if device.type == 'cuda':
         machine = torch.cuda.get_device_name(device)

@@ -22,13 +22,13 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from data.base_dataset import load_image  # noqa: E402
+from inference import (Translator, VideoReader, VideoWriter, find_inputs, generator_name,  # noqa: E402
+                       image_transform, output_path, prefetch, resize_map, save_image_atomic,
+                       save_npy_atomic, to_image)
 from models import create_model  # noqa: E402
 from options.convert_options import ConvertOptions  # noqa: E402
 from util import distributed  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
-from util.inference import (Translator, VideoReader, VideoWriter, find_inputs, generator_name,  # noqa: E402
-                            image_transform, output_path, prefetch, resize_map, save_image_atomic,
-                            save_npy_atomic, to_image)
 from util.util import heatmap  # noqa: E402
 
 
@@ -222,6 +222,7 @@ class Converter:
 @exit_on_user_error
 def main(args=None):
     opt = ConvertOptions().parse(args)
+    distributed.setup(opt.gpu_ids, opt.dist_backend, opt.local_rank)  # under torchrun, each process converts a share
     directions = ['AtoB', 'BtoA'] if opt.direction == 'both' else [opt.direction]
     items = find_inputs(opt.input, exclude=opt.results_dir)
     converter = Converter(opt, create_model(opt), directions)

@@ -24,11 +24,13 @@ import os  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from data import create_dataset  # noqa: E402
+import metrics  # noqa: E402
+from data import TEST_READING, create_dataset  # noqa: E402
+from inference import Translator  # noqa: E402
 from models import create_model  # noqa: E402
+from options import replaced  # noqa: E402
 from options.test_options import TestOptions  # noqa: E402
-from util import distributed, metrics  # noqa: E402
-from util.inference import Translator  # noqa: E402
+from util import distributed  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
 from util.seeding import seed_everything  # noqa: E402
 
@@ -239,8 +241,8 @@ def plot(rows, path, title):
 
 def evaluate_model(opt):
     epochs = [e.strip() for e in (opt.model_epochs or opt.epoch).split(',') if e.strip()]
-    # Whole test images in order, unaugmented, one at a time (their sizes may differ).
-    opt.dataset_mode, opt.serial_batches, opt.no_flip, opt.batch_size = 'unaligned', True, True, 1
+    distributed.setup(opt.gpu_ids, opt.dist_backend, opt.local_rank)
+    opt = replaced(opt, dataset_mode='unaligned', epoch=epochs[0], **TEST_READING)
     seed_everything(opt.seed)
     dataset = create_dataset(opt)
     samples = {side: metrics.sample_indices(len(paths), opt.num_test, opt.seed)
@@ -249,7 +251,6 @@ def evaluate_model(opt):
     model = create_model(opt)
     if not all(hasattr(model, name) for name in ('netG_A', 'netG_B')):
         raise UserError(f'--model {opt.model} has no generator pair G_A/G_B: evaluation needs a two-way model')
-    opt.epoch = epochs[0]
     model.setup(opt)
     if opt.eval:
         model.eval()
@@ -263,7 +264,7 @@ def evaluate_model(opt):
     rows = []
     for epoch in epochs:
         if epoch != opt.epoch:
-            opt.epoch = epoch
+            opt = replaced(opt, epoch=epoch)
             model.load_networks(epoch)
         rows.append(evaluate_checkpoint(model, dataset, samples, inception, real_features, opt))
 

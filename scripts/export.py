@@ -30,10 +30,12 @@ import torch.nn.functional as F  # noqa: E402
 
 from data.base_dataset import get_transform, load_image, round_to_multiple  # noqa: E402
 from data.image_folder import make_dataset  # noqa: E402
+from inference import generator_name  # noqa: E402
 from models import create_model  # noqa: E402
+from options import replaced  # noqa: E402
 from options.test_options import TestOptions  # noqa: E402
+from util import distributed  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
-from util.inference import generator_name  # noqa: E402
 
 # torch.onnx.export's dynamo (torch.export-based) exporter appeared in PyTorch 2.5.
 HAS_DYNAMO_EXPORTER = 'dynamo' in inspect.signature(torch.onnx.export).parameters
@@ -91,8 +93,7 @@ def check_inputs(opt, min_size):
     if path is None:
         side = 'A' if opt.direction == 'AtoB' else 'B'
         path = make_dataset(os.path.join(opt.dataroot, opt.phase + side))[0]
-    opt.no_flip = True
-    x = get_transform(opt, grayscale=channels == 1)(load_image(path, channels))[None]
+    x = get_transform(replaced(opt, no_flip=True), grayscale=channels == 1)(load_image(path, channels))[None]
     h, w = x.shape[-2:]
     # Three quarters of the size (at least the generator's minimum), still multiples of 4.
     w2, h2 = round_to_multiple((max(min_size, w * 3 // 4), max(min_size, h * 3 // 4)))
@@ -135,6 +136,7 @@ def compare(name, run, inputs, reference, tolerance):
 @exit_on_user_error
 def main(args=None):
     opt = ExportOptions().parse(args)
+    distributed.setup(opt.gpu_ids)
     model = create_model(opt)
     name = generator_name(model, opt.direction)
     model.setup(opt)

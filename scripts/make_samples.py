@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from data import create_dataset  # noqa: E402
 from models import create_model  # noqa: E402
 from options.test_options import TestOptions  # noqa: E402
-from util import util  # noqa: E402
+from util import distributed, util  # noqa: E402
 
 COLUMNS = (('real_A', 'real night'), ('fake_B', 'fake day'), ('uncertainty_A', 'uncertainty σ'),
            ('real_B', 'real day (another scene)'), ('fake_A', 'fake night'))
@@ -75,6 +75,7 @@ def load_run(args):
         else:
             extra += [f'--{key}', value]
     opt = TestOptions().parse(base + extra, save=False)  # the run's test_opt.txt stays as it is
+    distributed.setup(opt.gpu_ids)
     model = create_model(opt)
     model.setup(opt)
     model.eval()

@@ -79,14 +79,16 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
-from data import create_dataset  # noqa: E402
+import metrics  # noqa: E402
+from data import TEST_READING, create_dataset  # noqa: E402
+from inference import Translator  # noqa: E402
 from models import create_model  # noqa: E402
+from options import replaced  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
 from scripts import evaluate as evaluation  # noqa: E402
-from util import metrics  # noqa: E402
+from util import distributed  # noqa: E402
 from util.checkpoint import atomic_write, atomic_write_text, load_training_state  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
-from util.inference import Translator  # noqa: E402
 from util.seeding import seed_everything  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -449,12 +451,12 @@ class Evaluator:
             args += ['--num_test', str(o.num_test)]
         with quiet():
             opt = evaluation.EvaluateOptions().parse(args, save=False)
-        # As evaluate_model reads the test set: whole images in order, unaugmented, one at a time.
-        opt.dataset_mode, opt.serial_batches, opt.no_flip, opt.batch_size = 'unaligned', True, True, 1
-        return opt
+        # As evaluate_model reads the test set
+        return replaced(opt, dataset_mode='unaligned', **TEST_READING)
 
     def load(self, name, epoch, size):
         opt = self.options(name, epoch, size)
+        distributed.setup(opt.gpu_ids)
         seed_everything(opt.seed)
         with quiet():
             dataset = create_dataset(opt)
@@ -474,11 +476,11 @@ class Evaluator:
             images = (evaluation.to_unit(x[0]) for x in evaluation.domain_images(dataset, 'B', samples['B']))
             self.real_features[key] = self.inception.extract(images, total=len(samples['B']), desc='features of real B')
         count = min(len(samples['A']), len(samples['B']))
-        opt.kid_subset_size = self.opt.kid_subset_size or max(2, count // 2)
+        opt = replaced(opt, kid_subset_size=self.opt.kid_subset_size or max(2, count // 2))
         for point in points:
             epoch = f'iter_{point}'
             if epoch != opt.epoch:
-                opt.epoch = epoch
+                opt = replaced(opt, epoch=epoch)
                 with quiet():
                     model.load_networks(epoch)
             seed_everything(opt.seed)

@@ -1,4 +1,4 @@
-"""scripts/convert.py and util/inference.py: folders, lists and videos converted in either
+"""scripts/convert.py and the inference package: folders, lists and videos converted in either
 direction or both at the inputs' exact sizes, tiles blended without seams, unreadable files
 reported, nothing written outside --results_dir, and a torchrun run that splits the work.
 
@@ -18,8 +18,8 @@ import torch
 from PIL import Image
 
 from conftest import REPO, SHARED_DATA, run_cli, train_tiny
+from inference import find_inputs, output_path, tile_starts, translate_tiled
 from util.errors import UserError
-from util.inference import find_inputs, output_path, tile_starts, translate_tiled
 
 NET = ['--norm', 'none', '--ngf', '4', '--n_blocks_enc', '1', '--n_blocks_T', '1', '--n_blocks_dec', '1',
        '--gpu_ids', '-1']

@@ -15,7 +15,7 @@ from models import create_model
 from models.generators import ForkGenerator
 from options.train_options import TrainOptions
 from util import distributed
-from util.memory import FITS, step_memory
+from models.memory import FITS, step_memory
 from util.precision import Precision, bf16_supported
 
 pytestmark = [pytest.mark.cuda,
@@ -154,7 +154,7 @@ def test_channels_last_gives_the_same_results(tmp_path):
 @pytest.mark.parametrize('model_name', ['au_gan', 'fork_gan', 'cycle_gan'])
 def test_checkpointing_on_the_gpu_same_losses_less_memory_and_the_count_holds(tmp_path, model_name):
     """max_memory_allocated of a step falls with checkpointing, and stays within the count of
-    util/memory.py divided by FITS (the margin the out-of-memory advice assumes)."""
+    models/memory.py divided by FITS (the margin the out-of-memory advice assumes)."""
     results = {}
     for level in (None, 'all'):
         extra = ['--checkpoint_activations'] if level else []

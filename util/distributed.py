@@ -1,9 +1,10 @@
 """The one place that knows about devices and processes.
 
-`setup(opt)` joins the process group when the program was started by `torchrun` or
+`setup(gpu_ids)` joins the process group when the program was started by `torchrun` or
 `python -m torch.distributed.launch` (they set WORLD_SIZE/RANK/LOCAL_RANK and the rendezvous
-address), picks this process's device, and splits the global `--batch_size` and `--num_threads`
-between the processes. Everything else asks this module for the rank, the device, or to wrap a
+address) and picks this process's device; `share(batch_size, num_threads)` splits the global
+`--batch_size` and `--num_threads` between the processes. The programs call both themselves,
+after parsing their options (parsing never touches processes or devices). Everything else asks this module for the rank, the device, or to wrap a
 network; models never talk to torch.distributed themselves.
 """
 import datetime
@@ -42,9 +43,19 @@ def is_main_process():
     return rank() == 0
 
 
-def local_rank(opt=None):
-    # torchrun sets LOCAL_RANK; the legacy launcher passes --local-rank (kept in opt.local_rank).
-    return int(os.environ.get('LOCAL_RANK', getattr(opt, 'local_rank', None) or 0))
+def local_rank(legacy=None):
+    # torchrun sets LOCAL_RANK; the legacy launcher passes --local-rank (`legacy`).
+    return int(os.environ.get('LOCAL_RANK', legacy or 0))
+
+
+def launch_rank():
+    """This process's rank as the launcher set it (RANK), known before the process group is joined."""
+    return int(os.environ.get('RANK', '0'))
+
+
+def launch_world_size():
+    """The number of processes the launcher started (WORLD_SIZE; 1 when not launched)."""
+    return int(os.environ.get('WORLD_SIZE', '1'))
 
 
 def parse_gpu_ids(text):
@@ -68,37 +79,39 @@ def select_device(gpu_ids, index=None):
     return torch.device('cpu')
 
 
-def setup(opt):
-    """Join the process group if launched, choose the device, and make batch size and loader
-    threads per-process. Sets opt.device, opt.world_size, opt.rank; returns the device."""
+def setup(gpu_ids, backend=None, legacy_local_rank=None):
+    """Join the process group if launched (torchrun), choose this process's device and return it.
+
+    `gpu_ids` as parse_gpu_ids gives them ([] for the CPU); `backend` nccl or gloo (default: nccl
+    on GPUs, gloo on the CPU); `legacy_local_rank` is what torch.distributed.launch passes as
+    --local-rank (torchrun sets LOCAL_RANK instead). Called once, by the program, after parsing.
+    """
     global _device
+    use_cuda = bool(gpu_ids) and torch.cuda.is_available()
     if launched() and not is_distributed():
-        use_cuda = bool(opt.gpu_ids) and torch.cuda.is_available()
-        backend = getattr(opt, 'dist_backend', None) or ('nccl' if use_cuda else 'gloo')
         if use_cuda:
             # One GPU per process, chosen by the local rank (the launcher's job, not --gpu_ids).
-            if local_rank(opt) >= torch.cuda.device_count():
-                raise UserError(f'local rank {local_rank(opt)} has no GPU: this machine has '
+            if local_rank(legacy_local_rank) >= torch.cuda.device_count():
+                raise UserError(f'local rank {local_rank(legacy_local_rank)} has no GPU: this machine has '
                                 f'{torch.cuda.device_count()}; lower --nproc_per_node')
-            torch.cuda.set_device(local_rank(opt))
-        dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30))
-
-    world = world_size()
+            torch.cuda.set_device(local_rank(legacy_local_rank))
+        dist.init_process_group(backend=backend or ('nccl' if use_cuda else 'gloo'),
+                                timeout=datetime.timedelta(minutes=30))
     if is_distributed():
-        use_cuda = bool(opt.gpu_ids) and torch.cuda.is_available()
-        _device = torch.device('cuda', local_rank(opt)) if use_cuda else torch.device('cpu')
+        _device = torch.device('cuda', local_rank(legacy_local_rank)) if use_cuda else torch.device('cpu')
     else:
-        _device = select_device(opt.gpu_ids)
-
-    if world > 1 and getattr(opt, 'isTrain', False):
-        # --batch_size and --num_threads are global, as on one GPU: each process takes its share.
-        if opt.batch_size % world:
-            raise UserError(f'--batch_size {opt.batch_size} cannot be split evenly over {world} processes: '
-                            f'use a multiple of {world} (it is the global batch size)')
-        opt.batch_size //= world
-        opt.num_threads = -(-opt.num_threads // world) if opt.num_threads else 0
-    opt.device, opt.world_size, opt.rank = str(_device), world, rank()
+        _device = select_device(gpu_ids)
     return _device
+
+
+def share(batch_size, num_threads):
+    """This process's part of the global `--batch_size` and `--num_threads` (given as on one GPU):
+    (batch_size // world, ceil(num_threads / world)). An uneven batch split is a UserError."""
+    world = world_size()
+    if batch_size % world:
+        raise UserError(f'--batch_size {batch_size} cannot be split evenly over {world} processes: '
+                        f'use a multiple of {world} (it is the global batch size)')
+    return batch_size // world, -(-num_threads // world) if num_threads else 0
 
 
 def synchronize(device):

@@ -211,7 +211,7 @@ def out_of_memory_error(model, opt, batch_shape, limit):
     from util.precision import Precision, bf16_supported
     n, _, h, w = batch_shape
     device = model.device
-    amp, level = model.precision.mode, getattr(opt, 'checkpoint_activations', None)
+    amp, level = model.precision.mode, opt.checkpoint_activations
     half = 'bf16' if bf16_supported(device) else 'fp16'
     levels = [None, 'stages', 'all']
     more = levels[levels.index(level):]  # this run's level and the ones that recompute more
@@ -233,7 +233,7 @@ def out_of_memory_error(model, opt, batch_shape, limit):
     where = 'GPU' if device.type == 'cuda' else 'machine'
     now = f'--checkpoint_activations {level}' if level else 'no --checkpoint_activations'
     failed = (f'out of memory in a training step at {h}x{w} px, batch {n} per process (--amp {amp}, {now}) '
-              f'on a {_gib(limit)} {where}: a step counts {_gib(counts[(amp, level)])} (util/memory.py)')
+              f'on a {_gib(limit)} {where}: a step counts {_gib(counts[(amp, level)])} (models/memory.py)')
     fitting = [f'{flags(a, c)} ({_gib(size)})' for (a, c), size in counts.items()
                if (a, c) != (amp, level) and size <= FITS * limit]
     if fitting:
