@@ -18,43 +18,40 @@ from tqdm import tqdm
 
 from data import create_dataloader, create_dataset
 from models import create_model
+from models.memory import optimize_or_explain
+from models.training_state import TrainingState
 from options.train_options import TrainOptions
-from util import distributed
+from util import distributed, reporting
 from util.errors import exit_on_user_error
-from util.memory import optimize_or_explain
 from util.seeding import seed_everything
-from util.visualizer import Visualizer
-
-
-class _Silent:
-    """The visualizer of ranks other than 0: every call does nothing."""
-
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: None
 
 
 @exit_on_user_error
 def main(args=None):
-    opt = TrainOptions().parse(args)  # also joins the process group under torchrun
+    opt = TrainOptions().parse(args)
+    distributed.setup(opt.gpu_ids, opt.dist_backend, opt.local_rank)  # joins the process group under torchrun
+    batch_size, num_threads = distributed.share(opt.batch_size, opt.num_threads)  # this process's part
     main_process = distributed.is_main_process()
     seed_everything(opt.seed + distributed.rank())  # ranks draw different noise; DDP syncs the initial weights
     # cuDNN's autotuner pays off only when every batch has the same size.
     torch.backends.cudnn.benchmark = opt.preprocess.endswith('crop')
     dataset = create_dataset(opt)
-    loader = create_dataloader(opt, dataset)
+    loader = create_dataloader(opt, dataset, batch_size, num_threads)
     model = create_model(opt)
     model.setup(opt)
-    progress = model.load_state(opt.epoch) if opt.continue_train else None
-    visualizer = Visualizer(opt) if main_process else _Silent()
+    state = TrainingState(model)  # networks, optimizers, schedulers, scaler, pools, RNG, progress
+    progress = state.load(opt.epoch) if opt.continue_train else None
+    # loss log, loss plot, training page, visdom, wandb; ranks other than 0 report nowhere
+    reporter = reporting.from_options(opt, resume=opt.continue_train) if main_process else reporting.Reporter([])
 
     def save(label, epoch, epoch_iter, total_iters):
-        model.save(label, {'epoch': epoch, 'epoch_iter': epoch_iter, 'total_iters': total_iters})
+        state.save(label, {'epoch': epoch, 'epoch_iter': epoch_iter, 'total_iters': total_iters})
 
     def show_visuals(epoch, total_iters):
         if main_process:
             model.compute_visuals()
-            visualizer.save_loss_plot()  # first, so the page it is shown on is current
-            visualizer.display_current_results(model.get_current_visuals(), epoch, total_iters, True)
+            reporter.save_loss_plot()  # first, so the page it is shown on is current
+            reporter.display_current_results(model.get_current_visuals(), epoch, total_iters, True)
 
     last_epoch = opt.n_epochs + opt.n_epochs_decay
 
@@ -67,7 +64,7 @@ def main(args=None):
         print(f'this run already finished its {last_epoch} epochs: raise --n_epochs/--n_epochs_decay to train longer')
     if main_process:
         print(f'training {len(dataset)} images per epoch on {distributed.world_size()} process(es), '
-              f'batch {opt.batch_size} each, precision {model.precision.mode}'
+              f'batch {batch_size} each, precision {model.precision.mode}'
               + (f', activation checkpointing ({opt.checkpoint_activations})' if opt.checkpoint_activations else ''))
 
     compile_reported = False
@@ -75,7 +72,7 @@ def main(args=None):
         epoch_start = time.time()
         logged_totals = []  # each printout's sum of losses: the plateau policy's metric
         loader.sampler.set_epoch(epoch)
-        loader.sampler.set_start(epoch_iter * opt.batch_size)  # non-zero only when resuming mid-epoch
+        loader.sampler.set_start(epoch_iter * batch_size)  # non-zero only when resuming mid-epoch
         bar = tqdm(loader, desc=f'epoch {epoch}/{last_epoch}', unit='it', dynamic_ncols=True, leave=False,
                    disable=not main_process, initial=epoch_iter, total=epoch_iter + len(loader))
         t_data_start = time.time()
@@ -97,9 +94,9 @@ def main(args=None):
             if total_iters % opt.print_freq == 0:
                 losses = model.get_current_losses()  # synchronises with the device: only here
                 logged_totals.append(sum(losses.values()))
-                visualizer.print_current_losses(epoch, total_iters, losses, time.time() - t_step_start, t_data)
+                reporter.print_current_losses(epoch, total_iters, losses, time.time() - t_step_start, t_data)
                 # fraction of the epoch done before this step; tqdm's bar.n lags (it updates only on redraw)
-                visualizer.plot_current_losses(epoch, (epoch_iter - 1) / max(bar.total, 1), losses, total_iters)
+                reporter.plot_current_losses(epoch, (epoch_iter - 1) / max(bar.total, 1), losses, total_iters)
             if total_iters % opt.display_freq == 0:
                 show_visuals(epoch, total_iters)
             stop = reached_max_iters()
@@ -138,7 +135,7 @@ def main(args=None):
         n = distributed.check_in_sync([net for _, net in model.networks()])
         if main_process:
             print(f'weights identical on all {n} processes')
-    visualizer.close()
+    reporter.close()
     if main_process:
         print(f'done: checkpoints in {model.save_dir}, training page {model.save_dir}/web/index.html')
     distributed.cleanup()

@@ -86,11 +86,14 @@ class AUGANModel(BaseModel):
                 raise UserError('--lambda_identity > 0 needs --input_nc equal to --output_nc')
             self.netD_A = self.make_discriminator(opt.input_nc)
             self.netD_B = self.make_discriminator(opt.output_nc)
+            self.pool_names = ['fake_A_pool', 'fake_B_pool']
             self.fake_A_pool = ImagePool(opt.pool_size)
             self.fake_B_pool = ImagePool(opt.pool_size)
             self.optimizer_G = self.make_optimizer(self.netG_A, self.netG_B)
             self.optimizer_D = self.make_optimizer(self.netD_A, self.netD_B)
         self.instance = instance_terms(self, opt)
+        if self.instance:
+            self.optimizer_D_inst = self.add_terms(self.instance)
 
     def forward(self):
         out = self.netG_A(self.real_A)
@@ -138,7 +141,7 @@ class AUGANModel(BaseModel):
             with self.frozen(self.netD_A, self.netD_B) as (D_A, D_B):
                 loss_G = self.generator_loss(D_A, D_B)
             if self.instance:
-                loss_G = loss_G + self.instance.generator_loss()
+                loss_G = loss_G + self.keep(*self.instance.generator_loss(self))
         self.minimize(self.optimizer_G, loss_G)
 
         with self.autocast():
@@ -146,4 +149,4 @@ class AUGANModel(BaseModel):
             self.loss_D_B = self.discriminator_loss(self.netD_B, self.real_B, self.fake_B_pool.query(self.fake_B))
         self.minimize(self.optimizer_D, self.loss_D_A + self.loss_D_B)
         if self.instance:
-            self.instance.optimize_discriminators()
+            self.keep(self.instance.optimize_discriminators(self, self.optimizer_D_inst))

@@ -1,6 +1,9 @@
-"""What every model shares: device, networks by name, saving and loading, schedulers, losses
-and visuals for logging. A model subclass only builds its networks and defines its step."""
+"""What every model shares: device, networks by name, loading them, schedulers, losses and
+visuals for logging. A model subclass only builds its networks and defines its step; saving and
+resuming a training run is models/training_state.py's."""
 import contextlib
+import functools
+import operator
 import os
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -8,16 +11,14 @@ from collections import OrderedDict
 import torch
 from torch.optim import lr_scheduler
 
-from util import distributed, seeding
-from util.checkpoint import (finish_saves, load_network, load_training_state, network_file, save_together,
-                             training_state_file)
+from util import distributed
+from util.checkpoint import finish_saves, load_network
 from util.errors import UserError
-from util.image_pool import ImagePool
 from util.precision import Precision
 from .discriminators import define_D
 from .layers import count_parameters, init_weights, set_checkpointing
 from .losses import GANLoss
-from .persistence import build_network, check_config, describe
+from .persistence import build_network, check_config
 
 
 def get_scheduler(optimizer, opt):
@@ -46,8 +47,10 @@ def get_scheduler(optimizer, opt):
 
 
 class BaseModel(ABC):
-    """Subclasses fill `loss_names`, `model_names`, `visual_names` and `optimizers`, store each
-    network as `self.net<name>`, each loss as `self.loss_<name>`, each visual as an attribute.
+    """Subclasses fill `loss_names`, `model_names`, `visual_names`, `pool_names` and `optimizers`,
+    store each network as `self.net<name>`, each loss as `self.loss_<name>`, each visual and each
+    image pool as an attribute of that name. Terms from outside the model (models/instance_level.py)
+    join through `add_terms` and `keep`.
 
     In the training step, run forward passes and losses inside `self.autocast()`, call
     `self.minimize(optimizer, loss)` instead of zero_grad()/loss.backward()/optimizer.step(),
@@ -59,10 +62,12 @@ class BaseModel(ABC):
         self.opt = opt
         self.isTrain = opt.isTrain
         self.device = distributed.device()
-        self.precision = Precision(getattr(opt, 'amp', 'off'), self.device, getattr(opt, 'max_skipped_steps', 25))
-        self.memory_format = torch.channels_last if getattr(opt, 'channels_last', False) else torch.contiguous_format
+        # --max_skipped_steps and --checkpoint_activations are training flags
+        self.precision = Precision(opt.amp, self.device, *([opt.max_skipped_steps] if self.isTrain else []))
+        self.memory_format = torch.channels_last if opt.channels_last else torch.contiguous_format
         self.save_dir = os.path.join(opt.checkpoints_dir, opt.name)
         self.loss_names, self.model_names, self.visual_names = [], [], []
+        self.pool_names = []  # attributes holding image pools, saved with the training state
         # visual that shows an uncertainty map -> the attribute holding its sigma (for the pages' scale)
         self.uncertainty_visuals = {}
         self.optimizers, self.schedulers = [], []
@@ -152,20 +157,41 @@ class BaseModel(ABC):
         finally:
             self.set_requires_grad(list(nets), True)
 
+    # ----- terms from outside the model (models/instance_level.py) -----
+    def add_terms(self, terms):
+        """Take on the networks, losses and visuals that `terms` declares (its NETWORKS, LOSSES
+        and VISUALS): each network of `terms.build_networks(device)` as `self.net<name>`, and the
+        names in model_names, loss_names and visual_names. Returns one optimizer over those networks."""
+        for name, net in terms.build_networks(self.device).items():
+            setattr(self, 'net' + name, net)
+        self.model_names += list(terms.NETWORKS)
+        self.loss_names += list(terms.LOSSES)
+        self.visual_names += list(terms.VISUALS)
+        return self.make_optimizer(*(getattr(self, 'net' + name) for name in terms.NETWORKS))
+
+    def keep(self, losses, visuals=None):
+        """Store what terms computed: each of `losses` ({name: tensor}) as `self.loss_<name>`, each
+        of `visuals` ({name: tensor}) as `self.<name>`. Returns the sum of the losses, in order."""
+        for name, value in (visuals or {}).items():
+            setattr(self, name, value)
+        for name, value in losses.items():
+            setattr(self, 'loss_' + name, value)
+        return functools.reduce(operator.add, losses.values())
+
     # ----- lifecycle -----
     def setup(self, opt):
         if self.isTrain:
             self.schedulers = [get_scheduler(o, opt) for o in self.optimizers]
-        if not self.isTrain or opt.continue_train:
+        if not self.isTrain:  # training loads its networks with the rest of its state (TrainingState)
             self.load_networks(opt.epoch)
         self.print_networks(opt.verbose)
         for name, net in self.networks():
             net.to(memory_format=self.memory_format)
             # a runtime switch, not a constructor argument: checkpoints load whichever way they were trained
-            set_checkpointing(net, getattr(opt, 'checkpoint_activations', None) if self.isTrain else None)
+            set_checkpointing(net, opt.checkpoint_activations if self.isTrain else None)
             if self.isTrain:
                 net = distributed.wrap(net)
-            if getattr(opt, 'compile', False):
+            if opt.compile:
                 net = torch.compile(net)  # after DDP, as PyTorch recommends
             setattr(self, 'net' + name, net)
 
@@ -215,12 +241,13 @@ class BaseModel(ABC):
 
     def load_networks(self, epoch, names=None):
         """Load `<epoch>_net_<name>.pth` into each network (all of model_names by default). A
-        network left as None is first built as the checkpoint describes it (`--model test`)."""
-        self.loaded_iterations = {}
+        network left as None is first built as the checkpoint describes it (`--model test`).
+        Returns {name: the training iteration each file was saved at (None if unknown)}."""
+        iterations = {}
         finish_saves(self.save_dir)  # a save killed while renaming its files into place
         for name in names or self.model_names:
             path = self.checkpoint_path(epoch, name)
-            state, config, self.loaded_iterations[name] = load_network(path)
+            state, config, iterations[name] = load_network(path)
             net = getattr(self, 'net' + name)
             if net is None:
                 net = build_network(config, path).to(self.device)
@@ -235,69 +262,12 @@ class BaseModel(ABC):
                 raise UserError(f'{path} does not fit network {name} as built from the options ({detail[:160]}): '
                                 f'use the options it was trained with (see train_opt.txt beside it)')
             print(f'loaded {name} from {path}')
+        return iterations
 
     # ----- training state, for exact resume -----
     def image_pools(self):
-        return {k: v for k, v in sorted(vars(self).items()) if isinstance(v, ImagePool)}
-
-    def state_path(self, label):
-        return os.path.join(self.save_dir, f'{label}_state.pth')
-
-    def save(self, label, progress):
-        """Save the networks and everything needed to continue exactly: optimizers, schedulers,
-        the gradient scaler, image pools, every process's random generators and `progress`
-        (epoch, iteration counters), as one save (util.checkpoint.save_together: a kill at any
-        instant leaves this save or the previous one whole). Call on every process; the main
-        process writes."""
-        rng = distributed.all_gather_object(seeding.get_rng_state())
-        if distributed.is_main_process():
-            files = {}
-            for name, net in self.networks():
-                net = distributed.unwrap(net)  # never save a wrapper's prefixed keys
-                files[os.path.basename(self.checkpoint_path(label, name))] = network_file(
-                    name, net.state_dict(), describe(net), progress['total_iters'])
-            state = {'progress': dict(progress), 'rng': rng,
-                     'optimizers': [o.state_dict() for o in self.optimizers],
-                     'schedulers': [s.state_dict() for s in self.schedulers],
-                     'precision': self.precision.state_dict(),
-                     'pools': {k: p.state_dict() for k, p in self.image_pools().items()}}
-            files[os.path.basename(self.state_path(label))] = training_state_file(state)
-            save_together(self.save_dir, label, files)
-        distributed.barrier()
-
-    def load_state(self, label):
-        """Restore what `save` wrote (after setup); returns the saved progress, or None when the
-        checkpoint has networks only (an older run), which then starts at --epoch_count."""
-        path = self.state_path(label)
-        if not os.path.exists(path):
-            print(f'note: {path} not found: continuing from the networks alone, at --epoch_count {self.opt.epoch_count}')
-            return None
-        state = load_training_state(path)
-        progress = state['progress']
-        stale = {n: it for n, it in self.loaded_iterations.items() if it is not None and it != progress['total_iters']}
-        if stale:
-            raise UserError(f'{path} is from iteration {progress["total_iters"]} but the network files of {", ".join(stale)} '
-                            f'are from another save (a save was interrupted): continue from an epoch checkpoint '
-                            f'with --epoch N')
-        if len(state['optimizers']) != len(self.optimizers):
-            raise UserError(f'{path} holds {len(state["optimizers"])} optimizers, this model has {len(self.optimizers)}: '
-                            f'it belongs to another model')
-        for o, s in zip(self.optimizers, state['optimizers']):
-            o.load_state_dict(s)
-        for sch, s in zip(self.schedulers, state['schedulers']):
-            sch.load_state_dict(s)
-        self.precision.load_state_dict(state['precision'])
-        for k, pool in self.image_pools().items():
-            if k in state['pools']:
-                pool.load_state_dict(state['pools'][k])
-        rng = state['rng']
-        if len(rng) == distributed.world_size():
-            seeding.set_rng_state(rng[distributed.rank()])
-        elif distributed.is_main_process():
-            print(f'note: {path} was saved by {len(rng)} processes, this run has {distributed.world_size()}: '
-                  f'random generators start afresh')
-        print(f'resuming at epoch {progress["epoch"]}, iteration {progress["total_iters"]}')
-        return progress
+        """{name: pool} for each of pool_names, sorted by name (the keys of the saved 'pools')."""
+        return {name: getattr(self, name) for name in sorted(self.pool_names)}
 
     def print_networks(self, verbose):
         if not distributed.is_main_process():

@@ -62,6 +62,7 @@ class CycleGANModel(BaseModel):
             raise UserError('--lambda_identity > 0 needs --input_nc equal to --output_nc (or --lambda_identity 0)')
         self.netD_A = self.make_discriminator(opt.output_nc)  # judges G_A's outputs: domain B
         self.netD_B = self.make_discriminator(opt.input_nc)
+        self.pool_names = ['fake_A_pool', 'fake_B_pool']
         self.fake_A_pool = ImagePool(opt.pool_size)
         self.fake_B_pool = ImagePool(opt.pool_size)
         self.optimizer_G = self.make_optimizer(self.netG_A, self.netG_B)

@@ -151,6 +151,7 @@ class ForkGANModel(BaseModel):
             return
 
         shared = opt.pool_mode == 'shared'
+        self.pool_names = ['shared_pool'] if shared else [name.replace('D_', 'pool_') for name in DISCRIMINATORS]
         for name in DISCRIMINATORS:
             channels = opt.input_nc if name.endswith('A') else opt.output_nc
             setattr(self, 'net' + name, self.make_discriminator(channels))
@@ -163,6 +164,8 @@ class ForkGANModel(BaseModel):
         self.optimizer_D = self.make_optimizer(*(getattr(self, 'net' + n) for n in DISCRIMINATORS))
         self.optimizer_C = self.make_optimizer(self.netC)
         self.instance = instance_terms(self, opt)
+        if self.instance:
+            self.optimizer_D_inst = self.add_terms(self.instance)
 
     def loss_encoding(self, net, enc):
         """`enc`, net's clean encoder output, as the perceptual and classifier losses read it: plus
@@ -222,7 +225,7 @@ class ForkGANModel(BaseModel):
             with self.frozen(*nets, self.netC) as frozen:
                 loss_G = self.generator_loss(dict(zip(DISCRIMINATORS, frozen[:-1])), frozen[-1])
             if self.instance:
-                loss_G = loss_G + self.instance.generator_loss()
+                loss_G = loss_G + self.keep(*self.instance.generator_loss(self))
         self.minimize(self.optimizer_G, loss_G)
 
         with self.autocast():
@@ -237,4 +240,4 @@ class ForkGANModel(BaseModel):
                     setattr(self, 'loss_' + name, self.discriminator_loss(getattr(self, 'net' + name), real, fake))
         self.minimize(self.optimizer_D, sum(getattr(self, 'loss_' + n) for n in DISCRIMINATORS))
         if self.instance:
-            self.instance.optimize_discriminators()
+            self.keep(self.instance.optimize_discriminators(self, self.optimizer_D_inst))

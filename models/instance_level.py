@@ -40,61 +40,77 @@ def crop(images, rois, size):
 
 
 class InstanceTerms:
-    """Adds D_A_inst and D_B_inst (and their optimizer) to `model`; the model calls
-    `generator_loss()` in its generator step and `optimize_discriminators()` at the end."""
+    """The instance terms declare what they add to a model (NETWORKS, LOSSES, VISUALS) and never
+    write to it. The model takes them on with `model.add_terms(terms)` (which builds the networks
+    as net<name>, names them, and returns their optimizer), adds `model.keep(*generator_loss(model))`
+    to its generator loss, and ends its step with `model.keep(optimize_discriminators(model, optimizer))`.
+    The networks are read from the model at each call, as setup() may have wrapped them (DDP, compile)."""
 
-    def __init__(self, model, opt):
-        self.model, self.opt = model, opt
-        for name, channels in (('D_A_inst', opt.input_nc), ('D_B_inst', opt.output_nc)):
-            setattr(model, 'net' + name, define_D(channels, opt.ndf, 'n_layers', 2, opt.norm, opt.init_type,
-                                                  opt.init_gain).to(model.device))
-        model.model_names += ['D_A_inst', 'D_B_inst']
-        model.loss_names += ['G_inst', 'cycle_inst', 'rec_inst', 'D_inst']
-        model.visual_names += ['real_A_inst', 'fake_B_inst']
-        model.optimizer_D_inst = model.make_optimizer(model.netD_A_inst, model.netD_B_inst)
+    NETWORKS = ('D_A_inst', 'D_B_inst')
+    LOSSES = ('G_inst', 'cycle_inst', 'rec_inst', 'D_inst')
+    VISUALS = ('real_A_inst', 'fake_B_inst')
 
-    def crops(self):
-        m, size = self.model, self.opt.inst_size
+    def __init__(self, opt):
+        self.opt = opt
+
+    def build_networks(self, device):
+        """{name: discriminator} of NETWORKS, initialised, on `device` (built in that order)."""
+        opt = self.opt
+        return {name: define_D(channels, opt.ndf, 'n_layers', 2, opt.norm, opt.init_type, opt.init_gain).to(device)
+                for name, channels in zip(self.NETWORKS, (opt.input_nc, opt.output_nc))}
+
+    def discriminators(self, model):
+        """(D_A_inst, D_B_inst) as the model holds them now."""
+        return tuple(getattr(model, 'net' + name) for name in self.NETWORKS)
+
+    def crops(self, model):
+        """Crop the step's images at their boxes (kept here for the losses); returns the visuals."""
+        size = self.opt.inst_size
         # the regions once per step; every image of a side is cropped at its source's boxes
         # (a translation keeps its source's objects where they were)
-        self.rois_A, self.w_A = box_rois(m.box_A, *m.real_A.shape[-2:])
-        self.rois_B, self.w_B = box_rois(m.box_B, *m.real_B.shape[-2:])
-        self.real_A, self.fake_B = crop(m.real_A, self.rois_A, size), crop(m.fake_B, self.rois_A, size)
-        self.real_B, self.fake_A = crop(m.real_B, self.rois_B, size), crop(m.fake_A, self.rois_B, size)
-        m.real_A_inst, m.fake_B_inst = self.real_A, self.fake_B
+        self.rois_A, self.w_A = box_rois(model.box_A, *model.real_A.shape[-2:])
+        self.rois_B, self.w_B = box_rois(model.box_B, *model.real_B.shape[-2:])
+        self.real_A, self.fake_B = crop(model.real_A, self.rois_A, size), crop(model.fake_B, self.rois_A, size)
+        self.real_B, self.fake_A = crop(model.real_B, self.rois_B, size), crop(model.fake_A, self.rois_B, size)
+        return {'real_A_inst': self.real_A, 'fake_B_inst': self.fake_B}
 
-    def generator_loss(self):
-        m, opt = self.model, self.opt
-        self.crops()
-        gan = m.criterionGAN
-        with m.frozen(m.netD_A_inst, m.netD_B_inst) as (D_A, D_B):
-            m.loss_G_inst = opt.lambda_inst * 0.5 * (gan(D_B(self.fake_B), True, self.w_A)
-                                                     + gan(D_A(self.fake_A), True, self.w_B))
+    def generator_loss(self, model):
+        """The generator step's terms: ({G_inst, cycle_inst, rec_inst}, visuals)."""
+        opt = self.opt
+        visuals = self.crops(model)
+        gan = model.criterionGAN
+        with model.frozen(*self.discriminators(model)) as (D_A, D_B):
+            loss_G = opt.lambda_inst * 0.5 * (gan(D_B(self.fake_B), True, self.w_A)
+                                              + gan(D_A(self.fake_A), True, self.w_B))
         size = opt.inst_size
-        cyc_A, rec_A = crop(m.cyc_A, self.rois_A, size), crop(m.rec_A, self.rois_A, size)
-        cyc_B, rec_B = crop(m.cyc_B, self.rois_B, size), crop(m.rec_B, self.rois_B, size)
-        m.loss_cycle_inst = opt.lambda_inst * (opt.lambda_A * weighted_l1(cyc_A, self.real_A, self.w_A)
-                                               + opt.lambda_B * weighted_l1(cyc_B, self.real_B, self.w_B))
-        m.loss_rec_inst = opt.lambda_inst * opt.lambda_rec * (weighted_l1(rec_A, self.real_A, self.w_A)
-                                                              + weighted_l1(rec_B, self.real_B, self.w_B))
-        return m.loss_G_inst + m.loss_cycle_inst + m.loss_rec_inst
+        cyc_A, rec_A = crop(model.cyc_A, self.rois_A, size), crop(model.rec_A, self.rois_A, size)
+        cyc_B, rec_B = crop(model.cyc_B, self.rois_B, size), crop(model.rec_B, self.rois_B, size)
+        loss_cycle = opt.lambda_inst * (opt.lambda_A * weighted_l1(cyc_A, self.real_A, self.w_A)
+                                        + opt.lambda_B * weighted_l1(cyc_B, self.real_B, self.w_B))
+        loss_rec = opt.lambda_inst * opt.lambda_rec * (weighted_l1(rec_A, self.real_A, self.w_A)
+                                                       + weighted_l1(rec_B, self.real_B, self.w_B))
+        return {'G_inst': loss_G, 'cycle_inst': loss_cycle, 'rec_inst': loss_rec}, visuals
 
-    def optimize_discriminators(self):
-        m = self.model
-        gan = m.criterionGAN
-        with m.autocast():
-            m.loss_D_inst = 0.5 * (gan(m.netD_B_inst(self.real_B), True, self.w_B)
-                                   + gan(m.netD_B_inst(self.fake_B.detach()), False, self.w_A)
-                                   + gan(m.netD_A_inst(self.real_A), True, self.w_A)
-                                   + gan(m.netD_A_inst(self.fake_A.detach()), False, self.w_B))
-        m.minimize(m.optimizer_D_inst, m.loss_D_inst)
+    def optimize_discriminators(self, model, optimizer):
+        """One step of `optimizer` (the one add_terms returned) on the crops of the generator step;
+        returns {D_inst}."""
+        gan = model.criterionGAN
+        D_A, D_B = self.discriminators(model)
+        with model.autocast():
+            loss = 0.5 * (gan(D_B(self.real_B), True, self.w_B)
+                          + gan(D_B(self.fake_B.detach()), False, self.w_A)
+                          + gan(D_A(self.real_A), True, self.w_A)
+                          + gan(D_A(self.fake_A.detach()), False, self.w_B))
+        model.minimize(optimizer, loss)
+        return {'D_inst': loss}
 
 
 def instance_terms(model, opt):
-    """InstanceTerms for a training run with --instance_level, else None."""
+    """InstanceTerms for a training run of `model` with --instance_level, else None. The model
+    then takes them on: `self.optimizer_D_inst = self.add_terms(terms)`."""
     if not (model.isTrain and opt.instance_level):
         return None
     if opt.dataset_mode != 'unaligned_coco':
         raise UserError('--instance_level needs object boxes: use --dataset_mode unaligned_coco '
                         '(<dataroot>/<phase>A.json and <phase>B.json in COCO format)')
-    return InstanceTerms(model, opt)
+    return InstanceTerms(opt)

@@ -7,7 +7,8 @@ fork generator G translates A->B and reconstructs A; D_B judges its translations
 
 What a model does (BaseModel holds everything else: devices, checkpoints, schedulers, logging):
   modify_commandline_options  add flags / change defaults for this model
-  __init__                    name losses, visuals and networks; build networks and optimizers
+  __init__                    name losses, visuals, networks (and image pools, in pool_names);
+                              build networks and optimizers
   set_input                   (BaseModel has one for dicts with A, B, A_paths: override for others)
   forward                     compute outputs (used by training and by test.py)
   optimize_parameters         one training step, through BaseModel's autocast/minimize/frozen
