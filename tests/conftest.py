@@ -31,8 +31,9 @@ MISSING_DATA = 'the real day/night set is not at'  # every skip for want of the 
 
 # A test that starts processes or trains on the photos is 'slow'; `pytest -m "not slow"` leaves
 # those out (the fast lane), except the ones marked 'smoke': one tiny pass end to end.
-SLOW_SIGNS = ('run_cli(', 'train_tiny(', 'subprocess.run(', 'train.main(', 'run_script(', 'run_pytest(')
-SLOW_FIXTURES = {'daynight', 'tiny_run', 'imported'}
+SLOW_SIGNS = ('run_cli(', 'train_tiny(', 'subprocess.run(', 'subprocess.Popen(', 'train.main(', 'run_script(',
+              'run_pytest(', 'gpu_check(')
+SLOW_FIXTURES = {'daynight', 'tiny_run', 'imported', 'features'}
 
 
 def is_slow(item):
@@ -85,6 +86,29 @@ def run_cli(*args, cwd=REPO, check=True, timeout=600):
         raise AssertionError(f'{" ".join(map(str, args))} exited {proc.returncode}\n'
                              f'--- stdout ---\n{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-3000:]}')
     return proc
+
+
+def run_main(program, *args):
+    """Run an entry point's main() in this process, as `python <program> <args>` would run it,
+    for tests of what it says rather than of the process around it (parsing, one-line errors):
+    returns an object with the run's returncode, stdout and stderr, like run_cli's. `program` is
+    a path from the repository root ('train.py', 'scripts/convert.py')."""
+    import contextlib
+    import importlib.util
+    import io
+    import types
+    path = REPO / program
+    spec = importlib.util.spec_from_file_location('_entry_' + path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            module.main([str(a) for a in args])
+        except SystemExit as e:  # exit_on_user_error, argparse
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return types.SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def train_tiny(ckpt, *extra, name='tiny'):

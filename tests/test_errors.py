@@ -1,10 +1,14 @@
-"""Bad input ends with one clear line on stderr (exit code 2) that names the culprit, never a traceback."""
+"""Bad input ends with one clear line on stderr (exit code 2) that names the culprit, never a traceback.
+
+train.py runs in this process (conftest.run_main), so these stay in the fast lane;
+test_no_dataroot_given runs it as a real process, to keep the exit code and stderr of a real
+command under test too."""
 import shutil
 
 import pytest
 from PIL import Image
 
-from conftest import TINY, run_cli
+from conftest import TINY, run_cli, run_main
 
 SMALL = ['--load_size', '40', '--crop_size', '32', '--n_epochs', '1', '--n_epochs_decay', '0']
 
@@ -34,8 +38,7 @@ def assert_user_error(proc, *fragments):
 
 
 def train(*args, root, tmp_path):
-    return run_cli('train.py', '--dataroot', root, '--checkpoints_dir', tmp_path / 'ck', *TINY, *SMALL, *args,
-                   check=False)
+    return run_main('train.py', '--dataroot', root, '--checkpoints_dir', tmp_path / 'ck', *TINY, *SMALL, *args)
 
 
 def test_missing_dataroot(tmp_path):
@@ -87,20 +90,20 @@ def test_checkpoint_that_does_not_match(tmp_path, tiny_root):
     ngf = wider.index('--ngf') + 1
     wider[ngf] = '8'
     # the run folder's record refuses the contradicting flag first, naming both values
-    assert_user_error(run_cli(*wider, check=False), '--ngf 8 contradicts the run run, built with --ngf 4',
+    assert_user_error(run_main(*wider), '--ngf 8 contradicts the run run, built with --ngf 4',
                       'train_opt.json')
-    assert_user_error(run_cli(*test_args, '--norm', 'none', check=False), '--norm none', '--norm instance')
+    assert_user_error(run_main(*test_args, '--norm', 'none'), '--norm none', '--norm instance')
     # a run without that record (an older one): the checkpoint's own description still refuses it
     (tmp_path / 'ck' / 'run' / 'train_opt.json').unlink()
-    last = assert_user_error(run_cli(*wider, check=False), 'latest_net_G_A.pth', '--ngf 4', '--ngf 8')
+    last = assert_user_error(run_main(*wider), 'latest_net_G_A.pth', '--ngf 4', '--ngf 8')
     assert 'train_opt.txt' in last
-    assert_user_error(run_cli(*test_args, '--norm', 'none', check=False), '--norm instance', '--norm none')
+    assert_user_error(run_main(*test_args, '--norm', 'none'), '--norm instance', '--norm none')
 
     # a file without this project's metadata (a bare state_dict) that does not fit is still named
     import torch
     path = tmp_path / 'ck' / 'run' / 'latest_net_G_B.pth'
     torch.save({'encoder.0.0.weight': torch.zeros(1)}, path)
-    assert_user_error(run_cli(*test_args, check=False), path, 'does not fit network G_B')
+    assert_user_error(run_main(*test_args), path, 'does not fit network G_B')
 
 
 def test_corrupt_or_foreign_checkpoint(tmp_path, tiny_root):
@@ -109,13 +112,13 @@ def test_corrupt_or_foreign_checkpoint(tmp_path, tiny_root):
     (run_dir / 'latest_net_G_A.pth').write_bytes(b'garbage, not a checkpoint')
     test_args = ['test.py', '--dataroot', tiny_root, '--phase', 'train', '--name', 'run',
                  '--checkpoints_dir', tmp_path / 'ck', '--results_dir', tmp_path / 'res', *TINY]
-    assert_user_error(run_cli(*test_args, check=False), run_dir / 'latest_net_G_A.pth', 'not a network checkpoint')
+    assert_user_error(run_main(*test_args), run_dir / 'latest_net_G_A.pth', 'not a network checkpoint')
 
 
 def test_missing_checkpoint(tmp_path, tiny_root):
     test_args = ['test.py', '--dataroot', tiny_root, '--phase', 'train', '--name', 'never_trained',
                  '--checkpoints_dir', tmp_path / 'ck', '--results_dir', tmp_path / 'res', *TINY]
-    assert_user_error(run_cli(*test_args, check=False), 'never_trained', 'train first')
+    assert_user_error(run_main(*test_args), 'never_trained', 'train first')
 
 
 def test_image_too_small_for_the_networks(tmp_path, tiny_root):
@@ -130,10 +133,10 @@ def test_crop_too_small_for_the_discriminator_is_refused_before_any_work(tmp_pat
                             (['--crop_size', '16'], '--crop_size 16 is too small for --netD basic'),
                             (['--crop_size', '32x48', '--netD', 'augan'], '--crop_size 32x48 is too small for --netD augan'),
                             (['--preprocess', 'resize', '--load_size', '20x40'], '--load_size 20x40 is too small')):
-        proc = run_cli('train.py', '--dataroot', missing, '--name', 'x', '--checkpoints_dir', tmp_path, '--gpu_ids',
-                       '-1', *flags, check=False)
+        proc = run_main('train.py', '--dataroot', missing, '--name', 'x', '--checkpoints_dir', tmp_path, '--gpu_ids',
+                       '-1', *flags)
         assert_user_error(proc, fragment)
     for ok in (['--crop_size', '64', '--netD', 'ms2'], ['--crop_size', '32x64', '--netD', 'augan']):
-        proc = run_cli('train.py', '--dataroot', missing, '--name', 'x', '--checkpoints_dir', tmp_path, '--gpu_ids',
-                       '-1', *ok, check=False)
+        proc = run_main('train.py', '--dataroot', missing, '--name', 'x', '--checkpoints_dir', tmp_path, '--gpu_ids',
+                       '-1', *ok)
         assert_user_error(proc, 'no_data')  # it gets as far as the data

@@ -21,7 +21,7 @@ from models.persistence import describe
 from options.train_options import TrainOptions
 from util.checkpoint import load_network
 from util.errors import UserError
-from util.memory import SavedTensors, fake_step_memory, optimize_or_explain, step_memory
+from models.memory import SavedTensors, fake_step_memory, optimize_or_explain, step_memory
 from util.precision import bf16_supported
 
 # the tiny networks of each model, and a crop every discriminator takes
@@ -145,6 +145,7 @@ def test_recomputed_noise_and_dropout_draw_what_the_first_run_drew(net):
     assert not all(torch.allclose(a, b) for a, b in zip(grads_a, other))
 
 
+@pytest.mark.slow  # compiling takes 20-30 s on the CPU
 def test_checkpointed_generator_under_torch_compile():
     torch.manual_seed(0)
     plain = ForkGenerator(3, 3, 4, 'instance', 1, 1, 1, 2, True).train()
@@ -254,14 +255,15 @@ def run_out_of_memory_once(m):
     m.optimize_parameters = out_of_memory
 
 
+@pytest.mark.slow  # counts a step at several settings: over 10 s on 2 cores
 def test_running_out_of_memory_names_the_size_and_the_flags_that_fit(tmp_path, monkeypatch):
-    import util.memory
+    import models.memory
     m, opt = build(tmp_path, 'au_gan')
     m.set_input(batches(1, (256, 512), batch=2)[0])
     run_out_of_memory_once(m)
     plain = fake_step_memory(build(tmp_path, 'au_gan')[0], 2, 256, 512)['total']
     checkpointed = fake_step_memory(build(tmp_path, 'au_gan', checkpointed='stages')[0], 2, 256, 512)['total']
-    monkeypatch.setattr(util.memory, 'capacity', lambda device: (plain + checkpointed) / 2 / util.memory.FITS)
+    monkeypatch.setattr(models.memory, 'capacity', lambda device: (plain + checkpointed) / 2 / models.memory.FITS)
     with pytest.raises(UserError) as e:
         optimize_or_explain(m, opt)
     message = str(e.value)
@@ -272,11 +274,11 @@ def test_running_out_of_memory_names_the_size_and_the_flags_that_fit(tmp_path, m
 
 
 def test_out_of_memory_with_nothing_that_fits_says_to_shrink(tmp_path, monkeypatch):
-    import util.memory
+    import models.memory
     m, opt = build(tmp_path, 'cycle_gan', checkpointed=True)
     m.set_input(batches(1, (64, 64))[0])
     run_out_of_memory_once(m)
-    monkeypatch.setattr(util.memory, 'capacity', lambda device: 2 ** 20)
+    monkeypatch.setattr(models.memory, 'capacity', lambda device: 2 ** 20)
     with pytest.raises(UserError, match='lower --batch_size or --crop_size'):
         optimize_or_explain(m, opt)
 
