@@ -148,10 +148,11 @@ def timed(fn, device, steps, warmup):
     return timed_together({'fn': fn}, device, steps, warmup)['fn']
 
 
-def timed_together(fns, device, steps, warmup, record=None):
+def timed_together(fns, device, steps, warmup, record=None, label=None):
     """{name: (median seconds, first call's seconds)} of the functions in `fns`, called in turn,
     one call each per round, so that slow phases of the machine fall on all of them alike.
-    `record`, a dict, receives every timed call's seconds, by name, round by round."""
+    `record`, a dict, receives every timed call's seconds, by name, round by round; with a
+    `label`, each round's times are printed as it ends (rounds of big steps take minutes)."""
     times = {name: [] for name in fns}
     for i in range(warmup + steps):
         for name, fn in fns.items():
@@ -160,6 +161,10 @@ def timed_together(fns, device, steps, warmup, record=None):
             fn()
             distributed.synchronize(device)
             times[name].append(time.perf_counter() - start)
+        if label:
+            kind = 'warm-up' if i < warmup else 'timed'
+            print(f'  {label}: round {i + 1}/{warmup + steps} ({kind}): '
+                  + ', '.join(f'{name or "off"} {t[-1]:.2f} s' for name, t in times.items()), flush=True)
     if record is not None:
         record.update({name: t[warmup:] for name, t in times.items()})
     return {name: (statistics.median(t[warmup:]), t[0]) for name, t in times.items()}
@@ -493,9 +498,10 @@ def checkpoint_time(opt, machine):
     batch = synthetic_batch(opt)
     device = models[0].device
     record = {}
-    times = timed_together({c: training_step(m, batch) for c, m in zip(LEVELS, models)}, device,
-                           opt.steps, opt.warmup, record)
     h, w = size_hw(opt.crop_size)
+    times = timed_together({c: training_step(m, batch) for c, m in zip(LEVELS, models)}, device,
+                           opt.steps, opt.warmup, record, label=f'{opt.model} {h}x{w} {opt.amp} checkpointing')
+    print(f'  {opt.model} {h}x{w}: counting one step per checkpointing level', flush=True)
     rows = []
     for checkpointed, model in zip(LEVELS, models):
         counts = counted_step(model, batch)

@@ -110,6 +110,24 @@ def test_load_image_modes(tmp_path):
     assert load_image(p, 3).size == (10, 6)
 
 
+def test_load_image_gives_the_pixels_of_a_conversion_in_every_source_mode(tmp_path):
+    """An image already in the wanted mode is returned as decoded (no copy); any other mode is
+    converted. Either way the pixels are those of PIL's convert()."""
+    rng = np.random.default_rng(0)
+    rgb = Image.fromarray(rng.integers(0, 256, (12, 20, 3), dtype=np.uint8))
+    sources = {'rgb.jpg': rgb, 'rgb.png': rgb, 'rgba.png': rgb.convert('RGBA'), 'gray.png': rgb.convert('L'),
+               'palette.png': rgb.convert('P'), 'cmyk.jpg': rgb.convert('CMYK')}
+    for name, image in sources.items():
+        path = tmp_path / name
+        image.save(path)
+        for channels, mode in ((3, 'RGB'), (1, 'L')):
+            loaded = load_image(path, channels)
+            with Image.open(path) as reference:
+                expected = reference.convert(mode)
+            assert loaded.mode == mode and loaded.size == (20, 12), name
+            assert np.array_equal(np.asarray(loaded), np.asarray(expected)), (name, mode)
+
+
 def test_load_image_bad_files(tmp_path):
     rng = np.random.default_rng(0)
     good = tmp_path / 'good.jpg'
