@@ -2,8 +2,6 @@
 visuals for logging. A model subclass only builds its networks and defines its step; saving and
 resuming a training run is models/training_state.py's."""
 import contextlib
-import functools
-import operator
 import os
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -176,7 +174,7 @@ class BaseModel(ABC):
             setattr(self, name, value)
         for name, value in losses.items():
             setattr(self, 'loss_' + name, value)
-        return functools.reduce(operator.add, losses.values())
+        return sum(losses.values())
 
     # ----- lifecycle -----
     def setup(self, opt):

@@ -86,7 +86,7 @@ from models import create_model  # noqa: E402
 from options import replaced  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
 from scripts import evaluate as evaluation  # noqa: E402
-from util import distributed  # noqa: E402
+from util import distributed, processes  # noqa: E402
 from util.checkpoint import atomic_write, atomic_write_text, load_training_state  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
 from util.seeding import seed_everything  # noqa: E402
@@ -361,13 +361,7 @@ def run_train(cmd, log_path):
                     print(f'    {line}', flush=True)
             rc = proc.wait()
         finally:
-            if proc.poll() is None:  # the study was interrupted: stop the run it started
-                proc.terminate()
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            processes.stop(proc, grace=30)  # still running only if the study was interrupted
         pump.join(timeout=5)
         text = tail[0].decode('utf-8', 'replace')
         log_file.write(text.replace('\r', '\n') + '\n')

@@ -128,6 +128,17 @@ def test_load_image_gives_the_pixels_of_a_conversion_in_every_source_mode(tmp_pa
             assert np.array_equal(np.asarray(loaded), np.asarray(expected)), (name, mode)
 
 
+def test_load_image_does_not_copy_an_image_already_in_the_wanted_mode(tmp_path, monkeypatch):
+    # a copy costs 10 ms per 1920x1080 frame in the data loader (docs/performance.md)
+    path = save_image(tmp_path / 'rgb.jpg', (16, 8), (200, 30, 90))
+
+    def no_copy(image, *args, **kwargs):
+        raise AssertionError('load_image converted an RGB image to RGB')
+
+    monkeypatch.setattr(Image.Image, 'convert', no_copy)
+    assert load_image(path, 3).mode == 'RGB'
+
+
 def test_load_image_bad_files(tmp_path):
     rng = np.random.default_rng(0)
     good = tmp_path / 'good.jpg'

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 
+from .. import processes
+
 # Seconds to wait for the server to listen (importing visdom takes a few).
 START_TIMEOUT = 30.0
 
@@ -71,11 +73,4 @@ class VisdomServer:
     def stop(self):
         """Stop the server if it still runs (terminate, then kill after 5 s)."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        processes.stop(process, grace=5)
