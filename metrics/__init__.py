@@ -3,7 +3,7 @@ SSIM, and correlations.
 
 - `metrics.inception`: `InceptionFeatures`, the features FID and KID compare, of image batches
   or of a folder of images (`sample_indices` picks a seeded random sample of a folder);
-- `metrics.scores`: `fid`, `kid` (from two feature arrays), `psnr`, `ssim` (per image pair) and
+- `metrics.scores`: `fid`, `kid` (from two feature arrays), `psnr`, `ssim`, `edge_correlation` (per image pair) and
   `correlations` (Pearson and Spearman).
 
 scripts/evaluate.py and scripts/study.py use these. Layering: this package uses util/ (`UserError`)
@@ -12,8 +12,9 @@ tests/test_layers.py checks that.
 """
 from metrics.inception import (FEATURE_DIM, INCEPTION_PACKAGE, INCEPTION_SIZE, InceptionFeatures,
                                inception_weights_path, sample_indices)
-from metrics.scores import correlations, feature_statistics, fid, frechet_distance, kid, psnr, ssim
+from metrics.scores import (correlations, edge_correlation, feature_statistics, fid, frechet_distance, kid, psnr,
+                            ssim)
 
-__all__ = ['FEATURE_DIM', 'INCEPTION_PACKAGE', 'INCEPTION_SIZE', 'InceptionFeatures', 'correlations',
+__all__ = ['FEATURE_DIM', 'INCEPTION_PACKAGE', 'INCEPTION_SIZE', 'InceptionFeatures', 'correlations', 'edge_correlation',
            'feature_statistics', 'fid', 'frechet_distance', 'inception_weights_path', 'kid', 'psnr',
            'sample_indices', 'ssim']

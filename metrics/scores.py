@@ -4,6 +4,7 @@
   MMD^2 with the cubic polynomial kernel, over random subsets) from two feature arrays (see
   `metrics.inception` for the features).
 - `psnr`, `ssim` (Gaussian window 11, sigma 1.5, Wang et al. 2004) per image, on [0, 1] tensors.
+- `edge_correlation` per image: how much of one image's structure (its edges) the other has.
 - `correlations`: Pearson and Spearman coefficients of two samples.
 """
 import math
@@ -116,6 +117,31 @@ def ssim(x, y, data_range=1.0, window_size=11, sigma=1.5, k1=0.01, k2=0.03):
     cov = blur(x * y) - mu_x * mu_y
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
     return ssim_map.flatten(1).mean(dim=1)
+
+
+def gradient_magnitude(x):
+    """|Sobel gradient| of the luminance (Rec. 601 weights; the channel mean for other counts) of
+    an (N, C, H, W) batch: (N, 1, H-2, W-2)."""
+    x = x.double()
+    if x.shape[1] == 3:
+        x = (x * x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    else:
+        x = x.mean(1, keepdim=True)
+    sobel = x.new_tensor([[1, 0, -1], [2, 0, -2], [1, 0, -1]])
+    gx = F.conv2d(x, sobel.view(1, 1, 3, 3))
+    gy = F.conv2d(x, sobel.t().reshape(1, 1, 3, 3))
+    return (gx ** 2 + gy ** 2).sqrt()
+
+
+def edge_correlation(x, y):
+    """Pearson correlation of the gradient magnitudes of each image pair of two (N, C, H, W)
+    batches, in [-1, 1]: 1 when y has x's edges where x has them (whatever its colours), near 0
+    when y's structure is unrelated to x's (a pattern painted over the scene, a blur). Unlike
+    PSNR and SSIM it ignores a global change of brightness and colour."""
+    gx, gy = gradient_magnitude(x).flatten(1), gradient_magnitude(y).flatten(1)
+    gx, gy = gx - gx.mean(1, keepdim=True), gy - gy.mean(1, keepdim=True)
+    denom = (gx.pow(2).sum(1) * gy.pow(2).sum(1)).sqrt()
+    return torch.where(denom > 0, (gx * gy).sum(1) / denom.clamp_min(1e-300), torch.zeros_like(denom))
 
 
 def correlations(a, b):

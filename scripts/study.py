@@ -43,12 +43,23 @@ Outputs in --out:
     study.md           the table at the last eval point, the full table, the command, the
                        settings and the machine (CPU count, torch version, device)
     kid.png            KID against iterations, one line per configuration, kid_std as error bars
+    ground_truth.png   with --ground_truth: PSNR and edge r against the truth against iterations,
+                       the floor and the ceiling as lines
     samples.png        N test night photos (--num_samples, evenly over testA sorted by name): the
                        real photo, then its translation by each configuration's last checkpoint
     samples_BtoA.png   the same for N day photos of testB translated to night
     study.json         the settings that decide the results, checked when the study is rerun
     runs/<config>/     the training run: checkpoints, loss log, train.py's output (study_train.log)
                        and the flags it was trained with (study_train.json)
+
+Ground truth. With --ground_truth the study renders a task with a known answer from the day
+photos of --dataroot into <out>/data (data/ground_truth.py: a fixed, global night rendering,
+unpaired halves for training, a paired test set) and trains there. Each row then also scores the
+A->B translations against the day photos they were rendered from: PSNR, SSIM and edge r (the
+correlation of gradient magnitudes: the scene's structure kept, whatever its colours). Two rows at
+iteration 0 bound the task: `(night input)`, the untouched input (the floor), and `(exact
+inverse)`, the rendering undone (the ceiling: its noise cannot be undone). samples.png gets a
+`true day` column.
 
 Resuming. Rerunning the same command continues an interrupted study: a run whose `latest` is
 below --iters continues from it (--continue_train), a finished one is not trained again, and rows
@@ -81,6 +92,7 @@ from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 import metrics  # noqa: E402
 from data import TEST_READING, create_dataset  # noqa: E402
+from data.ground_truth import exact_inverse, is_ground_truth_set, make_ground_truth_set  # noqa: E402
 from inference import Translator  # noqa: E402
 from models import create_model  # noqa: E402
 from options import replaced  # noqa: E402
@@ -111,8 +123,15 @@ STUDY_FLAGS = {'--dataroot', '--name', '--checkpoints_dir', '--suffix', '--phase
                '--save_latest_freq', '--save_by_iter', '--save_epoch_freq', '--continue_train', '--epoch',
                '--print_freq', '--display_freq'}
 CONFIG_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
-CSV_COLUMNS = (['config', 'iteration', 'checkpoint'] + [c for c in evaluation.COLUMNS if c != 'epoch']
+# Scores against the truth, on a ground-truth set (data/ground_truth.py): PSNR, SSIM and the
+# correlation of edges between each translation and the day photo it was rendered from.
+GT_COLUMNS = ['gt_psnr', 'gt_ssim', 'gt_edge']
+CSV_COLUMNS = (['config', 'iteration', 'checkpoint'] + [c for c in evaluation.COLUMNS if c != 'epoch'] + GT_COLUMNS
                + ['kid_subset_size', 'eval_seconds'])
+GT_SUMMARY = [('gt_psnr', 'PSNR vs truth', '{:.2f}'), ('gt_ssim', 'SSIM vs truth', '{:.3f}'),
+              ('gt_edge', 'edge r vs truth', '{:.3f}')]
+# The rows of a ground-truth study that no training makes: the floor and the ceiling of the task.
+REFERENCES = {'(night input)': lambda night: night, '(exact inverse)': exact_inverse}
 # The Markdown summary's columns: (CSV column, heading, format).
 SUMMARY = [('fid', 'FID', '{:.1f}'), ('psnr_A', 'PSNR A', '{:.2f}'), ('ssim_A', 'SSIM A', '{:.3f}'),
            ('psnr_B', 'PSNR B', '{:.2f}'), ('ssim_B', 'SSIM B', '{:.3f}'), ('cycle_l1_A', 'cycle L1 A', '{:.4f}'),
@@ -120,7 +139,8 @@ SUMMARY = [('fid', 'FID', '{:.1f}'), ('psnr_A', 'PSNR A', '{:.2f}'), ('ssim_A', 
 # samples.png geometry: tiles --sample_size px high and TILE_ASPECT as wide, PAD px apart, under a
 # HEADER px band of column labels.
 TILE_ASPECT, PAD, HEADER = 16 / 9, 4, 18
-SETTINGS = ('iters', 'eval_at', 'seed', 'common', 'num_test', 'eval_size', 'kid_subsets', 'kid_subset_size')
+SETTINGS = ('iters', 'eval_at', 'seed', 'common', 'num_test', 'eval_size', 'kid_subsets', 'kid_subset_size',
+            'ground_truth')
 
 
 def write_text(path, text):
@@ -167,6 +187,11 @@ def parse_args(args):
                         help='KID: images per subset (default: half the evaluated images, so subsets differ)')
     parser.add_argument('--num_samples', type=int, default=4, help='rows of samples.png')
     parser.add_argument('--sample_size', type=int, default=128, help='height in px of the tiles of samples.png')
+    parser.add_argument('--ground_truth', action='store_true',
+                        help='train and score on a task with a known answer: the day photos of --dataroot rendered '
+                             'into night (data/ground_truth.py) in <out>/data; adds PSNR, SSIM and edge correlation '
+                             'against the true day photo, and the untouched input and the exact inverse as floor and '
+                             'ceiling')
     parser.add_argument('--dry_run', action='store_true', help='print the commands and the plan, run nothing')
     opt = parser.parse_args(args)
     for flag in ('iters', 'eval_size', 'kid_subsets', 'num_samples', 'sample_size'):
@@ -261,7 +286,7 @@ def check_settings(opt, path):
         with open(path, encoding='utf-8') as f:
             stored = json.load(f)
         for key in SETTINGS:
-            if stored.get(key) != settings[key]:
+            if stored.get(key, False if key == 'ground_truth' else None) != settings[key]:
                 raise UserError(f'{path}: this study was made with --{key} {stored.get(key)}, not {settings[key]}: '
                                 f'rerun with the same settings or choose another --out')
     return settings
@@ -434,6 +459,7 @@ class Evaluator:
         self.opt = opt
         self.inception = None
         self.real_features = {}
+        self.ground_truth = is_ground_truth_set(opt.dataroot)
 
     def options(self, name, epoch, size):
         o = self.opt
@@ -480,8 +506,23 @@ class Evaluator:
             seed_everything(opt.seed)
             start = time.time()
             row = evaluation.evaluate_checkpoint(model, dataset, samples, self.inception, self.real_features[key], opt)
+            if self.ground_truth:
+                translator = Translator(model.netG_A, model.autocast)
+                row.update(truth_scores(dataset, samples['A'], lambda night: translator(night.to(model.device))[0]))
             row['kid_subset_size'] = min(opt.kid_subset_size, row['n_fake'], row['n_real'])
             yield point, row, time.time() - start
+
+    def references(self, name):
+        """{label: row} of the ground-truth set's floor and ceiling (REFERENCES), on the test images
+        every configuration is scored on (run `name` gives the test options; no network is read)."""
+        opt = self.options(name, 'latest', self.opt.eval_size)
+        seed_everything(opt.seed)
+        with quiet():
+            dataset = create_dataset(opt)
+        picks = metrics.sample_indices(len(dataset.A_paths), opt.num_test, opt.seed)
+        unit = evaluation.to_unit
+        return {label: truth_scores(dataset, picks, lambda night, f=fn: f(unit(night)) * 2 - 1)
+                for label, fn in REFERENCES.items()}
 
     def translate(self, name, epoch, count):
         """{side: (real tiles, translated tiles)}, HxWx3 uint8 arrays, for `count` images of testA
@@ -498,7 +539,40 @@ class Evaluator:
                 reals.append(to_uint8(real[0]))
                 fakes.append(to_uint8(fake[0]))
             out[side] = reals, fakes
+            if side == 'A' and self.ground_truth:
+                truth = [to_uint8(t[0]) for t in evaluation.domain_images(dataset, 'B', true_indices(dataset, picks))]
+                out['truth'] = truth
         return out
+
+
+def true_indices(dataset, indices):
+    """The positions in testB of the day photos that testA's night images at `indices` were
+    rendered from (same file name)."""
+    stem = lambda path: os.path.splitext(os.path.basename(path))[0]  # noqa: E731
+    where = {stem(p): i for i, p in enumerate(dataset.B_paths)}
+    missing = [dataset.A_paths[i] for i in indices if stem(dataset.A_paths[i]) not in where]
+    if missing:
+        raise UserError(f'{missing[0]} has no day photo of the same name in {dataset.dir_B}: a ground-truth set pairs '
+                        f'testA and testB by name (remake it with scripts/study.py --ground_truth)')
+    return [where[stem(dataset.A_paths[i])] for i in indices]
+
+
+def truth_scores(dataset, indices, translate):
+    """Mean PSNR, SSIM and edge correlation of translate(night) against the true day photo, over
+    the test night images at `indices`; the translations are quantised to 8 bits, as when saved."""
+    scores = {c: [] for c in GT_COLUMNS}
+    nights = evaluation.domain_images(dataset, 'A', indices)
+    days = evaluation.domain_images(dataset, 'B', true_indices(dataset, indices))
+    for night, day in zip(nights, days):
+        fake = (evaluation.to_unit(translate(night)).cpu() * 255).round() / 255
+        day = evaluation.to_unit(day)
+        if fake.shape != day.shape:
+            raise UserError(f'a night test image translates to {tuple(fake.shape[-2:])} px, its day photo is '
+                            f'{tuple(day.shape[-2:])}: testA and testB of a ground-truth set must be the same sizes')
+        scores['gt_psnr'].append(float(metrics.psnr(fake, day)[0]))
+        scores['gt_ssim'].append(float(metrics.ssim(fake, day)[0]))
+        scores['gt_edge'].append(float(metrics.edge_correlation(fake, day)[0]))
+    return {c: float(np.mean(v)) for c, v in scores.items()}
 
 
 def to_uint8(x):
@@ -588,8 +662,21 @@ def write_markdown(path, opt, configs, results, records, command):
              'configurations, not with published values. Cycle PSNR/SSIM/L1: A->B->A (A) and B->A->B (B); σ and '
              'r(σ, error) only for models with an uncertainty map.', '',
              f'## At iteration {last}', '']
-    head = ['config', 'flags', 'KID ×10³', *[h for _, h, _ in SUMMARY], 'train s/it']
+    ground_truth = any(label in {k[0] for k in results} for label in REFERENCES)
+    summary = (GT_SUMMARY if ground_truth else []) + SUMMARY
+    if ground_truth:
+        lines[-2:-2] = ['A ground-truth set (data/ground_truth.py): every test night image was rendered from a day '
+                        'photo, and PSNR, SSIM and edge r (the correlation of the gradient magnitudes: is the scene\'s '
+                        'structure where it was) score each translation against that photo. The untouched night input '
+                        'is the floor and the exact inverse of the rendering (which cannot undo its noise) the '
+                        'ceiling.', '']
+    head = ['config', 'flags', 'KID ×10³', *[h for _, h, _ in summary], 'train s/it']
     lines += ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for label in REFERENCES if ground_truth else []:
+        row = results.get((label, 0))
+        if row is not None:
+            lines.append('| ' + ' | '.join([label, 'reference', 'n/a', *[fmt(row[col], spec) for col, _, spec in summary],
+                                            'n/a']) + ' |')
     for c in configs:
         row = results.get((c['name'], last))
         record = records.get(c['name']) or {}
@@ -600,9 +687,10 @@ def write_markdown(path, opt, configs, results, records, command):
             lines.append(f'| {c["name"]} | {flags} | not evaluated yet |' + ' |' * (len(head) - 3))
             continue
         kid = f'{1e3 * row["kid"]:.2f} ± {1e3 * row["kid_std"]:.2f}'
-        cells = [c['name'], flags, kid, *[fmt(row[col], spec) for col, _, spec in SUMMARY], per_it]
+        cells = [c['name'], flags, kid, *[fmt(row[col], spec) for col, _, spec in summary], per_it]
         lines.append('| ' + ' | '.join(cells) + ' |')
     lines += ['', 'train s/it: wall-clock seconds per iteration of train.py, start-up and checkpoints included.', '',
+              *(['![PSNR against the truth, against iterations](ground_truth.png)', ''] if ground_truth else []),
               '![KID against iterations](kid.png)', '', '![night -> day by each configuration](samples.png)', '',
               '![day -> night by each configuration](samples_BtoA.png)', '', '## Every evaluation', '']
     columns = [c for c in CSV_COLUMNS if c != 'eval_seconds']
@@ -638,6 +726,33 @@ def plot_kid(path, opt, configs, results):
     counts = ', '.join(f'{n} images, subsets of {m}' for n, m in sorted(sizes))
     ax.set_title(f'KID of the night->day translations ({counts}); bars: std over {opt.kid_subsets} subsets',
                  fontsize='medium')
+    fig.tight_layout()
+    fig.savefig(path, format='png')
+
+
+def plot_ground_truth(path, opt, configs, results):
+    """PSNR and edge r against the truth, against iterations; the floor and ceiling as lines."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    for k, (column, title) in enumerate((('gt_psnr', 'PSNR against the truth (dB)'),
+                                         ('gt_edge', 'edge r against the truth'))):
+        ax = fig.add_subplot(1, 2, k + 1)
+        for name in [c['name'] for c in configs]:
+            rows = [results[name, p] for p in opt.eval_at if (name, p) in results]
+            if rows:
+                ax.plot([r['iteration'] for r in rows], [r[column] for r in rows], marker='o', label=name)
+        for label, style in zip(REFERENCES, (':', '--')):
+            if (label, 0) in results:
+                ax.axhline(results[label, 0][column], color='grey', linestyle=style, label=label)
+        ax.set_xlabel('training iteration')
+        ax.set_ylabel(title + ' (higher is better)')
+        ax.set_xticks(opt.eval_at)
+        ax.grid(True, alpha=0.3)
+    fig.axes[-1].legend(fontsize='small', loc='upper left', bbox_to_anchor=(1.01, 1))
+    fig.suptitle('Night -> day on the ground-truth set', fontsize='medium')
     fig.tight_layout()
     fig.savefig(path, format='png')
 
@@ -681,9 +796,13 @@ def render_samples(evaluator, opt, configs):
         return []
     columns = {'A': [], 'B': []}
     for name in ready:
-        for side, (reals, fakes) in evaluator.translate(name, f'iter_{last}', opt.num_samples).items():
+        tiles = evaluator.translate(name, f'iter_{last}', opt.num_samples)
+        truth = tiles.pop('truth', None)
+        for side, (reals, fakes) in tiles.items():
             if not columns[side]:
                 columns[side].append(('real night' if side == 'A' else 'real day', reals))
+                if side == 'A' and truth is not None:
+                    columns[side].append(('true day', truth))
             columns[side].append((name, fakes))
     written = []
     for side, file in (('A', 'samples.png'), ('B', 'samples_BtoA.png')):
@@ -697,6 +816,8 @@ def report(opt, configs, records, command, evaluator=None):
     results = read_results(opt.csv_path)
     write_markdown(os.path.join(opt.out, 'study.md'), opt, configs, results, records, command)
     plot_kid(os.path.join(opt.out, 'kid.png'), opt, configs, results)
+    if any(label in {k[0] for k in results} for label in REFERENCES):
+        plot_ground_truth(os.path.join(opt.out, 'ground_truth.png'), opt, configs, results)
     if evaluator is not None:
         log('rendering samples: ' + ', '.join(render_samples(evaluator, opt, configs)))
 
@@ -707,10 +828,12 @@ def main(args=None):
     argv = sys.argv[1:] if args is None else [str(a) for a in args]
     opt = parse_args(argv)
     command = shlex.join(['python', 'scripts/study.py', *argv])
+    opt.dataroot, opt.out = os.path.abspath(opt.dataroot), os.path.abspath(opt.out)
+    if opt.ground_truth and not is_ground_truth_set(opt.dataroot):
+        opt.dataroot = ground_truth_data(opt.dataroot, os.path.join(opt.out, 'data'))
     if not os.path.isdir(os.path.join(opt.dataroot, 'trainA')):
         raise UserError(f'--dataroot {opt.dataroot} has no trainA folder: point it at a folder with '
                         f'trainA/trainB/testA/testB')
-    opt.dataroot, opt.out = os.path.abspath(opt.dataroot), os.path.abspath(opt.out)
     opt.runs_dir, opt.csv_path = os.path.join(opt.out, 'runs'), os.path.join(opt.out, 'study.csv')
     configs = load_configs(opt.configs)
     chosen = select(configs, opt.only)
@@ -745,11 +868,13 @@ def main(args=None):
             if missing:
                 raise UserError(f'{run_dir} has no iter_{missing[0]} checkpoint to evaluate: delete {run_dir} to '
                                 f'retrain {name}')
+            if evaluator.ground_truth:
+                add_references(evaluator, name, opt.csv_path, results)
             log(f'evaluating config {k}/{len(chosen)} {name} ({model}) at iterations {",".join(map(str, todo))}')
             for point, row, seconds in evaluator.evaluate(name, todo):
                 out = {'config': name, 'iteration': point, 'checkpoint': f'iter_{point}', **row,
                        'eval_seconds': seconds}
-                out = {col: out[col] for col in CSV_COLUMNS}
+                out = {col: out.get(col, math.nan) for col in CSV_COLUMNS}
                 append_result(opt.csv_path, out)
                 results[name, point] = out
                 log(f'{name} at {point}: FID {fmt(row["fid"], "{:.1f}")}, KID {1e3 * row["kid"]:.2f} ± '
@@ -761,6 +886,31 @@ def main(args=None):
         return
     report(opt, configs, records_of(opt, configs, records), command, evaluator)
     log(f'wrote {opt.csv_path}, {os.path.join(opt.out, "study.md")} and {os.path.join(opt.out, "kid.png")}')
+
+
+def ground_truth_data(source, dest):
+    """The ground-truth set rendered from `source`'s day photos into `dest` (once, also by a dry
+    run: the configurations are checked against it); its path."""
+    for folder in ('trainB', 'testB'):
+        if not os.path.isdir(os.path.join(source, folder)):
+            raise UserError(f'--ground_truth renders the day photos of --dataroot, but {source} has no {folder} folder')
+    log(f'rendering the ground-truth set from the day photos of {source} into {dest}')
+    counts = make_ground_truth_set(source, dest)
+    log('ground-truth set: ' + ', '.join(f'{folder} {n}' for folder, n in counts.items()))
+    return dest
+
+
+def add_references(evaluator, name, csv_path, results):
+    """The floor and ceiling rows (iteration 0) of a ground-truth study, once."""
+    if all((label, 0) in results for label in REFERENCES):
+        return
+    for label, scores in evaluator.references(name).items():
+        row = {col: math.nan for col in CSV_COLUMNS}
+        row.update(scores, config=label, iteration=0, checkpoint='none', eval_seconds=0.0)
+        append_result(csv_path, row)
+        results[label, 0] = row
+        log(f'{label}: PSNR {scores["gt_psnr"]:.2f} dB, SSIM {scores["gt_ssim"]:.3f}, edge r {scores["gt_edge"]:.3f} '
+            f'against the true day photos')
 
 
 def records_of(opt, configs, records):
