@@ -17,12 +17,16 @@ Generator objective (default weights in brackets):
   + lambda_rec * (L1(rec_A, x_A) + L1(rec_B, x_B))                            [lambda_rec 10]
   + lambda_fm * (L1(m(T(E_A(x_A))), m(E_B(fake_B))) + L1(m(E_B(x_B)), m(E_A(fake_A))))  [lambda_fm 1]
     where m is the channel mean of an encoding and E_A(.) is G_A's encoding before the T-net.
-Discriminators: 0.5 * (GAN(D(real), 1) + GAN(D(pool(fake)), 0)), pools of --pool_size.
+Discriminators: lambda_D * 0.5 * (GAN(D(real), 1) + GAN(D(pool(fake)), 0))       [lambda_D 1]
+    (the official code sums over its two discriminators, hence lambda_D 2 in --preset official).
+Pools (--pool_mode): per_domain (default) is one pool of --pool_size fakes per domain, each
+sample tossing its own coin; shared is the official code's one pool of --pool_size (fake_A,
+fake_B) pairs, one coin per pair (util/image_pool.PairPool), which --preset official sets.
 
 `--preset official` (options/presets.py) sets every flag to the official code's configuration.
 """
 from util.errors import UserError
-from util.image_pool import ImagePool
+from util.image_pool import ImagePool, PairPool
 from util.util import heatmap
 from .base_model import BaseModel
 from .generators import ForkGenerator, add_fork_generator_options, fork_generator_kwargs
@@ -54,6 +58,12 @@ class AUGANModel(BaseModel):
             parser.add_argument('--conf_residual_weight', type=float, default=5.0,
                                 help='w in the uncertainty-aware cycle loss exp(-sigma) * w * |r| + sigma / 2 (official: 5; '
                                      'the first upload of the official code: 1)')
+            parser.add_argument('--lambda_D', type=float, default=1.0,
+                                help='weight of each discriminator loss (official: 2, its loss sums over its two '
+                                     'discriminators)')
+            parser.add_argument('--pool_mode', type=str, default='per_domain', choices=['per_domain', 'shared'],
+                                help='per_domain: one pool of --pool_size fakes per domain; shared: the official one '
+                                     'pool of --pool_size (fake_A, fake_B) pairs, one coin per pair')
             parser.add_argument('--lambda_identity', type=float, default=0.0,
                                 help='identity loss, as a fraction of the cycle weights (0 = off, as in AU-GAN)')
             add_instance_options(parser)
@@ -86,9 +96,13 @@ class AUGANModel(BaseModel):
                 raise UserError('--lambda_identity > 0 needs --input_nc equal to --output_nc')
             self.netD_A = self.make_discriminator(opt.input_nc)
             self.netD_B = self.make_discriminator(opt.output_nc)
-            self.pool_names = ['fake_A_pool', 'fake_B_pool']
-            self.fake_A_pool = ImagePool(opt.pool_size)
-            self.fake_B_pool = ImagePool(opt.pool_size)
+            if opt.pool_mode == 'shared':
+                self.pool_names = ['shared_pool']
+                self.shared_pool = PairPool(opt.pool_size)
+            else:
+                self.pool_names = ['fake_A_pool', 'fake_B_pool']
+                self.fake_A_pool = ImagePool(opt.pool_size)
+                self.fake_B_pool = ImagePool(opt.pool_size)
             self.optimizer_G = self.make_optimizer(self.netG_A, self.netG_B)
             self.optimizer_D = self.make_optimizer(self.netD_A, self.netD_B)
         self.instance = instance_terms(self, opt)
@@ -144,9 +158,13 @@ class AUGANModel(BaseModel):
                 loss_G = loss_G + self.keep(*self.instance.generator_loss(self))
         self.minimize(self.optimizer_G, loss_G)
 
+        if self.opt.pool_mode == 'shared':
+            fake_A, fake_B = self.shared_pool.query_pair(self.fake_A, self.fake_B)
+        else:
+            fake_A, fake_B = self.fake_A_pool.query(self.fake_A), self.fake_B_pool.query(self.fake_B)
         with self.autocast():
-            self.loss_D_A = self.discriminator_loss(self.netD_A, self.real_A, self.fake_A_pool.query(self.fake_A))
-            self.loss_D_B = self.discriminator_loss(self.netD_B, self.real_B, self.fake_B_pool.query(self.fake_B))
+            self.loss_D_A = self.opt.lambda_D * self.discriminator_loss(self.netD_A, self.real_A, fake_A)
+            self.loss_D_B = self.opt.lambda_D * self.discriminator_loss(self.netD_B, self.real_B, fake_B)
         self.minimize(self.optimizer_D, self.loss_D_A + self.loss_D_B)
         if self.instance:
             self.keep(self.instance.optimize_discriminators(self, self.optimizer_D_inst))

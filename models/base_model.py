@@ -17,6 +17,7 @@ from .discriminators import define_D
 from .layers import count_parameters, init_weights, set_checkpointing
 from .losses import GANLoss
 from .persistence import build_network, check_config
+from .tf_adam import TFAdam
 
 
 def get_scheduler(optimizer, opt):
@@ -106,8 +107,13 @@ class BaseModel(ABC):
     def make_optimizer(self, *nets):
         """Adam over the networks' parameters with --lr and --beta1, fused into one kernel where
         PyTorch has one (CUDA; the CPU from 2.4, where it steps 2x faster than the default loop).
-        Adam is per-parameter: one optimizer over several networks steps each as its own would."""
+        Adam is per-parameter: one optimizer over several networks steps each as its own would.
+        `--adam tensorflow`: models/tf_adam.py's TFAdam, TensorFlow 1's formula, unfused."""
         params = [p for net in nets for p in net.parameters()]
+        if getattr(self.opt, 'adam', 'torch') == 'tensorflow':  # TensorFlow 1's epsilon placement
+            optimizer = TFAdam(params, lr=self.opt.lr, betas=(self.opt.beta1, 0.999))
+            self.optimizers.append(optimizer)
+            return optimizer
         fused = self.device.type == 'cuda' or (self.device.type == 'cpu' and torch.__version__ >= '2.4')
         optimizer = torch.optim.Adam(params, lr=self.opt.lr, betas=(self.opt.beta1, 0.999), fused=fused)
         self.optimizers.append(optimizer)

@@ -48,7 +48,7 @@ default and the port's is a flag: --lambda_percep 20, --noise_on translation, --
 import torch
 
 from util import distributed
-from util.image_pool import ImagePool
+from util.image_pool import ImagePool, PairPool
 from .base_model import BaseModel
 from .discriminators import DomainClassifier
 from .generators import ForkGenerator, add_fork_generator_options, fork_generator_kwargs
@@ -58,59 +58,6 @@ from .losses import channel_mean_l1, domain_classification_loss, l1
 DISCRIMINATORS = ['D_A', 'D_B', 'D_rec_A', 'D_rec_B', 'D_ref_A', 'D_ref_B']
 # the slots in the order the official code fills its pool: (domain A slot, domain B slot, outputs)
 SLOT_PAIRS = [('D_A', 'D_B', 'fake'), ('D_rec_A', 'D_rec_B', 'rec'), ('D_ref_A', 'D_ref_B', 'ref')]
-
-
-class PairPool(ImagePool):
-    """The official ForkGAN image pool (utils.py ImagePool, one instance that model.py `train`
-    queries three times a step: [fake_A, fake_B], [rec_A, rec_B], [rec_fake_A, rec_fake_B]).
-
-    Each entry is a pair (an A image, a B image). While fewer than `pool_size` entries are held,
-    a query is stored and returned as is. Once full, with probability 1/2 the query's A image
-    takes the place of the A image of one random entry, which is returned, and its B image that
-    of the B image of another, independently drawn entry; otherwise the query is returned as is.
-    Entries come from all three queries, so the A side of an entry is a translation,
-    reconstruction or refinement of domain A alike. The official code queries per batch (its
-    batch size is 1); here each sample of a batch is one query, in batch order.
-    """
-
-    def query(self, images):
-        raise TypeError('PairPool holds (A, B) pairs: use query_pair(images_A, images_B)')
-
-    def query_pair(self, images_A, images_B):
-        """(A batch, B batch) drawn from the history as the official pool draws them; both detached."""
-        if self.pool_size <= 0:
-            return images_A, images_B
-        out_A, out_B = [], []
-        for a, b in zip(images_A.detach(), images_B.detach()):
-            a, b = a.unsqueeze(0), b.unsqueeze(0)
-            if self.num_imgs < self.pool_size:
-                self.images.append([a.clone(), b.clone()])
-                self.num_imgs += 1
-            elif torch.rand((), generator=self.generator).item() > 0.5:
-                a, b = self._swap(a, 0), self._swap(b, 1)
-            out_A.append(a)
-            out_B.append(b)
-        return torch.cat(out_A, 0), torch.cat(out_B, 0)
-
-    def _swap(self, image, side):
-        slot = int(torch.randint(0, self.pool_size, (), generator=self.generator).item())
-        old = self.images[slot][side].to(device=image.device, dtype=image.dtype)
-        self.images[slot][side] = image.clone()
-        return old
-
-    def state_dict(self):
-        return {"pool_size": self.pool_size, "num_imgs": self.num_imgs,
-                "pairs": [[a.detach().cpu().clone(), b.detach().cpu().clone()] for a, b in self.images],
-                "rng_state": self.generator.get_state()}
-
-    def load_state_dict(self, state):
-        """Restore `state_dict()`'s state; a state of another kind of pool (no pairs) leaves it empty."""
-        pairs = [[a.detach().cpu().clone(), b.detach().cpu().clone()]
-                 for a, b in state.get("pairs", [])][: max(self.pool_size, 0)]
-        self.images = pairs
-        self.num_imgs = min(int(state.get("num_imgs", len(pairs))), len(pairs))
-        if state.get("rng_state") is not None and "pairs" in state:
-            self.generator.set_state(state["rng_state"])
 
 
 class ForkGANModel(BaseModel):

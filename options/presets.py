@@ -28,12 +28,17 @@ OFFICIAL_TRAIN = {
     **OFFICIAL_NETWORKS,
     # losses: LSGAN; the adversarial term summed over the two discriminators; L1 weights 10
     'gan_mode': 'lsgan', 'lambda_gan': 2.0, 'lambda_B': 10.0, 'lambda_rec': 10.0, 'lambda_fm': 1.0,
-    'lambda_conf': 1.0, 'lambda_identity': 0.0, 'pool_size': 50,
+    'lambda_conf': 1.0, 'lambda_identity': 0.0,
+    # discriminators: each domain's loss summed over its two discriminators; one pool of 50
+    # (fake_A, fake_B) pairs, one coin per pair
+    'lambda_D': 2.0, 'pool_size': 50, 'pool_mode': 'shared',
     # data: frames resized to 286x572, random 256x512 crops, flips; epochs of min(|A|, |B|) pairs
     'load_size': ImageSize(286, 572), 'crop_size': ImageSize(256, 512), 'preprocess': 'resize_and_crop',
     'no_flip': False, 'epoch_length': 'min', 'batch_size': 1,
     # schedule: Adam 2e-4, beta1 0.5; 20 epochs, the last 10 decaying as the official code does
     'lr': 0.0002, 'beta1': 0.5, 'n_epochs': 10, 'n_epochs_decay': 10, 'lr_policy': 'linear_official',
+    # TensorFlow 1's Adam (epsilon on the uncorrected sqrt(v)), as the official code trains
+    'adam': 'tensorflow',
 }
 
 OFFICIAL_TEST = {

@@ -43,6 +43,10 @@ class TrainOptions(BaseOptions):
         parser.add_argument('--n_epochs_decay', type=int, default=10, help='epochs of linear decay to zero')
         parser.add_argument('--beta1', type=float, default=0.5, help='Adam momentum term')
         parser.add_argument('--lr', type=float, default=0.0002, help='Adam learning rate (1e-4 advised with --norm none)')
+        parser.add_argument('--adam', type=str, default='torch', choices=['torch', 'tensorflow'],
+                            help="Adam's formula: torch (PyTorch's, fused where it can be) or tensorflow (TensorFlow "
+                                 "1's AdamOptimizer, epsilon added to the uncorrected sqrt(v), as the official code "
+                                 "trains; models/tf_adam.py)")
         parser.add_argument('--gan_mode', type=str, default='lsgan', choices=['lsgan', 'vanilla'],
                             help='adversarial objective')
         parser.add_argument('--pool_size', type=int, default=50, help='image buffer of past fakes for the discriminators')
