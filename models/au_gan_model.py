@@ -17,6 +17,8 @@ Generator objective (default weights in brackets):
   + lambda_rec * (L1(rec_A, x_A) + L1(rec_B, x_B))                            [lambda_rec 10]
   + lambda_fm * (L1(m(T(E_A(x_A))), m(E_B(fake_B))) + L1(m(E_B(x_B)), m(E_A(fake_A))))  [lambda_fm 1]
     where m is the channel mean of an encoding and E_A(.) is G_A's encoding before the T-net.
+  + lambda_identity * (lambda_B * L1(G_A(x_B), x_B) + lambda_A * L1(G_B(x_A), x_A))  [lambda_identity 0.5;
+    the paper and --preset official: 0. It keeps the scene at small budgets, docs/results.md]
 Discriminators: lambda_D * 0.5 * (GAN(D(real), 1) + GAN(D(pool(fake)), 0))       [lambda_D 1]
     (the official code sums over its two discriminators, hence lambda_D 2 in --preset official).
 Pools (--pool_mode): per_domain (default) is one pool of --pool_size fakes per domain, each
@@ -38,8 +40,9 @@ class AUGANModel(BaseModel):
     @staticmethod
     def modify_commandline_options(parser, is_train=True):
         parser.set_defaults(dataset_mode='unaligned')
-        # rate 1, as the official code runs its blocks: better than 2 in docs/results.md's study
-        add_fork_generator_options(parser, dilation=1)
+        # rate 1, as the official code runs its blocks; transposed-conv upsampling, as the official
+        # code has: interpolating upsampling paints vertical stripes over the scene (docs/results.md)
+        add_fork_generator_options(parser, dilation=1, upsample='transposed')
         parser.add_argument('--n_blocks_T', type=int, default=4, help='residual blocks in the T-net of G_A')
         parser.add_argument('--t_net_concat', action='store_true',
                             help="G_A's translation decoder reads [encoding, T-net output] (the first upload of the "
@@ -64,8 +67,9 @@ class AUGANModel(BaseModel):
             parser.add_argument('--pool_mode', type=str, default='per_domain', choices=['per_domain', 'shared'],
                                 help='per_domain: one pool of --pool_size fakes per domain; shared: the official one '
                                      'pool of --pool_size (fake_A, fake_B) pairs, one coin per pair')
-            parser.add_argument('--lambda_identity', type=float, default=0.0,
-                                help='identity loss, as a fraction of the cycle weights (0 = off, as in AU-GAN)')
+            parser.add_argument('--lambda_identity', type=float, default=0.5,
+                                help='identity loss, as a fraction of the cycle weights (0 = off, as in the paper and '
+                                     '--preset official; 0.5 keeps more of the scene, docs/results.md)')
             add_instance_options(parser)
         return parser
 

@@ -20,8 +20,8 @@ NUM_TEST="${NUM_TEST:-20}"
 VENV="$VENV" bash install.sh
 bash datasets/download_dataset.sh daynight
 
-# --lambda_identity 0.5: what kept the scene best in docs/results.md's study at small budgets
-net=(--model au_gan --ngf "$NGF" --ndf "$NGF" --lambda_identity 0.5)
+# au_gan's defaults (transposed-conv upsampling, --lambda_identity 0.5): docs/results.md
+net=(--model au_gan --ngf "$NGF" --ndf "$NGF")
 echo "[quickstart] training '$NAME' at ${SIZE}px for $((EPOCHS + DECAY_EPOCHS)) epochs"
 "$VENV/bin/python" train.py --dataroot ./datasets/daynight --name "$NAME" "${net[@]}" \
     --preprocess scale_height_and_crop --load_size $((SIZE * 9 / 8)) --crop_size "$SIZE" \

@@ -6,10 +6,11 @@ seed and the same iteration budget, evaluate each at fixed iteration counts and 
     python scripts/study.py --dataroot ./datasets/daynight --out studies/quick --configs my_configs.json \\
         --common "--ngf 8 --ndf 8 --load_size 72 --crop_size 64 --preprocess scale_height_and_crop" --dry_run
 
-Configurations. Without --configs, the day/night study: au_gan (the defaults), cycle_gan, fork_gan
-and the AU-GAN ablations au_gan_dilation1 (--dilation 1), au_gan_transposed (--upsample
-transposed), au_gan_no_uncertainty (--uncertainty none), au_gan_conf10 (--conf_residual_weight 10),
-au_gan_gan2 (--lambda_gan 2) and au_gan_official (--preset official). --configs FILE replaces them
+Configurations. Without --configs, the study of docs/results.md: au_gan (the defaults),
+cycle_gan, fork_gan and the AU-GAN ablations au_gan_bilinear (--upsample bilinear, the default
+before it), au_gan_no_identity (--lambda_identity 0), au_gan_no_uncertainty (--uncertainty none),
+au_gan_no_fm (--lambda_fm 0), au_gan_no_tnet (--n_blocks_T 0), au_gan_bf16 (--amp bf16) and
+au_gan_official (--preset official). --configs FILE replaces them
 with a JSON list of {"name": ..., "flags": [...]} (an optional "model": "cycle_gan" is short for
 --model cycle_gan). Each run is train.py with the --common flags first and the configuration's
 own flags after them, so a configuration may override a common flag; a --preset only sets
@@ -109,14 +110,16 @@ DEFAULT_CONFIGS = [
     {'name': 'au_gan', 'flags': []},
     {'name': 'cycle_gan', 'flags': ['--model', 'cycle_gan']},
     {'name': 'fork_gan', 'flags': ['--model', 'fork_gan']},
-    {'name': 'au_gan_dilation1', 'flags': ['--dilation', '1']},
-    {'name': 'au_gan_transposed', 'flags': ['--upsample', 'transposed']},
+    {'name': 'au_gan_bilinear', 'flags': ['--upsample', 'bilinear']},
+    {'name': 'au_gan_no_identity', 'flags': ['--lambda_identity', '0']},
     {'name': 'au_gan_no_uncertainty', 'flags': ['--uncertainty', 'none']},
-    {'name': 'au_gan_conf10', 'flags': ['--conf_residual_weight', '10']},
-    {'name': 'au_gan_gan2', 'flags': ['--lambda_gan', '2']},
+    {'name': 'au_gan_no_fm', 'flags': ['--lambda_fm', '0']},
+    {'name': 'au_gan_no_tnet', 'flags': ['--n_blocks_T', '0']},
+    {'name': 'au_gan_bf16', 'flags': ['--amp', 'bf16']},
     {'name': 'au_gan_official', 'flags': ['--preset', 'official']},
 ]
-DEFAULT_COMMON = '--ngf 16 --ndf 16 --load_size 144 --crop_size 128 --preprocess scale_height_and_crop'
+# fp32: a study's numbers must not depend on whether the CPU has bf16 (au_gan_bf16 measures that)
+DEFAULT_COMMON = '--ngf 16 --ndf 16 --load_size 144 --crop_size 128 --preprocess scale_height_and_crop --amp off'
 # Flags the study sets on every run itself: a configuration or --common may not give them.
 STUDY_FLAGS = {'--dataroot', '--name', '--checkpoints_dir', '--suffix', '--phase', '--seed', '--gpu_ids',
                '--num_threads', '--max_iters', '--n_epochs', '--n_epochs_decay', '--epoch_count',

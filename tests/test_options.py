@@ -9,9 +9,10 @@ from util.errors import UserError
 
 def test_model_flags_and_defaults(tmp_path):
     opt = TrainOptions().parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), '--name', 'x'])
-    # AU-GAN's official defaults
-    assert (opt.n_blocks_enc, opt.n_blocks_T, opt.n_blocks_dec, opt.dilation) == (4, 4, 4, 1)
-    assert (opt.lambda_B, opt.lambda_rec, opt.lambda_fm, opt.lambda_conf, opt.lambda_identity) == (10, 10, 1, 1, 0)
+    # AU-GAN's defaults: the official layout and weights, plus the two choices of docs/results.md's
+    # ground-truth study (transposed-conv upsampling, as the official code has; an identity loss)
+    assert (opt.n_blocks_enc, opt.n_blocks_T, opt.n_blocks_dec, opt.dilation, opt.upsample) == (4, 4, 4, 1, 'transposed')
+    assert (opt.lambda_B, opt.lambda_rec, opt.lambda_fm, opt.lambda_conf, opt.lambda_identity) == (10, 10, 1, 1, 0.5)
     assert (opt.lr, opt.beta1, opt.pool_size, opt.gan_mode, opt.uncertainty) == (0.0002, 0.5, 50, 'lsgan', 'exp')
     saved = (tmp_path / 'x' / 'train_opt.txt').read_text()
     assert 'lambda_conf' in saved and 'dataroot' in saved
