@@ -36,7 +36,8 @@ class BaseOptions:
         parser.add_argument('--checkpoints_dir', type=str, default='./checkpoints', help='models are saved here')
         parser.add_argument('--seed', type=int, default=0, help='seed for python, numpy and torch')
         parser.add_argument('--amp', type=str, default='auto', choices=['auto', 'off', 'fp16', 'bf16'],
-                            help='mixed precision: auto is bf16 where the device runs it natively, else off')
+                            help='mixed precision: auto is bf16 on a GPU that runs it natively, else off (fp32; on every CPU, so that '
+                                 'results do not depend on the CPU)')
         parser.add_argument('--channels_last', action='store_true',
                             help='channels-last memory format for networks and images (faster on tensor cores)')
         parser.add_argument('--compile', action='store_true', help='torch.compile the networks (slow first step)')

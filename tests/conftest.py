@@ -141,8 +141,11 @@ def assert_finite_losses(log_path, expected_names):
 
 
 # ----- shared settings and helpers of the test modules -----
-AU_GAN_LOSSES = ['D_A', 'G_A', 'cycle_A', 'rec_A', 'fm_A', 'D_B', 'G_B', 'cycle_B', 'rec_B', 'fm_B']
+# au_gan with its defaults: the losses it logs, the visuals of a test page and of training (where
+# the identity loss, on by default, adds its two)
+AU_GAN_LOSSES = ['D_A', 'G_A', 'cycle_A', 'rec_A', 'fm_A', 'D_B', 'G_B', 'cycle_B', 'rec_B', 'fm_B', 'idt_A', 'idt_B']
 VISUALS = ['real_A', 'fake_B', 'cyc_A', 'rec_A', 'uncertainty_A', 'real_B', 'fake_A', 'cyc_B', 'rec_B']
+TRAIN_VISUALS = VISUALS + ['idt_A', 'idt_B']
 TINY = ['--ngf', '4', '--ndf', '4', '--n_blocks_enc', '1', '--n_blocks_T', '1', '--n_blocks_dec', '1',
         '--gpu_ids', '-1', '--num_threads', '0']
 

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from conftest import REPO, SHARED_DATA, TINY, VISUALS, run_cli
+from conftest import REPO, SHARED_DATA, TINY, TRAIN_VISUALS, VISUALS, run_cli
 
 ARTIFACTS = REPO / 'test_artifacts'
 # Without these, Chromium in a closed network hangs on connections it tries at start.
@@ -127,7 +127,7 @@ def test_training_page_in_a_browser(browser, pages):
     plot = browser.find_element('css selector', 'table.images img')
     assert plot.get_attribute('src').endswith('/loss_plot.png') and int(plot.get_attribute('naturalWidth')) > 0
     columns, rows = grid(browser)
-    assert columns == VISUALS
+    assert columns == TRAIN_VISUALS
     assert [name for name, _ in rows] == ['epoch 2', 'epoch 1']
     for name, cells in rows:
         assert all(len(c['widths']) == 1 and c['widths'][0] > 0 for c in cells), name

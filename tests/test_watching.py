@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import AU_GAN_LOSSES, TINY, VISUALS, read_losses, run_cli
+from conftest import AU_GAN_LOSSES, TINY, TRAIN_VISUALS, read_losses, run_cli
 
 
 def tiny_run(daynight, tmp_path, name, *extra):
@@ -87,7 +87,7 @@ def test_training_posts_every_loss_point_and_the_visuals_to_visdom(tmp_path, day
 
     images = json.loads(client.get_window_data('1_images', env='augan_test'))
     assert images['type'] == 'image' and images['content']['src'].startswith('data:image/png;base64,')
-    assert all(v in images['title'] for v in VISUALS)
+    assert all(v in images['title'] for v in TRAIN_VISUALS)
 
 
 def test_display_start_server_starts_a_local_server_and_stops_it(tmp_path, daynight):
@@ -197,10 +197,10 @@ def test_wandb_logs_losses_images_options_and_a_results_table_and_resumes(tmp_pa
             assert {k: rows[step][k] for k in AU_GAN_LOSSES} == pytest.approx(expected, abs=6e-4)
             assert rows[step]['epoch'] == pytest.approx(n_epochs + i / 3)  # epoch + fraction done before
         for step in steps:                                    # images every --display_freq and at the epoch's end
-            has_images = {f'visuals/{v}/_type' for v in VISUALS} <= set(rows[step])
+            has_images = {f'visuals/{v}/_type' for v in TRAIN_VISUALS} <= set(rows[step])
             assert has_images == (step % 2 == 0 or step == steps[-1]), step
         assert rows[steps[-1]]['results/_type'] == 'table-file'  # the results table, logged at the end
         assert rows[steps[-1]]['results/nrows'] == n_epochs      # one row per epoch so far
         assert all('results/_type' not in rows[s] for s in steps[:-1])
         table = json.loads(next((run_dir / 'files' / 'media' / 'table').glob('results_*.table.json')).read_text())
-        assert table['columns'] == ['epoch', *VISUALS] and [r[0] for r in table['data']] == list(range(1, n_epochs + 1))
+        assert table['columns'] == ['epoch', *TRAIN_VISUALS] and [r[0] for r in table['data']] == list(range(1, n_epochs + 1))

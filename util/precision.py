@@ -27,9 +27,11 @@ def bf16_supported(device):
 
 
 def resolve_amp(mode, device):
-    """'auto' -> bf16 where the device runs it natively, off elsewhere."""
+    """'auto' -> bf16 on a GPU that runs it natively, fp32 elsewhere. Never bf16 on the CPU by
+    itself: only some CPUs run it natively, and a run's results must not depend on which CPU it
+    ran on (docs/results.md measured what bf16 training does to quality); --amp bf16 asks for it."""
     if mode in (None, 'auto'):
-        return 'bf16' if bf16_supported(device) else 'off'
+        return 'bf16' if device.type == 'cuda' and bf16_supported(device) else 'off'
     if mode not in AMP_MODES:
         raise UserError(f'unknown --amp {mode!r}: use off, fp16, bf16 or auto')
     if mode == 'fp16' and device.type == 'cpu' and not hasattr(torch.amp, 'GradScaler'):
