@@ -8,12 +8,13 @@ day photo (real_B; the set is unpaired, so a different scene) and its fake night
 network options are read from the run's train_opt.txt, so only the run name is needed; frames
 are scaled to `--size` px high, whole. The picture is written as a 256-colour PNG to stay small.
 
-The committed assets/daynight_samples.png comes from the run `au_gan_dilation1_identity` of the
-study in docs/results.md (--dilation 1 --lambda_identity 0.5, --ngf 16 --ndf 16, 128 px crops of
-frames 144 px high, 1,200 iterations, seed 0, trained by scripts/study.py), rendered with
+The committed assets/daynight_samples.png comes from au_gan with its defaults (transposed-conv
+upsampling, --lambda_identity 0.5; docs/results.md), trained and rendered with
 
-    python scripts/make_samples.py --name au_gan_dilation1_identity \
-        --checkpoints_dir studies/daynight_identity/runs --num 4
+    python train.py --dataroot ./datasets/daynight --name daynight_defaults --ngf 16 --ndf 16 \
+        --load_size 144 --crop_size 128 --preprocess scale_height_and_crop --amp off --seed 1 \
+        --n_epochs 5 --n_epochs_decay 5 --max_iters 1200 --gpu_ids -1
+    python scripts/make_samples.py --name daynight_defaults --num 4
 
 Far from converged: it shows what the model does, not how good it gets.
 """
