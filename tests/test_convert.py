@@ -120,9 +120,10 @@ def test_tiles_match_the_whole_frame(convert, tmp_path):
             overlap[(band, slice(None)) if axis == 0 else (slice(None), band)] = True
     assert 0.1 < overlap.mean() < 0.9
     # Away from the seams, tiles see all the context the network uses: the same picture, up to
-    # rounding. Across the seams the blend stays within a few grey levels.
+    # rounding. Across the seams the blend stays within a few grey levels (5 at most measured with
+    # the default transposed-conv decoders, 4 with the bilinear ones before them).
     assert diff[~overlap].max() <= 1
-    assert diff[overlap].max() <= 4 and diff.mean() < 0.3
+    assert diff[overlap].max() <= 6 and diff.mean() < 0.3
     sigma_whole = np.load(tmp_path / 'whole' / 'big_uncertainty.npy')
     sigma_tiled = np.load(tmp_path / 'tiled' / 'big_uncertainty.npy')
     # The uncertainty likewise: equal away from the seams, within a few percent of its level across them
