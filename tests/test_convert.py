@@ -127,10 +127,12 @@ def test_tiles_match_the_whole_frame(convert, tmp_path):
     sigma_whole = np.load(tmp_path / 'whole' / 'big_uncertainty.npy')
     sigma_tiled = np.load(tmp_path / 'tiled' / 'big_uncertainty.npy')
     # The uncertainty likewise: equal away from the seams, within a few percent of its level across them
-    # (the seams' bound is a blend's, as the picture's few grey levels are: 2%, where this run shows 0.5%).
+    # (a blend's bound, as the picture's few grey levels are: 5%, where this run shows 3.8% at worst
+    # with the transposed-conv decoders, 0.5% with the bilinear ones before them; 0.1% on average).
     sigma_diff = np.abs(sigma_whole - sigma_tiled)
     assert sigma_diff[~overlap].max() <= 1e-4 * sigma_whole.max()  # float rounding: kernels differ by shape
-    assert sigma_diff[overlap].max() < 0.02 * sigma_whole.mean()
+    assert sigma_diff[overlap].max() < 0.05 * sigma_whole.mean()
+    assert sigma_diff[overlap].mean() < 0.005 * sigma_whole.mean()
 
 
 def test_blending_is_exact_for_pointwise_and_local_for_convolutions():
