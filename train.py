@@ -20,6 +20,7 @@ from data import create_dataloader, create_dataset
 from models import create_model
 from models.memory import optimize_or_explain
 from models.training_state import TrainingState
+from options.run_options import add_to_record
 from options.train_options import TrainOptions
 from util import distributed, reporting
 from util.errors import exit_on_user_error
@@ -42,7 +43,10 @@ def main(args=None):
     state = TrainingState(model)  # networks, optimizers, schedulers, scaler, pools, RNG, progress
     progress = state.load(opt.epoch) if opt.continue_train else None
     # loss log, loss plot, training page, visdom, wandb; ranks other than 0 report nowhere
-    reporter = reporting.from_options(opt, resume=opt.continue_train) if main_process else reporting.Reporter([])
+    if main_process:  # the precision --amp resolved to, known only now that the device is
+        add_to_record(opt.checkpoints_dir, opt.name, precision=model.precision.name)
+    reporter = (reporting.from_options(opt, resume=opt.continue_train, precision=model.precision.name)
+                if main_process else reporting.Reporter([]))
 
     def save(label, epoch, epoch_iter, total_iters):
         state.save(label, {'epoch': epoch, 'epoch_iter': epoch_iter, 'total_iters': total_iters})
@@ -64,7 +68,7 @@ def main(args=None):
         print(f'this run already finished its {last_epoch} epochs: raise --n_epochs/--n_epochs_decay to train longer')
     if main_process:
         print(f'training {len(dataset)} images per epoch on {distributed.world_size()} process(es), '
-              f'batch {batch_size} each, precision {model.precision.mode}'
+              f'batch {batch_size} each, precision {model.precision.name}'
               + (f', activation checkpointing ({opt.checkpoint_activations})' if opt.checkpoint_activations else ''))
 
     compile_reported = False

@@ -7,7 +7,7 @@ import os
 
 from util.errors import UserError
 
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.tif', '.tiff', '.webp')
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.tif', '.tiff', '.webp', '.gif')  # a GIF: its first frame
 
 
 def is_image_file(filename):

@@ -35,17 +35,19 @@ def _input(path, rel):
     return Input(path, rel, is_video_file(path))
 
 
-def find_inputs(input_path, exclude=None):
+def find_inputs(input_path, exclude=None, ignored=None):
     """The images and videos named by `input_path`, as `Input`s in a reproducible order.
 
     A file is taken alone (named by its file name); a folder is searched recursively (hidden files
     and folders left out, as in make_dataset; names keep the sub-folders); a .txt file lists one
     path a line (see `_list_inputs`). `exclude`, a folder, is never searched: the results folder,
     when it lies inside the input folder, so that a second run does not convert its own outputs.
+    `ignored`, a list, receives the paths (relative to the folder) of a folder's files that are
+    neither images nor videos, so that the caller can name them.
     """
     path = os.path.abspath(input_path)
     if os.path.isdir(path):
-        items, where = _folder_inputs(path, exclude), f'folder {input_path} (searched recursively)'
+        items, where = _folder_inputs(path, exclude, ignored), f'folder {input_path} (searched recursively)'
     elif not os.path.exists(path):
         raise UserError(f'--input {input_path} does not exist: pass an image, a video, a folder or a .txt list')
     elif path.lower().endswith(LIST_EXTENSIONS):
@@ -61,14 +63,17 @@ def find_inputs(input_path, exclude=None):
     return items
 
 
-def _folder_inputs(folder, exclude):
+def _folder_inputs(folder, exclude, ignored=None):
     skip = os.path.realpath(exclude) if exclude else None
-    found = []
+    found, other = [], []
     for root, dirnames, filenames in os.walk(folder, followlinks=True):
         dirnames[:] = [d for d in dirnames
                        if not d.startswith('.') and os.path.realpath(os.path.join(root, d)) != skip]
-        found += [os.path.join(root, f) for f in filenames
-                  if not f.startswith('.') and (is_image_file(f) or is_video_file(f))]
+        for f in filenames:
+            if not f.startswith('.'):
+                (found if is_image_file(f) or is_video_file(f) else other).append(os.path.join(root, f))
+    if ignored is not None:
+        ignored += sorted(os.path.relpath(p, folder) for p in other)
     return [_input(p, os.path.relpath(p, folder)) for p in sorted(found)]
 
 

@@ -34,7 +34,10 @@ def get_scheduler(optimizer, opt):
     if opt.lr_policy == 'linear_official':
         def official_rule(epoch):
             e = epoch + opt.epoch_count - 1
-            return 1.0 if e < opt.n_epochs else max(0.0, (opt.n_epochs + opt.n_epochs_decay - e) / opt.n_epochs_decay)
+            if e < opt.n_epochs:
+                return 1.0
+            # with no decay epochs the rate after the last epoch is never trained at: 0, as at the end of a decay
+            return max(0.0, (opt.n_epochs + opt.n_epochs_decay - e) / opt.n_epochs_decay) if opt.n_epochs_decay else 0.0
         return lr_scheduler.LambdaLR(optimizer, lr_lambda=official_rule)
     if opt.lr_policy == 'step':
         return lr_scheduler.StepLR(optimizer, step_size=opt.lr_decay_iters, gamma=0.1)
@@ -62,7 +65,8 @@ class BaseModel(ABC):
         self.isTrain = opt.isTrain
         self.device = distributed.device()
         # --max_skipped_steps and --checkpoint_activations are training flags
-        self.precision = Precision(opt.amp, self.device, *([opt.max_skipped_steps] if self.isTrain else []))
+        self.precision = Precision(opt.amp, self.device, *([opt.max_skipped_steps] if self.isTrain else []),
+                                   training=self.isTrain)
         self.memory_format = torch.channels_last if opt.channels_last else torch.contiguous_format
         self.save_dir = os.path.join(opt.checkpoints_dir, opt.name)
         self.loss_names, self.model_names, self.visual_names = [], [], []

@@ -8,7 +8,8 @@ from data.base_dataset import PREPROCESS_MODES, parse_size, size_hw
 from util import distributed, registry
 from util.errors import UserError
 from .presets import PRESETS, apply_preset, check_preset
-from .run_options import RECORD, apply_architecture, check_architecture, load_architecture, save_record
+from .run_options import (RECORD, apply_architecture, check_architecture, load_architecture, load_test_geometry,
+                          save_record)
 
 
 def require_at_least(opt, minimum, *flags):
@@ -36,8 +37,9 @@ class BaseOptions:
         parser.add_argument('--checkpoints_dir', type=str, default='./checkpoints', help='models are saved here')
         parser.add_argument('--seed', type=int, default=0, help='seed for python, numpy and torch')
         parser.add_argument('--amp', type=str, default='auto', choices=['auto', 'off', 'fp16', 'bf16'],
-                            help='mixed precision: auto is bf16 on a GPU that runs it natively, else off (fp32; on every CPU, so that '
-                                 'results do not depend on the CPU)')
+                            help='mixed precision: auto trains in bf16 on a GPU that runs it natively, else in fp32 (on '
+                                 'every CPU, so that results do not depend on the CPU), and runs inference in fp32 '
+                                 'everywhere (exact outputs); bf16/fp16 ask for speed')
         parser.add_argument('--channels_last', action='store_true',
                             help='channels-last memory format for networks and images (faster on tensor cores)')
         parser.add_argument('--compile', action='store_true', help='torch.compile the networks (slow first step)')
@@ -109,18 +111,18 @@ class BaseOptions:
             description='AU-GAN: asymmetric and uncertainty-aware unpaired image translation')
         parser = self.initialize(parser)
         opt, _ = parser.parse_known_args(args)
-        stored = {}
+        stored, geometry = {}, {}
         if not self.isTrain and opt.model != 'test':  # --model test rebuilds one generator from its file
             stored = load_architecture(opt.checkpoints_dir, opt.name)
+            geometry = load_test_geometry(opt.checkpoints_dir, opt.name)
 
         def set_defaults():
             nonlocal opt
-            apply_preset(parser, opt.preset, self.isTrain)
-            apply_architecture(parser, stored)
-            opt, _ = parser.parse_known_args(args)
-            apply_preset(parser, opt.preset, self.isTrain)  # the recorded preset may differ from the flag's default
-            apply_architecture(parser, stored)
-            opt, _ = parser.parse_known_args(args)
+            for _ in range(2):  # the recorded preset may differ from the flag's default: apply it again
+                apply_preset(parser, opt.preset, self.isTrain)
+                apply_architecture(parser, stored)
+                apply_architecture(parser, geometry)  # defaults only, never checked: a flag may change them
+                opt, _ = parser.parse_known_args(args)
 
         set_defaults()
         parser = models.get_option_setter(opt.model)(parser, self.isTrain)

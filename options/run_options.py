@@ -14,6 +14,7 @@ their networks' constructor arguments (models/persistence.py), checked again whe
 import json
 import os
 
+from data.base_dataset import parse_size, size_hw
 from util.checkpoint import atomic_write_text
 from util.errors import UserError
 
@@ -50,6 +51,32 @@ def load_architecture(checkpoints_dir, name):
         raise UserError(f'cannot read {path} ({e}): restore it from the run, or delete it and give the '
                         f'architecture flags the run was trained with')
     return {k: values[k] for k in ARCHITECTURE if k in values}
+
+
+def load_test_geometry(checkpoints_dir, name):
+    """The frame size a run's tools translate at, where its record decides it: a `--preset
+    official` run (trained here or imported) is tested as the official code tests, on whole frames
+    resized to its training crop (fine_size x 2*fine_size), so {'load_size': crop, 'crop_size':
+    crop}; {} for any other run. Defaults only: --load_size/--crop_size on the command line win."""
+    path = record_path(checkpoints_dir, name)
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding='utf-8') as f:
+        values = json.load(f)  # load_architecture has read it already: a broken file stopped there
+    if values.get('preset') != 'official' or values.get('crop_size') is None:
+        return {}
+    h, w = size_hw(values['crop_size'])  # JSON keeps HxW as [h, w]
+    size = parse_size(f'{h}x{w}')
+    return {'load_size': size, 'crop_size': size}
+
+
+def add_to_record(checkpoints_dir, name, **values):
+    """Add facts known only once the run started (e.g. the precision it runs in) to its record."""
+    path = record_path(checkpoints_dir, name)
+    with open(path, encoding='utf-8') as f:
+        record = json.load(f)
+    record.update(values)
+    atomic_write_text(path, json.dumps(dict(sorted(record.items())), indent=1, default=str) + '\n')
 
 
 def apply_architecture(parser, stored):

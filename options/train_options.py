@@ -68,9 +68,12 @@ class TrainOptions(BaseOptions):
 
     def validate(self, opt):
         super().validate(opt)
+        require_at_least(opt, 0, 'n_epochs', 'n_epochs_decay', 'max_iters')
         if opt.n_epochs + opt.n_epochs_decay < 1:
-            raise UserError('--n_epochs plus --n_epochs_decay must be at least 1')
-        require_at_least(opt, 1, 'print_freq', 'display_freq', 'save_latest_freq', 'save_epoch_freq', 'max_skipped_steps')
+            raise UserError(f'--n_epochs {opt.n_epochs} --n_epochs_decay {opt.n_epochs_decay} trains no epoch: '
+                            'give at least one between them')
+        require_at_least(opt, 1, 'print_freq', 'display_freq', 'save_latest_freq', 'save_epoch_freq', 'max_skipped_steps',
+                         'lr_decay_iters')
         # Where the training size is known now, a discriminator it does not fit is refused now.
         if opt.preprocess.endswith('crop') or opt.preprocess == 'resize':
             size = opt.crop_size if opt.preprocess.endswith('crop') else opt.load_size

@@ -19,6 +19,7 @@ import contextlib  # noqa: E402
 import os  # noqa: E402
 
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from data.base_dataset import load_image  # noqa: E402
@@ -55,6 +56,8 @@ class Converter:
                       for d in directions}
         self.transform = image_transform(opt.load_size)
         self.converted, self.skipped, self.failed = 0, 0, []
+        self.ignored = []  # files of an input folder that are neither images nor videos
+        self.first_frames = []  # (path, frames) of animated GIFs, of which the first frame is converted
         self.bar = None
 
     # ----- bookkeeping -----
@@ -80,9 +83,16 @@ class Converter:
         self.bar.update(n)
 
     def summary(self):
-        line = f'converted {self.converted}, skipped {self.skipped} existing, failed {len(self.failed)}'
+        line = f'converted {self.converted}'
+        if self.first_frames:
+            line += (f' (the first frame only of {len(self.first_frames)} animated GIF(s): '
+                     + listing(f'{path} ({n} frames)' for path, n in sorted(self.first_frames)) + ')')
+        line += f', skipped {self.skipped} existing, failed {len(self.failed)}'
         if self.failed:
             line += ': ' + ', '.join(self.failed)
+        if self.ignored:
+            line += (f'; ignored {len(self.ignored)} file(s) that are neither images nor videos: '
+                     + listing(self.ignored))
         if distributed.world_size() > 1:
             line = f'[rank {distributed.rank()} of {distributed.world_size()}] {line}'
         return line
@@ -143,8 +153,12 @@ class Converter:
             for d in plan:
                 ch = self.channels[d]
                 if ch not in by_channels:
-                    image = load_image(item.path, ch)
+                    image = load_image(item.path, ch)  # a GIF's first frame
                     size, by_channels[ch] = image.size, self.transform(image)
+            if item.path.lower().endswith('.gif'):
+                with Image.open(item.path) as gif:
+                    if getattr(gif, 'n_frames', 1) > 1:
+                        self.first_frames.append((item.path, gif.n_frames))  # list.append: thread-safe
             return item, plan, (size, {d: by_channels[self.channels[d]] for d in plan})
         except UserError as e:
             return item, plan, e
@@ -219,13 +233,21 @@ class Converter:
                     writers[d, 'heatmap'].write(to_image(maps[i], size))
 
 
+def listing(names, limit=5):
+    names = list(names)
+    more = f' and {len(names) - limit} more' if len(names) > limit else ''
+    return ', '.join(names[:limit]) + more
+
+
 @exit_on_user_error
 def main(args=None):
     opt = ConvertOptions().parse(args)
     distributed.setup(opt.gpu_ids, opt.dist_backend, opt.local_rank)  # under torchrun, each process converts a share
     directions = ['AtoB', 'BtoA'] if opt.direction == 'both' else [opt.direction]
-    items = find_inputs(opt.input, exclude=opt.results_dir)
+    ignored = []
+    items = find_inputs(opt.input, exclude=opt.results_dir, ignored=ignored)
     converter = Converter(opt, create_model(opt), directions)
+    converter.ignored = ignored[distributed.rank()::distributed.world_size()]  # each process names its share
     converter.run(items)
     print(converter.summary())
     if distributed.is_main_process():

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -34,7 +35,8 @@ from options.run_options import RECORD, save_record  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
 from util.checkpoint import atomic_write_text, save_network  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
-from util.tf_checkpoint import list_variables, read_checkpoint, resolve_checkpoint  # noqa: E402
+from util.tf_checkpoint import (STATE_FILE, list_variables, path_parts, read_checkpoint,  # noqa: E402
+                                resolve_checkpoint, state_checkpoint_path)
 
 EPOCH = 'latest'
 
@@ -47,7 +49,48 @@ def parse_args(args=None):
     parser.add_argument('--name', required=True, help='the run folder to write: <checkpoints_dir>/<name>')
     parser.add_argument('--checkpoints_dir', default='./checkpoints', help='where run folders live')
     parser.add_argument('--overwrite', action='store_true', help='replace the networks of an existing run folder')
-    return parser.parse_args(args)
+    parser.add_argument('--fine_size', type=int, default=None,
+                        help='the official --fine_size the model was trained at (it tests on fine_size x 2*fine_size '
+                             'frames); default: read from the folder name <dataset>_<fine_size> the official code '
+                             'saves under, else 256')
+    args = parser.parse_args(args)
+    if args.fine_size is not None and (args.fine_size < 16 or args.fine_size % 4):
+        parser.error(f'--fine_size {args.fine_size}: give the official size, a multiple of 4 (e.g. 256)')
+    return args
+
+
+# The official code saves its checkpoints under <checkpoint_dir>/<dataset>_<fine_size>.
+OFFICIAL_FOLDER = re.compile(r'^.+_(\d+)$')
+DEFAULT_FINE_SIZE = 256  # the official main.py's
+
+
+def fine_size_from_folders(prefix):
+    """(fine_size, folder name) read from the official folder name `<dataset>_<fine_size>`: of the
+    folder holding the checkpoint, else of the folder its state file records (the machine that
+    saved it); (None, [the names tried]) when neither has that form."""
+    folder = os.path.dirname(os.path.abspath(prefix))
+    names = [os.path.basename(folder)]
+    state = os.path.join(folder, STATE_FILE)
+    recorded = state_checkpoint_path(state) if os.path.isfile(state) else None
+    if recorded and len(path_parts(recorded)) >= 2:
+        names.append(path_parts(recorded)[-2])
+    for name in names:
+        match = OFFICIAL_FOLDER.match(name)
+        if match and int(match.group(1)) >= 16 and int(match.group(1)) % 4 == 0:
+            return int(match.group(1)), name
+    return None, names
+
+
+def choose_fine_size(prefix, fine_size=None):
+    """(fine_size, how it was chosen, in words): --fine_size, else the folder name, else 256."""
+    if fine_size is not None:
+        return fine_size, '--fine_size'
+    size, found = fine_size_from_folders(prefix)
+    if size is not None:
+        return size, f'the folder name {found}'
+    tried = ', '.join(dict.fromkeys(found))
+    return DEFAULT_FINE_SIZE, (f'the official default: no folder name of the form <dataset>_<fine_size> '
+                               f'(tried {tried}); pass --fine_size N if the model was trained at another size')
 
 
 def _shape_of(variables, name, prefix):
@@ -96,10 +139,12 @@ def match_variables(variables, nets, prefix):
                             f'from its first layers needs {list(shape)} (after TensorFlow -> PyTorch layout)')
 
 
-def import_checkpoint(checkpoint, name, checkpoints_dir='./checkpoints', overwrite=False):
+def import_checkpoint(checkpoint, name, checkpoints_dir='./checkpoints', overwrite=False, fine_size=None):
     """Read the official checkpoint, load its weights into this project's networks and write the
-    run folder. Returns (run folder, the networks by name, the code version)."""
+    run folder. Returns (run folder, the networks by name, the code version, (fine_size, how it
+    was chosen))."""
     prefix = resolve_checkpoint(checkpoint)
+    fine_size, size_source = choose_fine_size(prefix, fine_size)
     variables = list_variables(prefix)
     first_upload = FIRST_UPLOAD_MARK in variables
     version = 'first upload (953bdad)' if first_upload else 'current'
@@ -117,14 +162,18 @@ def import_checkpoint(checkpoint, name, checkpoints_dir='./checkpoints', overwri
     for net_name, (net, _) in nets.items():
         save_network(os.path.join(run_dir, f'{EPOCH}_net_{net_name}.pth'), net_name, net.state_dict(),
                      describe(net))
-    write_options(run_dir, name, checkpoints_dir, ngf, ndf, input_nc, output_nc, first_upload, prefix)
-    return run_dir, {n: net for n, (net, _) in nets.items()}, version
+    write_options(run_dir, name, checkpoints_dir, ngf, ndf, input_nc, output_nc, first_upload, prefix, fine_size)
+    return run_dir, {n: net for n, (net, _) in nets.items()}, version, (fine_size, size_source)
 
 
-def write_options(run_dir, name, checkpoints_dir, ngf, ndf, input_nc, output_nc, first_upload, prefix):
-    """train_opt.txt and train_opt.json as a `--preset official` run with the checkpoint's sizes."""
+def write_options(run_dir, name, checkpoints_dir, ngf, ndf, input_nc, output_nc, first_upload, prefix, fine_size):
+    """train_opt.txt and train_opt.json as a `--preset official` run with the checkpoint's sizes:
+    crops of fine_size x 2*fine_size (what every tool then tests at, options/run_options.py), and
+    for fine-tuning frames resized to 286/256 of that, the official defaults' ratio."""
+    load = round(fine_size * 286 / 256)
     flags = ['--preset', 'official', '--name', name, '--checkpoints_dir', checkpoints_dir, '--ngf', str(ngf),
-             '--ndf', str(ndf), '--input_nc', str(input_nc), '--output_nc', str(output_nc), '--gpu_ids', '-1']
+             '--ndf', str(ndf), '--input_nc', str(input_nc), '--output_nc', str(output_nc), '--gpu_ids', '-1',
+             '--crop_size', f'{fine_size}x{2 * fine_size}', '--load_size', f'{load}x{2 * load}']
     if first_upload:
         # The first upload's uncertainty loss has no factor 5 on the residual (its loss_utils.py).
         flags += ['--t_net_concat', '--conf_residual_weight', '1']
@@ -139,9 +188,12 @@ def write_options(run_dir, name, checkpoints_dir, ngf, ndf, input_nc, output_nc,
 @exit_on_user_error
 def main(args=None):
     args = parse_args(args)
-    run_dir, nets, version = import_checkpoint(args.checkpoint, args.name, args.checkpoints_dir, args.overwrite)
+    run_dir, nets, version, (fine_size, size_source) = import_checkpoint(
+        args.checkpoint, args.name, args.checkpoints_dir, args.overwrite, args.fine_size)
     counts = ', '.join(f'{n} {sum(p.numel() for p in net.parameters()):,}' for n, net in nets.items())
     print(f'imported the official AU-GAN ({version} code; parameters: {counts}) into {run_dir}')
+    print(f'fine_size {fine_size} ({size_source}): the tools translate whole frames at '
+          f'{fine_size}x{2 * fine_size}, as the official test does')
     print(f'translate with: python scripts/convert.py --name {args.name} --checkpoints_dir {args.checkpoints_dir} '
           f'--input <folder or video> --direction AtoB')
     extra = ' --t_net_concat --conf_residual_weight 1' if version.startswith('first') else ''

@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import REPO, SHARED_DATA, run_cli, train_tiny
+from conftest import REPO, SHARED_DATA, run_cli, run_main, train_tiny
 from inference import find_inputs, output_path, tile_starts, translate_tiled
 from util.errors import UserError
 
@@ -303,3 +303,32 @@ def test_images_thinner_than_the_networks_minimum_convert_at_their_size(convert,
     assert Image.open(tmp_path / 'out' / 'strip.png').size == (1000, 8)
     assert Image.open(tmp_path / 'out' / 'column.png').size == (6, 300)
     assert np.load(tmp_path / 'out' / 'strip_uncertainty.npy').shape == (8, 1000)
+
+
+def test_animated_gif_converts_its_first_frame_and_other_files_are_named(ckpt, tmp_path):
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    night = Image.open(sorted((SHARED_DATA / 'testA').iterdir())[0]).convert('RGB').resize((64, 48))
+    frames = [night, night.transpose(Image.FLIP_LEFT_RIGHT), night.rotate(180)]
+    frames[0].save(folder / 'clip.gif', save_all=True, append_images=frames[1:], duration=100)
+    gif = Image.open(folder / 'clip.gif')
+    for k in (0, 2):  # the GIF's own first and last frames, as stills
+        gif.seek(k)
+        gif.convert('RGB').save(folder / f'frame{k}.png')
+    (folder / 'notes.txt').write_text('not an image\n')
+    (folder / 'raw.cr2').write_bytes(b'\0' * 16)
+    (folder / '.hidden').write_text('left out, as in datasets\n')
+    proc = run_main('scripts/convert.py', '--name', 'tiny', '--checkpoints_dir', ckpt, *NET, '--num_threads', '0',
+                    '--input', folder, '--results_dir', tmp_path / 'out')
+    assert proc.returncode == 0, proc.stderr
+    summary = next(line for line in proc.stdout.splitlines() if line.startswith('converted'))
+    assert summary == (f'converted 3 (the first frame only of 1 animated GIF(s): {folder / "clip.gif"} (3 frames)), '
+                       f'skipped 0 existing, failed 0; ignored 2 file(s) that are neither images nor videos: '
+                       f'notes.txt, raw.cr2')
+    out = Image.open(tmp_path / 'out' / 'clip.gif')
+    assert out.size == (64, 48) and getattr(out, 'n_frames', 1) == 1
+    # the first frame was translated: the translation of that frame as a still, up to GIF's 256 colours
+    translated = np.asarray(out.convert('RGB'), dtype=np.int16)
+    first, last = (np.asarray(Image.open(tmp_path / 'out' / f'frame{k}.png').convert('RGB'), dtype=np.int16)
+                   for k in (0, 2))
+    assert np.abs(translated - first).mean() < 0.5 * np.abs(translated - last).mean()

@@ -252,3 +252,29 @@ def test_linear_official_schedule():
         scheduler.step()
     # the official code: lr if epoch < epoch_step else lr * (epochs - epoch) / (epochs - epoch_step)
     assert rates == pytest.approx([1.0] * 10 + [(20 - e) / 10 for e in range(10, 20)])
+
+
+@pytest.mark.parametrize('policy', ['linear', 'linear_official', 'step', 'plateau', 'cosine'])
+@pytest.mark.parametrize('n_epochs, n_epochs_decay', [(1, 0), (0, 1), (3, 0), (0, 3)])
+def test_every_schedule_takes_zero_epochs_of_either_kind(policy, n_epochs, n_epochs_decay):
+    """--n_epochs 0 or --n_epochs_decay 0 (both 0 is refused at start-up, tests/test_options.py):
+    every epoch trains at a finite rate in [0, lr], the rate never rises, and the rate stepped to
+    after the last epoch is finite too (it is what a checkpoint stores)."""
+    import argparse as ap
+    from models.base_model import get_scheduler
+    opt = ap.Namespace(lr_policy=policy, n_epochs=n_epochs, n_epochs_decay=n_epochs_decay, epoch_count=1,
+                       lr_decay_iters=1)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = get_scheduler(optimizer, opt)
+    rates = []
+    for _ in range(n_epochs + n_epochs_decay):
+        rates.append(optimizer.param_groups[0]['lr'])
+        optimizer.step()
+        scheduler.step(1.0) if policy == 'plateau' else scheduler.step()
+    after = optimizer.param_groups[0]['lr']
+    assert all(0.0 <= r <= 1.0 for r in rates + [after]), rates + [after]
+    assert rates == sorted(rates, reverse=True) and after <= rates[-1]
+    if policy in ('linear', 'linear_official'):
+        assert rates[:n_epochs] == [1.0] * n_epochs  # the constant epochs keep --lr
+    if policy == 'linear_official' and n_epochs_decay == 0:
+        assert after == 0.0  # as at the end of a decay: no rate beyond the last epoch

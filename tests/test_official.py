@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import REPO, SHARED_DATA, run_cli
+from conftest import REPO, SHARED_DATA, run_cli, run_main
 from models.layers import count_parameters
 from models.official_weights import official_networks
 from models.persistence import build_network
@@ -53,7 +53,7 @@ def imported(request, tmp_path_factory):
     """(version, run folder) of each fixture checkpoint imported by scripts/import_official.py."""
     from scripts.import_official import import_checkpoint
     ckpt = tmp_path_factory.mktemp('imported')
-    run_dir, _, _ = import_checkpoint(str(FIXTURES / request.param), 'official', str(ckpt))
+    run_dir, _, _, _ = import_checkpoint(str(FIXTURES / request.param), 'official', str(ckpt))
     return request.param, Path(run_dir)
 
 
@@ -123,7 +123,7 @@ def official_model(version, dataroot, *extra):
 def test_generator_objective_equals_tensorflows(version, tmp_path):
     """The whole official generator loss, from imported weights and TensorFlow's noise."""
     from scripts.import_official import import_checkpoint
-    _, nets, _ = import_checkpoint(str(FIXTURES / version), 'official', str(tmp_path))
+    _, nets, _, _ = import_checkpoint(str(FIXTURES / version), 'official', str(tmp_path))
     model = official_model(version, tmp_path)
     for name, net in nets.items():
         getattr(model, 'net' + name).load_state_dict(net.state_dict())
@@ -267,7 +267,9 @@ def test_tools_run_an_imported_model_without_architecture_flags(imported, tmp_pa
     run_cli('test.py', '--dataroot', SHARED_DATA, '--name', name, '--checkpoints_dir', ckpt, '--num_test', '1',
             '--results_dir', tmp_path / 'res', '--gpu_ids', '-1')
     fake = next((tmp_path / 'res' / name / 'test_latest' / 'images').glob('*fake_B*'))
-    assert Image.open(fake).size == (512, 256)  # the official test geometry: whole frames at 256x512
+    # the official test geometry, whole frames at fine_size x 2*fine_size: the fixture's 32, read from
+    # the folder its state file names (.../bdd100k_32/)
+    assert Image.open(fake).size == (64, 32)
     proc = run_cli('test.py', '--dataroot', SHARED_DATA, '--name', name, '--checkpoints_dir', ckpt,
                    '--upsample', 'bilinear', '--gpu_ids', '-1', check=False)
     assert proc.returncode == 2
@@ -294,8 +296,10 @@ def test_export_and_evaluate_an_imported_model_without_architecture_flags(import
 def test_preset_official_trains_and_tests_on_256x512_crops(tmp_path):
     ckpt = tmp_path / 'ckpt'
     run_cli('train.py', '--dataroot', SHARED_DATA, '--name', 'official', '--checkpoints_dir', ckpt, '--preset',
-            'official', '--ngf', '8', '--ndf', '8', '--max_dataset_size', '3', '--max_iters', '2', '--display_freq',
-            '2', '--gpu_ids', '-1', '--num_threads', '0', '--amp', 'off')
+            'official', '--ngf', '8', '--ndf', '8', '--max_dataset_size', '2', '--display_freq', '2', '--gpu_ids',
+            '-1', '--num_threads', '0', '--amp', 'off',
+            # one whole epoch, no decay: the official schedule then steps past its last epoch
+            '--n_epochs', '1', '--n_epochs_decay', '0')
     record = json.loads((ckpt / 'official' / 'train_opt.json').read_text())
     assert (record['crop_size'], record['load_size'], record['epoch_length']) == ([256, 512], [286, 572], 'min')
     assert (record['batch_size'], record['world_size']) == (1, 1)
@@ -313,3 +317,79 @@ def test_preset_official_trains_and_tests_on_256x512_crops(tmp_path):
     proc = run_cli('scripts/convert.py', '--name', 'official', '--checkpoints_dir', ckpt, '--input', night,
                    '--ngf', '64', '--gpu_ids', '-1', check=False)
     assert proc.returncode == 2 and '--ngf 64 contradicts the run official, built with --ngf 8' in proc.stderr
+
+
+# ----- the printed commands, with no precision or size flag -----
+def official_folder(tmp_path, name, state_path=None):
+    """The `latest` fixture checkpoint copied into a folder called `name`; its state file names
+    `state_path` when given (else the fixture's own, .../bdd100k_32/cyclegan.model-7)."""
+    dest = tmp_path / name
+    shutil.copytree(FIXTURES / 'latest', dest)
+    if state_path:
+        (dest / 'checkpoint').write_text(f'model_checkpoint_path: "{state_path}"\n'
+                                         f'all_model_checkpoint_paths: "{state_path}"\n')
+    return dest
+
+
+@pytest.mark.parametrize('folder, state_path, flags, size, source', [
+    ('bdd100k_64', None, [], 64, 'the folder name bdd100k_64'),  # the folder given wins over the state file
+    ('weights', None, [], 32, 'the folder name bdd100k_32'),  # else the folder the state file records
+    ('bdd100k_64', None, ['--fine_size', '40'], 40, '--fine_size'),
+    ('weights', '/home/someone/models/cyclegan.model-7', [], 256, 'the official default: no folder name of the '
+     'form <dataset>_<fine_size> (tried weights, models); pass --fine_size N if the model was trained at another size'),
+])
+def test_importer_reads_the_size_from_the_folder_name(tmp_path, folder, state_path, flags, size, source):
+    from options.test_options import TestOptions
+    src = official_folder(tmp_path, folder, state_path)
+    proc = run_main('scripts/import_official.py', '--checkpoint', src, '--name', 'imp', '--checkpoints_dir',
+                    tmp_path / 'ck', *flags)
+    assert proc.returncode == 0, proc.stderr
+    assert (f'fine_size {size} ({source}): the tools translate whole frames at {size}x{2 * size}, as the official '
+            f'test does') in proc.stdout
+    record = json.loads((tmp_path / 'ck' / 'imp' / 'train_opt.json').read_text())
+    assert record['crop_size'] == [size, 2 * size]
+    opt = TestOptions().parse(['--dataroot', str(tmp_path), '--name', 'imp', '--checkpoints_dir', str(tmp_path / 'ck'),
+                               '--gpu_ids', '-1'], save=False)
+    assert tuple(opt.load_size) == tuple(opt.crop_size) == (size, 2 * size) and opt.preprocess == 'resize'
+    # a size on the command line still wins
+    opt = TestOptions().parse(['--dataroot', str(tmp_path), '--name', 'imp', '--checkpoints_dir', str(tmp_path / 'ck'),
+                               '--gpu_ids', '-1', '--load_size', '128x256', '--crop_size', '128x256'], save=False)
+    assert tuple(opt.load_size) == (128, 256)
+
+
+def test_importer_refuses_a_fine_size_the_networks_cannot_take(tmp_path):
+    proc = run_main('scripts/import_official.py', '--checkpoint', FIXTURES / 'latest', '--name', 'x',
+                    '--checkpoints_dir', tmp_path, '--fine_size', '30')
+    assert proc.returncode == 2 and '--fine_size 30: give the official size, a multiple of 4' in proc.stderr
+
+
+def test_printed_commands_give_tensorflows_outputs_where_auto_would_train_in_bf16(tmp_path, monkeypatch):
+    """import_official.py, then convert.py as the importer prints it (no --amp, no size flag), on
+    a machine where --amp auto trains in bf16 (forced here): the outputs are TensorFlow's.
+    photo.png and TensorFlow's outputs for it: tests/fixtures/official_augan/make_photo_fixture.py."""
+    from util import precision
+    monkeypatch.setattr(precision, 'auto_amp', lambda device: 'bf16')
+    assert precision.resolve_amp('auto', torch.device('cpu')) == 'bf16'  # training would take bf16 here
+    ck = tmp_path / 'ck'
+    proc = run_main('scripts/import_official.py', '--checkpoint', official_folder(tmp_path, 'bdd100k_32'),
+                    '--name', 'official', '--checkpoints_dir', ck)
+    assert proc.returncode == 0, proc.stderr
+    printed = next(line for line in proc.stdout.splitlines() if line.startswith('translate with: python '))
+    command = printed.split('python ', 1)[1].replace('<folder or video>', str(FIXTURES / 'latest' / 'photo.png'))
+    program, *args = command.split()
+    assert program == 'scripts/convert.py' and not {'--amp', '--load_size', '--crop_size'} & set(args)
+    ref = np.load(FIXTURES / 'latest' / 'photo_outputs.npz')
+    tf_levels = (ref['fake_B'][0] + 1) * 127.5  # TensorFlow's translation in grey levels, before rounding
+
+    def convert(out, *extra):
+        proc = run_main(program, *args, '--results_dir', out, '--save_uncertainty_npy', *extra)
+        assert proc.returncode == 0, proc.stderr
+        image = np.asarray(Image.open(out / 'photo.png'), dtype=np.float64)
+        return np.abs(image - tf_levels), np.load(out / 'photo_uncertainty.npy')
+
+    levels, sigma = convert(tmp_path / 'printed')
+    assert levels.max() <= 0.51, levels.max()  # rounding to 8 bits, nothing else (0.4999 measured)
+    assert np.abs(sigma - ref['sigma'][0, ..., 0]).max() < 1e-4 * np.abs(ref['sigma']).max()
+    # and bf16, asked for, would not be: the comparison can tell
+    levels, _ = convert(tmp_path / 'bf16', '--amp', 'bf16')
+    assert levels.max() > 2

@@ -40,7 +40,7 @@ def trained_model(tmp_path, reference, *flags):
     """The official model, fixture weights, trained three iterations on the fixture's inputs; yields
     (iteration, model, pooled fakes) after each."""
     from scripts.import_official import import_checkpoint
-    _, nets, _ = import_checkpoint(str(FIXTURES / 'latest'), 'official', str(tmp_path))
+    _, nets, _, _ = import_checkpoint(str(FIXTURES / 'latest'), 'official', str(tmp_path))
     model = official_model('latest', tmp_path, '--pool_size', '1', *flags)
     model.setup(model.opt)
     for name, net in nets.items():

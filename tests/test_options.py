@@ -34,7 +34,9 @@ def test_gpu_ids_and_suffix(tmp_path):
 @pytest.mark.parametrize('bad, message', [
     (['--batch_size', '0'], '--batch_size must be at least 1, got 0'),
     (['--num_threads', '-1'], '--num_threads must be at least 0, got -1'),
-    (['--n_epochs', '0', '--n_epochs_decay', '0'], '--n_epochs plus --n_epochs_decay must be at least 1'),
+    (['--n_epochs', '0', '--n_epochs_decay', '0'], '--n_epochs 0 --n_epochs_decay 0 trains no epoch'),
+    (['--n_epochs_decay', '-1'], '--n_epochs_decay must be at least 0, got -1'),
+    (['--lr_policy', 'step', '--lr_decay_iters', '0'], '--lr_decay_iters must be at least 1, got 0'),
     (['--print_freq', '0'], '--print_freq must be at least 1, got 0'),
     (['--gpu_ids', '0;1'], '--gpu_ids 0;1: give GPU numbers separated by commas')])
 def test_bad_values_refused(tmp_path, bad, message):

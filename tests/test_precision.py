@@ -1,4 +1,5 @@
 """Mixed precision on the CPU, and the guard that keeps non-finite steps out of the weights."""
+import json
 import math
 
 import pytest
@@ -8,6 +9,7 @@ from conftest import AU_GAN_LOSSES, TINY, assert_finite_losses, make_domain, run
 from data import create_dataloader, create_dataset
 from models import create_model
 from options.train_options import TrainOptions
+from util import precision
 from util.errors import UserError
 from util.precision import Precision, resolve_amp
 
@@ -33,6 +35,10 @@ def test_bf16_training_on_the_cpu(tmp_path, daynight):
                    '--n_epochs', '1', '--n_epochs_decay', '0', '--print_freq', '1')
     assert 'precision bf16' in proc.stdout
     assert_finite_losses(tmp_path / 'bf16' / 'loss_log.txt', AU_GAN_LOSSES)
+    # the run folder records the precision that ran, and the log says it on its first line
+    assert json.loads((tmp_path / 'bf16' / 'train_opt.json').read_text())['precision'] == 'bf16'
+    first = (tmp_path / 'bf16' / 'loss_log.txt').read_text().splitlines()[0]
+    assert first.startswith('================ Training Loss (') and first.endswith(', precision bf16) ================')
 
 
 @pytest.mark.parametrize('amp', ['bf16', 'fp16'])
@@ -84,6 +90,11 @@ def test_amp_auto_and_bad_mode(monkeypatch):
     monkeypatch.setattr(torch.ops.mkldnn, '_is_mkldnn_bf16_supported', lambda: True)
     assert resolve_amp('auto', cpu) == 'off' and resolve_amp('bf16', cpu) == 'bf16'
     assert resolve_amp('off', cpu) == 'off'
+    # inference: fp32 under auto wherever training would take bf16; bf16 only when asked for
+    monkeypatch.setattr(precision, 'auto_amp', lambda device: 'bf16')
+    assert resolve_amp('auto', cpu) == 'bf16' and resolve_amp('auto', cpu, training=False) == 'off'
+    assert resolve_amp('bf16', cpu, training=False) == 'bf16'
+    assert Precision('auto', cpu, training=False).name == 'fp32'
     with pytest.raises(UserError):
         Precision('fp8', cpu)
 

@@ -2,7 +2,7 @@
 by the loss history (to redraw a resumed run's curves) and by scripts/plot_losses.py: one place,
 so writer and readers agree.
 
-    ================ Training Loss (<date>) ================      one per training session
+    ================ Training Loss (<date>, precision <p>) ================   one per session
     (epoch: E, iters: I, time: T, data: D) name: value name: value ...
 
 Values print with 3 decimals; non-finite ones as nan, inf or -inf, which read back as such.
@@ -16,8 +16,10 @@ _LINE = re.compile(r'^\(epoch: (\d+), iters: (\d+),[^)]*\) ?(.*)$')
 _LOSS = re.compile(r'(\w+): (\S+)')
 
 
-def session_header():
-    return f'================ Training Loss ({time.strftime("%c")}) ================'
+def session_header(precision=None):
+    """The first line of each training session; it names the precision the session trains in."""
+    where = f', precision {precision}' if precision else ''
+    return f'================ Training Loss ({time.strftime("%c")}{where}) ================'
 
 
 def format_line(epoch, iters, t_comp, t_data, losses):

@@ -26,12 +26,19 @@ def bf16_supported(device):
     return False
 
 
-def resolve_amp(mode, device):
-    """'auto' -> bf16 on a GPU that runs it natively, fp32 elsewhere. Never bf16 on the CPU by
-    itself: only some CPUs run it natively, and a run's results must not depend on which CPU it
-    ran on (docs/results.md measured what bf16 training does to quality); --amp bf16 asks for it."""
+def auto_amp(device):
+    """What --amp auto trains in: bf16 on a GPU that runs it natively, fp32 elsewhere. Never bf16
+    on the CPU by itself: only some CPUs run it natively, and a run's results must not depend on
+    which CPU it ran on (docs/results.md measured what bf16 training does to quality)."""
+    return 'bf16' if device.type == 'cuda' and bf16_supported(device) else 'off'
+
+
+def resolve_amp(mode, device, training=True):
+    """The precision --amp `mode` runs in. 'auto' is auto_amp(device) for training and fp32 for
+    inference everywhere (test.py, convert, export, evaluate, samples): outputs are exact unless
+    --amp bf16/fp16 asks for speed (docs/conversion.md has what that costs)."""
     if mode in (None, 'auto'):
-        return 'bf16' if device.type == 'cuda' and bf16_supported(device) else 'off'
+        return auto_amp(device) if training else 'off'
     if mode not in AMP_MODES:
         raise UserError(f'unknown --amp {mode!r}: use off, fp16, bf16 or auto')
     if mode == 'fp16' and device.type == 'cpu' and not hasattr(torch.amp, 'GradScaler'):
@@ -40,8 +47,8 @@ def resolve_amp(mode, device):
 
 
 class Precision:
-    def __init__(self, mode, device, max_skipped_steps=25):
-        self.mode = resolve_amp(mode, device)
+    def __init__(self, mode, device, max_skipped_steps=25, training=True):
+        self.mode = resolve_amp(mode, device, training)
         self.device = device
         self.dtype = {'off': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}[self.mode]
         self.scaler = torch.amp.GradScaler(device.type) if self.mode == 'fp16' else None
@@ -52,6 +59,11 @@ class Precision:
         self._consecutive = zero.clone()  # iterations in a row with a skipped step
         self._skipped_now = zero.clone()  # 1 once a step of this iteration was skipped
         self._host = self._copied = None  # CUDA: a pinned copy of _consecutive, and its event
+
+    @property
+    def name(self):
+        """What the networks compute in, for people and records: fp32, bf16 or fp16."""
+        return 'fp32' if self.mode == 'off' else self.mode
 
     @property
     def skipped_steps(self):

@@ -504,7 +504,7 @@ def _decode(raw, entry, big_endian):
 # Public API.
 # ----------------------------------------------------------------------------------------------
 
-_STATE_FILE = 'checkpoint'
+STATE_FILE = 'checkpoint'
 _SUFFIX_RE = re.compile(r'(\.index|\.meta|\.data-\d{5}-of-\d{5})$')
 _STATE_RE = re.compile(r'^\s*model_checkpoint_path\s*:\s*(["\'])((?:\\.|(?!\1).)*)\1', re.M)
 
@@ -527,20 +527,28 @@ def _unescape(text):
     return _ESCAPE_RE.sub(one, text)
 
 
-def _state_checkpoint_name(state_path):
-    """Last path component of `model_checkpoint_path` in a `checkpoint` state file, or None."""
+def state_checkpoint_path(state_path):
+    """`model_checkpoint_path` as a `checkpoint` state file records it (perhaps another machine's
+    path), or None."""
     try:
         with open(state_path, 'rb') as f:
             text = f.read().decode('utf-8', 'replace')
     except OSError as e:
         raise UserError(f'cannot read {state_path} ({e.strerror}); check its permissions') from None
     match = _STATE_RE.search(text)
-    if not match:
-        return None
-    path = _unescape(match.group(2))
-    # Saved on another machine: keep only the name (Windows or POSIX separators).
-    name = re.split(r'[\\/]', path.rstrip('\\/'))[-1]
-    return name or None
+    return _unescape(match.group(2)) if match else None
+
+
+def path_parts(path):
+    """The components of a path written on any machine (Windows or POSIX separators)."""
+    return [part for part in re.split(r'[\\/]', path) if part]
+
+
+def _state_checkpoint_name(state_path):
+    """Last path component of `model_checkpoint_path` in a `checkpoint` state file, or None."""
+    path = state_checkpoint_path(state_path)
+    # Saved on another machine: keep only the name.
+    return (path_parts(path) or [None])[-1] if path else None
 
 
 def resolve_checkpoint(path):
@@ -553,11 +561,11 @@ def resolve_checkpoint(path):
     """
     given = os.fspath(path)
     path = os.path.expanduser(given)
-    if os.path.basename(path) == _STATE_FILE and os.path.isfile(path):
+    if os.path.basename(path) == STATE_FILE and os.path.isfile(path):
         path = os.path.dirname(path) or '.'
     if os.path.isdir(path):
         indexes = sorted(glob.glob(os.path.join(glob.escape(path), '*.index')))
-        state = os.path.join(path, _STATE_FILE)
+        state = os.path.join(path, STATE_FILE)
         name = _state_checkpoint_name(state) if os.path.isfile(state) else None
         if name is not None:
             prefix = os.path.join(path, _SUFFIX_RE.sub('', name))

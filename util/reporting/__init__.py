@@ -34,13 +34,14 @@ __all__ = ['LossHistory', 'LossLogFile', 'LossPlot', 'Reporter', 'Sink', 'Traini
            'VisdomServer', 'WandbRun', 'from_options', 'sinks_from_options']
 
 
-def from_options(opt, resume=False):
+def from_options(opt, resume=False, precision=None):
     """The reporter of a training run with options `opt`; `resume`: the run goes on from a save
-    (its loss curves continue the ones in its log, its wandb run is resumed)."""
-    return Reporter(sinks_from_options(opt, resume))
+    (its loss curves continue the ones in its log, its wandb run is resumed); `precision`: the one
+    the run trains in, for the log's session header."""
+    return Reporter(sinks_from_options(opt, resume, precision))
 
 
-def sinks_from_options(opt, resume=False):
+def sinks_from_options(opt, resume=False, precision=None):
     """The sinks `opt` asks for, in the order events reach them: the loss history first (the plot
     and visdom draw it), the page last (after visdom and wandb, as before the split).
 
@@ -54,7 +55,7 @@ def sinks_from_options(opt, resume=False):
     start_server = bool(getattr(opt, "display_start_server", False))
 
     history = LossHistory.from_log(log_path) if resume else LossHistory()
-    sinks = [history, LossLogFile(log_path), LossPlot(plot_path, opt.name, history)]
+    sinks = [history, LossLogFile(log_path, precision), LossPlot(plot_path, opt.name, history)]
     if int(opt.display_id or 0) > 0:
         sinks.append(VisdomDisplay(opt.display_server, opt.display_port, opt.display_env, opt.display_id, opt.name,
                                    opt.display_ncols, history, start_server=start_server,

@@ -11,13 +11,14 @@ from .reporter import Sink
 
 
 class LossLogFile(Sink):
-    """Appends to `log_path` (created with its folder if missing)."""
+    """Appends to `log_path` (created with its folder if missing); `precision`, the one the session
+    trains in, goes into the session's header line."""
 
-    def __init__(self, log_path):
+    def __init__(self, log_path, precision=None):
         self.path = log_path
         os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as log_file:
-            log_file.write(loss_log.session_header() + "\n")
+            log_file.write(loss_log.session_header(precision) + "\n")
 
     def print_losses(self, epoch, iters, losses, t_comp, t_data):
         """Print one line `(epoch: E, iters: I, time: T, data: D) name: value ...` and append it
