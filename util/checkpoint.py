@@ -111,10 +111,6 @@ def training_state_file(state):
     return {'format': STATE_FORMAT, 'version': 1, **state}
 
 
-def save_training_state(path, state):
-    atomic_torch_save(training_state_file(state), path)
-
-
 def load_training_state(path):
     obj = _safe_load(path, 'training state')
     if not (isinstance(obj, dict) and obj.get('format') == STATE_FORMAT):
