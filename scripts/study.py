@@ -100,7 +100,7 @@ from options import replaced  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
 from scripts import evaluate as evaluation  # noqa: E402
 from util import distributed, processes  # noqa: E402
-from util.checkpoint import atomic_write, atomic_write_text, load_training_state  # noqa: E402
+from util.checkpoint import atomic_write_text, load_training_state  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
 from util.seeding import seed_everything  # noqa: E402
 
@@ -612,13 +612,11 @@ def read_results(path):
 
 
 def write_results(path, rows):
-    def write(f):
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS, lineterminator='\n')
-        writer.writeheader()
-        writer.writerows(rows)
-        f.write(text.getvalue().encode('utf-8'))
-    atomic_write(path, write)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS, lineterminator='\n')
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, text.getvalue())
     os.chmod(path, 0o644)
 
 

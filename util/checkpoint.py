@@ -21,21 +21,13 @@ FORMAT = 'au_gan_pytorch.network'
 STATE_FORMAT = 'au_gan_pytorch.training_state'
 
 
+# Both written beside `path`, flushed to disk and renamed over it (util/atomic.py).
 def atomic_torch_save(obj, path):
-    atomic_write(path, lambda f: torch.save(obj, f))
+    atomic.write_with(path, lambda f: torch.save(obj, f), durable=True)
 
 
 def atomic_write_text(path, text):
-    atomic_write(path, lambda f: f.write(text.encode('utf-8')))
-
-
-def atomic_write(path, write):
-    """Call write(binary file) on a temporary file beside `path`, then rename it over `path`,
-    both flushed to disk (util/atomic.py)."""
-    atomic.write_with(path, write, durable=True)
-
-
-_fsync_dir = atomic.fsync
+    atomic.write_with(path, lambda f: f.write(text.encode('utf-8')), durable=True)
 
 
 STAGING_PREFIX = '.saving_'
@@ -76,7 +68,7 @@ def finish_saves(folder):
                 os.replace(os.path.join(stage, name), os.path.join(folder, name))
             except FileNotFoundError:
                 pass  # moved already (by an earlier attempt, or by another process finishing it)
-        _fsync_dir(folder)
+        atomic.fsync(folder)
         try:
             os.remove(marker)
             os.rmdir(stage)
