@@ -30,7 +30,7 @@ from models import create_model  # noqa: E402
 from options.convert_options import ConvertOptions  # noqa: E402
 from util import distributed  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
-from util.util import heatmap  # noqa: E402
+from util.util import heatmap, name_list  # noqa: E402
 
 
 class Converter:
@@ -86,13 +86,13 @@ class Converter:
         line = f'converted {self.converted}'
         if self.first_frames:
             line += (f' (the first frame only of {len(self.first_frames)} animated GIF(s): '
-                     + listing(f'{path} ({n} frames)' for path, n in sorted(self.first_frames)) + ')')
+                     + name_list((f'{path} ({n} frames)' for path, n in sorted(self.first_frames)), 5) + ')')
         line += f', skipped {self.skipped} existing, failed {len(self.failed)}'
         if self.failed:
             line += ': ' + ', '.join(self.failed)
         if self.ignored:
             line += (f'; ignored {len(self.ignored)} file(s) that are neither images nor videos: '
-                     + listing(self.ignored))
+                     + name_list(self.ignored, 5))
         if distributed.world_size() > 1:
             line = f'[rank {distributed.rank()} of {distributed.world_size()}] {line}'
         return line
@@ -231,12 +231,6 @@ class Converter:
                 writers[d, 'image'].write(to_image(fake[i], size))
                 if maps is not None:
                     writers[d, 'heatmap'].write(to_image(maps[i], size))
-
-
-def listing(names, limit=5):
-    names = list(names)
-    more = f' and {len(names) - limit} more' if len(names) > limit else ''
-    return ', '.join(names[:limit]) + more
 
 
 @exit_on_user_error

@@ -35,6 +35,7 @@ from options.run_options import RECORD, save_record  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
 from util.checkpoint import atomic_write_text, save_network  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
+from util.util import name_list  # noqa: E402
 from util.tf_checkpoint import (STATE_FILE, list_variables, path_parts, read_checkpoint,  # noqa: E402
                                 resolve_checkpoint, state_checkpoint_path)
 
@@ -54,7 +55,7 @@ def parse_args(args=None):
                              'frames); default: read from the folder name <dataset>_<fine_size> the official code '
                              'saves under, else 256')
     args = parser.parse_args(args)
-    if args.fine_size is not None and (args.fine_size < 16 or args.fine_size % 4):
+    if args.fine_size is not None and not usable_fine_size(args.fine_size):
         parser.error(f'--fine_size {args.fine_size}: give the official size, a multiple of 4 (e.g. 256)')
     return args
 
@@ -62,6 +63,11 @@ def parse_args(args=None):
 # The official code saves its checkpoints under <checkpoint_dir>/<dataset>_<fine_size>.
 OFFICIAL_FOLDER = re.compile(r'^.+_(\d+)$')
 DEFAULT_FINE_SIZE = 256  # the official main.py's
+
+
+def usable_fine_size(size):
+    """A size the networks take: the generators halve it twice, the discriminators need 16 px."""
+    return size >= 16 and size % 4 == 0
 
 
 def fine_size_from_folders(prefix):
@@ -76,7 +82,7 @@ def fine_size_from_folders(prefix):
         names.append(path_parts(recorded)[-2])
     for name in names:
         match = OFFICIAL_FOLDER.match(name)
-        if match and int(match.group(1)) >= 16 and int(match.group(1)) % 4 == 0:
+        if match and usable_fine_size(int(match.group(1))):
             return int(match.group(1)), name
     return None, names
 
@@ -109,12 +115,6 @@ def sizes(variables, prefix):
     return input_nc, output_nc, ngf, 2 * half_ndf
 
 
-def _listing(names, limit=4):
-    names = sorted(names)
-    more = f' and {len(names) - limit} more' if len(names) > limit else ''
-    return ', '.join(names[:limit]) + more
-
-
 def match_variables(variables, nets, prefix):
     """Refuse a checkpoint whose variables are not exactly those of `nets` (optimizer slots aside),
     naming what is missing, extra or of the wrong shape."""
@@ -126,10 +126,10 @@ def match_variables(variables, nets, prefix):
     present = {n for n in variables if not n.endswith(OPTIMIZER_SUFFIXES)}
     missing, extra = set(expected) - present, present - set(expected)
     if missing:
-        raise UserError(f'{prefix} lacks {len(missing)} variable(s) of the official model: {_listing(missing)} '
+        raise UserError(f'{prefix} lacks {len(missing)} variable(s) of the official model: {name_list(sorted(missing))} '
                         f'(a checkpoint of another model or code version?)')
     if extra:
-        raise UserError(f'{prefix} has {len(extra)} variable(s) the official model does not: {_listing(extra)} '
+        raise UserError(f'{prefix} has {len(extra)} variable(s) the official model does not: {name_list(sorted(extra))} '
                         f'(a checkpoint of another model or code version?)')
     for tf_name, shape in expected.items():
         tf_shape = tuple(variables[tf_name][1])

@@ -143,3 +143,10 @@ def mkdirs(paths):
 def mkdir(path):
     """Create `path` and its parents if missing; an existing folder is fine."""
     os.makedirs(path, exist_ok=True)
+
+
+def name_list(names, limit=4):
+    """The first `limit` of `names`, comma-separated, then 'and N more': for one-line messages."""
+    names = list(names)
+    more = f' and {len(names) - limit} more' if len(names) > limit else ''
+    return ', '.join(names[:limit]) + more
