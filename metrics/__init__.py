@@ -4,9 +4,11 @@ SSIM, and correlations.
 - `metrics.inception`: `InceptionFeatures`, the features FID and KID compare, of image batches
   or of a folder of images (`sample_indices` picks a seeded random sample of a folder);
 - `metrics.scores`: `fid`, `kid` (from two feature arrays), `psnr`, `ssim`, `edge_correlation` (per image pair) and
-  `correlations` (Pearson and Spearman).
+  `correlations` (Pearson and Spearman);
+- `metrics.evaluation`: the row of metrics of one checkpoint of a two-way model on a test set
+  (`evaluate_checkpoint`, `COLUMNS`), not imported here.
 
-scripts/evaluate.py and scripts/study.py use these. Layering: this package uses util/ (`UserError`)
+scripts/evaluate.py and the study (study/) use these. Layering: this package uses util/ (`UserError`)
 and data/ (the image-folder listing and loading helpers); nothing below it imports it.
 tests/test_layers.py checks that.
 """

@@ -15,7 +15,7 @@ segment at a time, go to torch.utils.checkpoint's own hooks and are not.
 
 Not counted: the backward pass's transients (gradients of activations, one recomputed
 segment, kernels' workspaces) and the allocator's rounding and fragmentation. On a GPU
-`torch.cuda.max_memory_allocated` sees all of that; scripts/benchmark.py reports both.
+`torch.cuda.max_memory_allocated` sees all of that; benchmarks/benchmark.py reports both.
 
 `step_memory(model, batch)` runs one real training step under the meter. `fake_step_memory`
 runs the same step on FakeTensors (shapes and dtypes, no data): the same numbers (tested) for

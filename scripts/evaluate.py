@@ -22,56 +22,23 @@ import math  # noqa: E402
 import os  # noqa: E402
 
 import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 import metrics  # noqa: E402
 from data import TEST_READING, create_dataset  # noqa: E402
 from inference import Translator  # noqa: E402
+from metrics.evaluation import COLUMNS, compare_features, domain_images, evaluate_checkpoint, to_unit  # noqa: E402
 from models import create_model  # noqa: E402
 from options import replaced  # noqa: E402
-from options.test_options import TestOptions  # noqa: E402
+from options.evaluate_options import EvaluateOptions, add_metric_options  # noqa: E402
 from util import distributed  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
 from util.seeding import seed_everything  # noqa: E402
 
-# CSV columns, in order; the table printed shows the same.
-COLUMNS = ['epoch', 'n_fake', 'n_real', 'fid', 'kid', 'kid_std', 'psnr_A', 'ssim_A', 'psnr_B', 'ssim_B',
-           'cycle_l1_A', 'sigma_A', 'pearson_image', 'spearman_image', 'pearson_pixel', 'spearman_pixel']
+# The CSV columns (and the table printed) are metrics.evaluation.COLUMNS.
 # Plot panels: a title and the columns drawn in it.
 PANELS = [('FID (lower is better)', ['fid']), ('KID (mean and std over subsets)', ['kid']),
           ('cycle PSNR (dB)', ['psnr_A', 'psnr_B']), ('cycle SSIM', ['ssim_A', 'ssim_B']),
           ('corr(sigma, cycle error of A)', ['pearson_image', 'spearman_image', 'pearson_pixel', 'spearman_pixel'])]
-
-
-def add_metric_options(parser):
-    parser.add_argument('--fid_batch_size', type=int, default=16, help='images per Inception forward pass')
-    parser.add_argument('--kid_subsets', type=int, default=100, help='KID: number of random subsets')
-    parser.add_argument('--kid_subset_size', type=int, default=1000,
-                        help='KID: size of each subset (at most the smaller image count)')
-    return parser
-
-
-class EvaluateOptions(TestOptions):
-    """test.py's options plus the checkpoints to evaluate and the metric settings."""
-
-    def initialize(self, parser):
-        # --num_test means something else here; argparse replaces an option only in a parser made
-        # with conflict_handler='resolve' (as options/convert_options.py does).
-        parser = argparse.ArgumentParser(parents=[super().initialize(parser)], conflict_handler='resolve',
-                                         formatter_class=parser.formatter_class, add_help=False)
-        parser.add_argument('--num_test', type=int, default=float('inf'),
-                            help='use at most this many images of each test folder (a random sample, seeded by --seed)')
-        parser.add_argument('--model_epochs', type=str, default=None,
-                            help='comma-separated checkpoints to evaluate, e.g. 5,10,latest; when not given, --epoch')
-        parser.add_argument('--fid_dirs', nargs=2, metavar=('DIR_FAKE', 'DIR_REAL'),
-                            help='instead of a model: FID/KID between two image folders '
-                                 '(see: scripts/evaluate.py --fid_dirs A B -h)')
-        parser.add_argument('--pixels_per_image', type=int, default=10000,
-                            help='pixels sampled from each image for the pooled per-pixel correlation')
-        add_metric_options(parser)
-        # Whole frames at --load_size height, as test.py shows them.
-        parser.set_defaults(preprocess='scale_height')
-        return parser
 
 
 def folder_options(args):
@@ -85,12 +52,6 @@ def folder_options(args):
     parser.add_argument('--gpu_ids', type=str, default='0', help='GPU for the Inception network; -1 for the CPU')
     add_metric_options(parser)
     return parser.parse_args(args)
-
-
-def compare_features(fake, real, opt):
-    """FID, KID mean and KID std of two feature arrays."""
-    kid_mean, kid_std = metrics.kid(fake, real, opt.kid_subsets, opt.kid_subset_size, opt.seed)
-    return metrics.fid(fake, real), kid_mean, kid_std
 
 
 def evaluate_folders(opt):
@@ -109,87 +70,6 @@ def evaluate_folders(opt):
 
 
 # ----------------------------------------------------------------------------- model mode
-def to_unit(x):
-    """[-1, 1] -> [0, 1], clamped."""
-    return ((x.float() + 1) / 2).clamp(0, 1)
-
-
-def domain_images(dataset, side, indices):
-    """The processed images of side 'A' or 'B' of the unaligned test set at `indices`, each
-    (1, C, H, W): only that side's files are read (an item of the dataset would decode both)."""
-    paths, folder = getattr(dataset, f'{side}_paths'), getattr(dataset, f'dir_{side}')
-    channels, transform = getattr(dataset, f'channels_{side}'), getattr(dataset, f'transform_{side}')
-    for i in indices:
-        yield transform(dataset.load_image_at(paths, i, channels, folder)[0])[None]
-
-
-class CycleStats:
-    """Collects the cycle metrics of one side, image by image."""
-
-    def __init__(self, pixels_per_image, seed):
-        self.pixels_per_image = pixels_per_image
-        self.rng = np.random.default_rng(seed)  # the same pixels for every checkpoint
-        self.psnr, self.ssim, self.l1, self.sigma = [], [], [], []
-        self.pixel_sigma, self.pixel_error = [], []
-
-    def add(self, real, cyc, sigma=None):
-        real_unit, cyc_unit = to_unit(real), to_unit(cyc)
-        self.psnr.append(float(metrics.psnr(real_unit, cyc_unit)[0]))
-        self.ssim.append(float(metrics.ssim(real_unit, cyc_unit)[0]))
-        error = (real.float() - cyc.float()).abs().mean(dim=1)  # (1, H, W), in the cycle loss's units
-        self.l1.append(float(error.mean()))
-        if sigma is not None:
-            self.sigma.append(float(sigma.mean()))
-            error, sigma = error.flatten().cpu().numpy(), sigma.flatten().cpu().numpy()
-            keep = self.rng.choice(error.size, min(self.pixels_per_image, error.size), replace=False)
-            self.pixel_error.append(error[keep])
-            self.pixel_sigma.append(sigma[keep])
-
-    def summary(self, side):
-        row = {f'psnr_{side}': np.mean(self.psnr), f'ssim_{side}': np.mean(self.ssim),
-               f'cycle_l1_{side}': np.mean(self.l1)}
-        if self.sigma:
-            row[f'sigma_{side}'] = np.mean(self.sigma)
-            row['pearson_image'], row['spearman_image'] = metrics.correlations(self.sigma, self.l1)
-            row['pearson_pixel'], row['spearman_pixel'] = metrics.correlations(np.concatenate(self.pixel_sigma),
-                                                                               np.concatenate(self.pixel_error))
-        return row
-
-
-def evaluate_checkpoint(model, dataset, samples, inception, real_features, opt):
-    """One row of metrics for the checkpoint loaded in `model`."""
-    # what scripts/convert.py runs: (translation, sigma or None), float32, under inference mode
-    A_to_B = Translator(model.netG_A, model.autocast, uncertainty=True)
-    A_to_B_plain = Translator(model.netG_A, model.autocast)  # B's cycle needs no uncertainty map
-    B_to_A = Translator(model.netG_B, model.autocast)
-    stats_A = CycleStats(opt.pixels_per_image, opt.seed)
-    stats_B = CycleStats(opt.pixels_per_image, opt.seed)
-
-    def fakes():
-        # Yields the translations of A (for the Inception features) and records A's cycle metrics.
-        for real in domain_images(dataset, 'A', samples['A']):
-            real = real.to(model.device)
-            fake, sigma = A_to_B(real)
-            cyc, _ = B_to_A(fake)
-            stats_A.add(real, cyc, sigma)
-            # Quantised to 8 bits, as it would be in a saved image.
-            yield (to_unit(fake[0]) * 255).round() / 255
-
-    fake_features = inception.extract(fakes(), total=len(samples['A']), desc=f'epoch {opt.epoch}: translating A')
-    for real in tqdm(domain_images(dataset, 'B', samples['B']), total=len(samples['B']), unit='img',
-                     desc=f'epoch {opt.epoch}: cycle of B'):
-        real = real.to(model.device)
-        cyc, _ = A_to_B_plain(B_to_A(real)[0])
-        stats_B.add(real, cyc)
-
-    fid, kid_mean, kid_std = compare_features(fake_features, real_features, opt)
-    row = {'epoch': opt.epoch, 'n_fake': len(fake_features), 'n_real': len(real_features),
-           'fid': fid, 'kid': kid_mean, 'kid_std': kid_std}
-    row.update(stats_A.summary('A'))
-    row.update(stats_B.summary('B'))
-    return {c: row.get(c, math.nan) for c in COLUMNS}
-
-
 def format_value(v):
     if isinstance(v, (str, int)):
         return str(v)
@@ -266,7 +146,7 @@ def evaluate_model(opt):
         if epoch != opt.epoch:
             opt = replaced(opt, epoch=epoch)
             model.load_networks(epoch)
-        rows.append(evaluate_checkpoint(model, dataset, samples, inception, real_features, opt))
+        rows.append(evaluate_checkpoint(model, dataset, samples, inception, real_features, opt, Translator))
 
     out_dir = os.path.join(opt.results_dir, opt.name)
     os.makedirs(out_dir, exist_ok=True)

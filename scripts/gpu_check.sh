@@ -5,9 +5,9 @@
 #   cuda_tests.log         pytest -m cuda: fp16 + GradScaler, bf16, fused Adam skipping a NaN step
 #                          on the device, NCCL with one process, --compile (inductor),
 #                          cudnn.benchmark, channels_last, checkpointing's memory on the device
-#   benchmark_<model>.*    scripts/benchmark.py --compare at GPU_CHECK_SIZE (amp off/bf16/fp16,
+#   benchmark_<model>.*    benchmarks/benchmark.py --compare at GPU_CHECK_SIZE (amp off/bf16/fp16,
 #                          each without and with --checkpoint_activations, steps alternated)
-#   memory_<model>.*       scripts/benchmark.py --memory_table at GPU_CHECK_PUBLISHED: counted
+#   memory_<model>.*       benchmarks/benchmark.py --memory_table at GPU_CHECK_PUBLISHED: counted
 #                          bytes and real steps (max_memory_allocated, time) per checkpointing level
 #   gpu_check.md, .json    all of it: Markdown tables ready for docs/performance.md, and JSON
 # Every part runs under a time limit and the script goes on after a failure; it exits 1 if any failed.
@@ -78,11 +78,11 @@ part cuda_tests "$PYTHON" -m pytest -q -rs -m cuda tests
 
 # 3. speed and memory of each model at SIZE, and 4. memory and time at the published size
 for model in $MODELS; do
-    part "benchmark_$model" "$PYTHON" scripts/benchmark.py --model "$model" --crop_size "$SIZE" --compare \
+    part "benchmark_$model" "$PYTHON" benchmarks/benchmark.py --model "$model" --crop_size "$SIZE" --compare \
         --compare_axes amp --checkpoint_cost --steps "$STEPS" --warmup 2 --gpu_ids "$DEVICE" \
         --checkpoints_dir "$OUT/checkpoints" --json_out "$OUT/benchmark_$model.json" \
         --markdown "$OUT/benchmark_$model.md" "${EXTRA[@]}"
-    part "memory_$model" "$PYTHON" scripts/benchmark.py --model "$model" --memory_table --sizes "$PUBLISHED" \
+    part "memory_$model" "$PYTHON" benchmarks/benchmark.py --model "$model" --memory_table --sizes "$PUBLISHED" \
         --table_amps off,bf16 --time_sizes "$PUBLISHED" --steps 3 --warmup 1 --gpu_ids "$DEVICE" \
         --checkpoints_dir "$OUT/checkpoints" --json_out "$OUT/memory_$model.json" \
         --markdown "$OUT/memory_$model.md" "${EXTRA[@]}"

@@ -29,29 +29,44 @@ SHARED_DATA = find_daynight()
 MISSING_DATA = 'the real day/night set is not at'  # every skip for want of the photos says this
 
 
-# A test that starts processes or trains on the photos is 'slow'; `pytest -m "not slow"` leaves
-# those out (the fast lane), except the ones marked 'smoke': one tiny pass end to end.
+# A test that starts processes or trains on the photos is 'slow' and says so itself, with
+# @pytest.mark.slow (or `pytestmark = pytest.mark.slow` for a whole module); `pytest -m "not slow"`
+# leaves those out (the fast lane), except the ones marked 'smoke': one tiny pass end to end.
+# Nothing here sets the marker: these signs are the check that a test which looks slow is marked.
 SLOW_SIGNS = ('run_cli(', 'train_tiny(', 'subprocess.run(', 'subprocess.Popen(', 'train.main(', 'run_script(',
               'run_pytest(', 'gpu_check(')
 SLOW_FIXTURES = {'daynight', 'tiny_run', 'imported', 'features'}
+UNMARKED_SLOW_FIX = 'mark it @pytest.mark.slow, or smoke if it is the one tiny end-to-end pass'
 
 
-def is_slow(item):
-    if item.get_closest_marker('smoke'):
-        return False
+def looks_slow(item):
+    """Whether a test starts a process, trains or uses the photos/run fixtures, by its source."""
     if SLOW_FIXTURES & set(getattr(item, 'fixturenames', ())):
         return True
     try:
         source = inspect.getsource(item.function)
-    except (OSError, TypeError):
+    except (AttributeError, OSError, TypeError):
         return False
     return any(sign in source for sign in SLOW_SIGNS)
 
 
-def pytest_collection_modifyitems(config, items):
+def unmarked_slow(items):
+    """The tests ('file::test', parameters dropped, in order) among `items` that look slow but
+    carry neither the slow nor the smoke marker."""
+    offenders = []
     for item in items:
-        if is_slow(item):
-            item.add_marker(pytest.mark.slow)
+        if looks_slow(item) and not (item.get_closest_marker('slow') or item.get_closest_marker('smoke')):
+            test = item.nodeid.split('[', 1)[0]
+            if test not in offenders:
+                offenders.append(test)
+    return offenders
+
+
+def pytest_collection_modifyitems(config, items):
+    offenders = unmarked_slow(items)
+    if offenders:
+        raise pytest.UsageError('\n'.join(f'{test} looks slow (starts a process, trains or uses the photos) but is not marked slow: '
+                                           f'{UNMARKED_SLOW_FIX}' for test in offenders))
 
 
 @pytest.hookimpl(hookwrapper=True)

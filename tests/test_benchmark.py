@@ -18,9 +18,10 @@ SMALL = {'au_gan': ['--n_blocks_enc', '1', '--n_blocks_T', '1', '--n_blocks_dec'
          'template': []}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('model', ['au_gan', 'fork_gan', 'cycle_gan', 'template'])
 def test_benchmark_reports_every_field(tmp_path, model):
-    proc = run_cli('scripts/benchmark.py', '--model', model, '--crop_size', '64', '--ngf', '4', '--ndf', '4',
+    proc = run_cli('benchmarks/benchmark.py', '--model', model, '--crop_size', '64', '--ngf', '4', '--ndf', '4',
                    '--n_layers_D', '2', '--steps', '2', '--warmup', '1', '--gpu_ids', '-1', '--channels_last',
                    '--checkpoints_dir', tmp_path, '--json', '--profile', *SMALL[model])
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -80,6 +81,7 @@ class CycleGANModel:
 '''
 
 
+@pytest.mark.slow
 def test_benchmark_times_the_reference_code_beside_ours(tmp_path):
     """A stand-in with the reference's layout and interface (its own `models` and `util` packages,
     whose names clash with ours): its steps run alternately with ours and both are reported."""
@@ -90,7 +92,7 @@ def test_benchmark_times_the_reference_code_beside_ours(tmp_path):
     (ref / 'util' / '__init__.py').write_text('')
     (ref / 'util' / 'image_pool.py').write_text('class ImagePool:\n    def __init__(self, size):\n        self.size = size\n')
     (ref / 'models' / 'cycle_gan_model.py').write_text(STAND_IN_MODEL)
-    proc = run_cli('scripts/benchmark.py', '--model', 'cycle_gan', '--crop_size', '32', '--ngf', '4', '--ndf', '4',
+    proc = run_cli('benchmarks/benchmark.py', '--model', 'cycle_gan', '--crop_size', '32', '--ngf', '4', '--ndf', '4',
                    '--netG', 'resnet_6blocks', '--steps', '3', '--warmup', '1', '--gpu_ids', '-1',
                    '--checkpoints_dir', tmp_path / 'ck', '--reference_dir', ref, '--json')
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -101,17 +103,19 @@ def test_benchmark_times_the_reference_code_beside_ours(tmp_path):
     assert 'initialize network' not in proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('args, message', [
     (['--model', 'au_gan', '--reference_dir', '.'], 'use it with --model cycle_gan'),
     (['--model', 'cycle_gan', '--reference_dir', 'docs'], 'no models/cycle_gan_model.py there')])
 def test_benchmark_reference_dir_errors_name_the_fix(tmp_path, args, message):
-    proc = run_cli('scripts/benchmark.py', *args, '--gpu_ids', '-1', '--checkpoints_dir', tmp_path, check=False)
+    proc = run_cli('benchmarks/benchmark.py', *args, '--gpu_ids', '-1', '--checkpoints_dir', tmp_path, check=False)
     assert proc.returncode == 2
     assert message in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_benchmark_compare_runs_the_grid_in_one_process(tmp_path):
-    proc = run_cli('scripts/benchmark.py', '--model', 'cycle_gan', '--crop_size', '32', '--ngf', '4', '--ndf', '4',
+    proc = run_cli('benchmarks/benchmark.py', '--model', 'cycle_gan', '--crop_size', '32', '--ngf', '4', '--ndf', '4',
                    '--netG', 'resnet_6blocks', '--n_layers_D', '2', '--steps', '1', '--warmup', '0', '--gpu_ids', '-1',
                    '--checkpoints_dir', tmp_path, '--compare')
     results = json.loads(proc.stdout.strip().splitlines()[-1])

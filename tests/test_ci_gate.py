@@ -5,7 +5,11 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from conftest import MISSING_DATA, REPO
+
+pytestmark = pytest.mark.slow  # runs pytest in a process
 
 
 def run_pytest(folder, require):

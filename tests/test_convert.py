@@ -66,6 +66,7 @@ def stem(rel):
     return os.path.splitext(rel)[0]
 
 
+@pytest.mark.slow
 def test_both_directions_tree_sizes_and_uncertainty(ckpt, photos, tmp_path):
     out = tmp_path / 'out'
     proc = run_cli('scripts/convert.py', '--name', 'tiny', '--checkpoints_dir', ckpt, *NET, '--input', photos,
@@ -282,6 +283,7 @@ def test_bad_input_is_one_line(convert, tmp_path, capsys):
         assert exit_.value.code == 2 and len(err) == 1 and message in err[0], err
 
 
+@pytest.mark.slow
 def test_torchrun_splits_the_files(ckpt, photos, tmp_path):
     out = tmp_path / 'out'
     proc = run_cli('-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', 'scripts/convert.py',

@@ -430,6 +430,7 @@ def counts(folder):
             for d in ('trainA', 'trainB', 'testA', 'testB')}
 
 
+@pytest.mark.slow
 @needs_real
 def test_download_daynight_from_mirror(tmp_path):
     repo = make_repo(tmp_path)
@@ -448,6 +449,7 @@ def test_download_daynight_from_mirror(tmp_path):
     assert r.returncode != 0 and 'DATASETS_MIRROR' in r.stderr
 
 
+@pytest.mark.slow
 @needs_real
 def test_download_daynight_from_shared_folder(tmp_path):
     repo = make_repo(tmp_path)
@@ -458,6 +460,7 @@ def test_download_daynight_from_shared_folder(tmp_path):
     assert counts(repo / 'datasets/daynight') == {'trainA': 120, 'trainB': 120, 'testA': 80, 'testB': 80}
 
 
+@pytest.mark.slow
 def test_download_other_names(tmp_path):
     repo = make_repo(tmp_path)
     r = run_script(repo, 'imagenet')
@@ -486,6 +489,7 @@ fi
 '''
 
 
+@pytest.mark.slow
 def test_download_daynight_from_github_with_fake_git(tmp_path):
     repo = make_repo(tmp_path)
     bindir = tmp_path / 'bin'

@@ -7,10 +7,13 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from conftest import REPO, TINY, assert_same_first_step, run_cli
 from util.checkpoint import load_network
+
+pytestmark = pytest.mark.slow  # every test here trains in processes
 
 NETS = ['G_A', 'G_B', 'D_A', 'D_B']
 

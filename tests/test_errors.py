@@ -46,6 +46,7 @@ def test_missing_dataroot(tmp_path):
     assert_user_error(train(root=missing, tmp_path=tmp_path), missing, 'download_dataset.sh')
 
 
+@pytest.mark.slow
 def test_no_dataroot_given(tmp_path):
     proc = run_cli('train.py', '--checkpoints_dir', tmp_path, check=False)
     assert_user_error(proc, '--dataroot')

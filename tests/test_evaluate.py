@@ -28,6 +28,7 @@ def features():
     return {name: inception.folder(SHARED_DATA / name, SAMPLE) for name in ('trainB', 'testB', 'testA')}
 
 
+@pytest.mark.slow
 def test_fid_kid_separate_day_from_night(features):
     day_day = metrics.fid(features['trainB'], features['testB'])
     day_night = metrics.fid(features['testA'], features['testB'])
@@ -40,6 +41,7 @@ def test_fid_kid_separate_day_from_night(features):
     assert kid_day_night > 5 * kid_day_day
 
 
+@pytest.mark.slow
 def test_fid_and_kid_of_a_set_with_itself(features):
     day = features['testB']
     reference = metrics.fid(features['testA'], day)
@@ -105,6 +107,7 @@ def test_correlations():
     assert all(math.isnan(v) for v in metrics.correlations(a, np.ones(10)))
 
 
+@pytest.mark.slow
 def test_folder_mode(daynight):
     proc = run_cli('scripts/evaluate.py', '--fid_dirs', daynight / 'testA', daynight / 'testB', '--num_test', '3',
                    '--gpu_ids', '-1')
@@ -117,6 +120,7 @@ def tiny_run(tmp_path_factory):
     return train_tiny(tmp_path_factory.mktemp('checkpoints'), '--save_epoch_freq', '1')
 
 
+@pytest.mark.slow
 def test_model_mode_writes_table_csv_and_plot(tiny_run, tmp_path):
     proc = run_cli('scripts/evaluate.py', '--dataroot', SHARED_DATA, '--name', 'tiny', '--checkpoints_dir', tiny_run,
                    '--results_dir', tmp_path, *TINY, '--load_size', '40', '--num_test', '4',

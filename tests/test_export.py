@@ -37,6 +37,7 @@ def assert_exports_match(out_dir, net, sizes):
         assert np.abs(session.run(None, {'image': x.numpy()})[0] - expected.numpy()).max() < 1e-4
 
 
+@pytest.mark.slow
 def test_export_AtoB_dynamo(tiny_run, tmp_path):
     proc = run_cli('scripts/export.py', '--dataroot', SHARED_DATA, '--name', 'tiny', '--checkpoints_dir', tiny_run,
                    *TINY, '--load_size', '40', '--results_dir', tmp_path)
@@ -46,6 +47,7 @@ def test_export_AtoB_dynamo(tiny_run, tmp_path):
     assert_exports_match(tmp_path, ('G_A', eager_generator(tiny_run, 'G_A')), [(1, 40, 56), (1, 64, 44), (3, 36, 52)])
 
 
+@pytest.mark.slow
 def test_export_BtoA_legacy_and_tolerance(tiny_run, tmp_path):
     image = sorted((SHARED_DATA / 'testB').iterdir())[0]
     common = ['scripts/export.py', '--name', 'tiny', '--checkpoints_dir', tiny_run, *TINY, '--load_size', '40',
@@ -58,6 +60,7 @@ def test_export_BtoA_legacy_and_tolerance(tiny_run, tmp_path):
     assert_exports_match(tmp_path, ('G_B', eager_generator(tiny_run, 'G_B')), [(1, 40, 60), (2, 48, 36)])
 
 
+@pytest.mark.slow
 def test_export_needs_an_image_source(tmp_path):
     proc = run_cli('scripts/export.py', '--name', 'tiny', '--checkpoints_dir', tmp_path, check=False)
     assert proc.returncode == 2 and 'pass --dataroot' in proc.stderr and 'Traceback' not in proc.stderr

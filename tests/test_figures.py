@@ -1,9 +1,12 @@
 """The scripts that draw assets/ from the code and from a run: draw_architecture.py reads the
 generator it draws off the real network, make_samples.py renders a run's test images; neither
 rewrites a run's saved options."""
+import pytest
 from PIL import Image
 
 from conftest import REPO, SHARED_DATA, run_cli, train_tiny
+
+pytestmark = pytest.mark.slow  # runs the scripts, one after training
 
 
 def test_draw_architecture_describes_the_network_it_builds(tmp_path):

@@ -244,6 +244,7 @@ def test_pair_pool_treats_each_sample_of_a_batch_as_one_query_and_resumes_exactl
     assert PairPool(0).query_pair(a, b) == (a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('extra', [(), ('--pool_mode', 'per_output'), ('--netD', 'augan')])
 def test_fork_gan_trains_and_resumes_exactly_with_its_pools(root, tmp_path, extra):
     def run(name, *more):

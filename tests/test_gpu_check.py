@@ -9,6 +9,8 @@ import torch
 
 from conftest import REPO
 
+pytestmark = pytest.mark.slow  # runs scripts/gpu_check.sh
+
 SCRIPT = REPO / 'scripts' / 'gpu_check.sh'
 
 

@@ -1,8 +1,8 @@
-"""The ground-truth task (data/ground_truth.py) and its scoring in scripts/study.py: night images
-rendered from day photos by a known function, the exact inverse as the ceiling and the untouched
-input as the floor, and a study row scored against the truth. Tiny images made here, CPU only."""
+"""The ground-truth task (data/ground_truth.py) and its scoring in the study (study/evaluation.py,
+run by scripts/study.py): night images rendered from day photos by a known function, the exact
+inverse as the ceiling and the untouched input as the floor, and a study row scored against the
+truth. Tiny images made here, CPU only."""
 import csv
-import importlib.util
 import json
 import math
 
@@ -12,12 +12,9 @@ import torch
 from PIL import Image
 
 import metrics
-from conftest import REPO, run_cli
+from conftest import run_cli
 from data import ground_truth as gt
-
-spec = importlib.util.spec_from_file_location('study_script', REPO / 'scripts' / 'study.py')
-study = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(study)
+from study import evaluation, report
 
 
 def day_photo(seed, size=(48, 64)):
@@ -91,6 +88,7 @@ def test_the_set_is_unpaired_for_training_and_paired_for_testing(tmp_path):
         assert np.array_equal(np.asarray(night), expected)
 
 
+@pytest.mark.slow
 def test_a_ground_truth_study_scores_floor_ceiling_and_a_model(tmp_path, monkeypatch):
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
     source = make_source(tmp_path / 'source')
@@ -107,7 +105,7 @@ def test_a_ground_truth_study_scores_floor_ceiling_and_a_model(tmp_path, monkeyp
         rows = {r['config']: r for r in csv.DictReader(f)}
     assert set(rows) == {'(night input)', '(exact inverse)', 'au_gan_tiny'}
     floor, ceiling, model = rows['(night input)'], rows['(exact inverse)'], rows['au_gan_tiny']
-    for column in study.GT_COLUMNS:
+    for column in evaluation.GT_COLUMNS:
         assert all(math.isfinite(float(r[column])) for r in (floor, ceiling, model)), column
     assert float(ceiling['gt_psnr']) > float(floor['gt_psnr']) + 10
     assert float(ceiling['gt_ssim']) > float(floor['gt_ssim'])
@@ -117,5 +115,5 @@ def test_a_ground_truth_study_scores_floor_ceiling_and_a_model(tmp_path, monkeyp
     assert '| (exact inverse) | reference |' in markdown and 'PSNR vs truth' in markdown
     assert (out / 'ground_truth.png').is_file()
     with Image.open(out / 'samples.png') as image:  # real night, true day, the one configuration
-        columns = (image.width - study.PAD) / (study.tile_width(32) + study.PAD)
+        columns = (image.width - report.PAD) / (report.tile_width(32) + report.PAD)
     assert columns == 3

@@ -83,6 +83,7 @@ def args_for(model, root, ckpt):
             '--n_epochs', '1', '--n_epochs_decay', '0', '--print_freq', '1', *small]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('model', ['au_gan', 'fork_gan'])
 def test_instance_terms_train(tmp_path, coco_root, model):
     train.main(args_for(model, coco_root, tmp_path))
@@ -93,6 +94,7 @@ def test_instance_terms_train(tmp_path, coco_root, model):
     assert (tmp_path / model / 'latest_net_D_A_inst.pth').is_file()
 
 
+@pytest.mark.slow
 def test_instance_level_needs_boxes(tmp_path, coco_root):
     args = args_for('au_gan', coco_root, tmp_path)
     args[args.index('unaligned_coco')] = 'unaligned'
@@ -100,6 +102,7 @@ def test_instance_level_needs_boxes(tmp_path, coco_root):
         train.main(args)
 
 
+@pytest.mark.slow
 def test_instance_level_under_ddp_with_uneven_boxes(tmp_path, coco_root):
     # rank 0 gets the image with a box, rank 1 the one without: both must still train in step
     proc = run_cli('-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', 'train.py',

@@ -3,12 +3,16 @@
     util/                     infrastructure: imports no other package of the project
     data/     models/         each on util/ only
     inference/ metrics/ options/   on util/, data/, models/
+    official/                 on util/, models/, options/: the official TF code's formats
+    study/                    on all of the above: the quality study; only scripts/ imports it
     scripts/, train.py, test.py    on anything; nothing but scripts/ and tests/ import them
+    benchmarks/               developer tools, on all that scripts/ may import; nothing imports it
 
 Every import statement of every .py file is read from its syntax tree (imports inside functions
 included, relative imports resolved), so the check costs no import and names the file and line
 of each import that points the wrong way. The second half starts each script as
-`python -m scripts.NAME --help` from the repository root.
+`python -m scripts.NAME --help` (and each benchmark as `python -m benchmarks.NAME --help`) from the
+repository root.
 """
 import ast
 
@@ -16,9 +20,10 @@ import pytest
 
 from conftest import REPO, run_cli
 
-PACKAGES = {'util', 'data', 'models', 'inference', 'metrics', 'options', 'scripts'}
+PACKAGES = {'util', 'data', 'models', 'inference', 'metrics', 'options', 'official', 'scripts', 'study',
+            'benchmarks'}
 ENTRY_POINTS = {'train', 'test'}  # train.py and test.py at the top of the repository
-BELOW_ENTRY_POINTS = {'util', 'data', 'models', 'inference', 'metrics', 'options'}
+BELOW_ENTRY_POINTS = {'util', 'data', 'models', 'inference', 'metrics', 'options', 'official'}
 
 # What each part may import besides itself. A new top-level package must be added here.
 ALLOWED = {
@@ -28,7 +33,10 @@ ALLOWED = {
     'inference': {'util', 'data', 'models'},
     'metrics': {'util', 'data', 'models'},
     'options': {'util', 'data', 'models'},
-    'scripts': BELOW_ENTRY_POINTS,
+    'official': {'util', 'models', 'options'},
+    'study': BELOW_ENTRY_POINTS,
+    'scripts': BELOW_ENTRY_POINTS | {'study'},
+    'benchmarks': BELOW_ENTRY_POINTS,
     'train': BELOW_ENTRY_POINTS,
     'test': BELOW_ENTRY_POINTS,
 }
@@ -121,7 +129,18 @@ def test_the_checker_sees_a_wrong_import(tmp_path, monkeypatch):
 SCRIPTS = sorted(p.stem for p in (REPO / 'scripts').glob('*.py'))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', SCRIPTS)
 def test_script_runs_as_a_module(name):
     proc = run_cli('-m', f'scripts.{name}', '--help', timeout=120)
+    assert proc.stdout.startswith('usage:'), proc.stdout[:500]
+
+
+BENCHMARKS = sorted(p.stem for p in (REPO / 'benchmarks').glob('*.py') if p.stem != '__init__')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', BENCHMARKS)
+def test_benchmark_runs_as_a_module(name):
+    proc = run_cli('-m', f'benchmarks.{name}', '--help', timeout=120)
     assert proc.stdout.startswith('usage:'), proc.stdout[:500]

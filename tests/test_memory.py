@@ -213,8 +213,9 @@ def test_saved_bytes_shrink_with_checkpointing_and_fake_counts_equal_real(tmp_pa
     assert counts['all']['params'] == counts[None]['params']
 
 
+@pytest.mark.slow
 def test_benchmark_memory_table_on_tiny_sizes(tmp_path):
-    proc = run_cli('scripts/benchmark.py', '--model', 'au_gan', '--memory_table', '--sizes', '32,32x64',
+    proc = run_cli('benchmarks/benchmark.py', '--model', 'au_gan', '--memory_table', '--sizes', '32,32x64',
                    '--table_amps', 'off', '--time_sizes', '32', '--steps', '1', '--warmup', '0', *TINY,
                    '--n_layers_D', '2', '--checkpoints_dir', tmp_path, '--markdown', tmp_path / 't.md',
                    '--json_out', tmp_path / 't.json')
@@ -233,8 +234,9 @@ def test_benchmark_memory_table_on_tiny_sizes(tmp_path):
     assert table.count('| au_gan | 32x64 |') == 3 and table.count('real step') == 3 * len(native)
 
 
+@pytest.mark.slow
 def test_benchmark_checkpoint_cost_rows(tmp_path):
-    proc = run_cli('scripts/benchmark.py', '--model', 'cycle_gan', '--crop_size', '32', '--ngf', '4', '--ndf', '4',
+    proc = run_cli('benchmarks/benchmark.py', '--model', 'cycle_gan', '--crop_size', '32', '--ngf', '4', '--ndf', '4',
                    '--netG', 'resnet_6blocks', '--n_layers_D', '2', '--steps', '1', '--warmup', '0', '--gpu_ids', '-1',
                    '--checkpoints_dir', tmp_path, '--checkpoint_cost', '--markdown', tmp_path / 'c.md')
     plain, checkpointed = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -283,6 +285,7 @@ def test_out_of_memory_with_nothing_that_fits_says_to_shrink(tmp_path, monkeypat
         optimize_or_explain(m, opt)
 
 
+@pytest.mark.slow
 def test_resume_with_checkpointing_is_exact_and_crosses_to_plain(tmp_path):
     make_domain(tmp_path / 'data' / 'trainA', [(20, 30, 60), (10, 10, 40), (40, 20, 20), (5, 50, 5)])
     make_domain(tmp_path / 'data' / 'trainB', [(200, 190, 150), (230, 220, 120), (180, 200, 240), (90, 250, 90)])
@@ -307,6 +310,7 @@ def test_resume_with_checkpointing_is_exact_and_crosses_to_plain(tmp_path):
             assert torch.allclose(a[key], c[key], atol=1e-5), (net, key)
 
 
+@pytest.mark.slow
 def test_two_checkpointed_processes_equal_one(tmp_path, daynight):
     common = ['--dataroot', daynight, '--checkpoints_dir', tmp_path, *TINY, '--load_size', '32', '--crop_size', '32',
               '--max_dataset_size', '2', '--n_epochs', '1', '--n_epochs_decay', '0', '--amp', 'off', '--batch_size', '2',

@@ -42,6 +42,7 @@ def common(model, norm, root, ckpt):
             '--amp', 'off', *SMALL[model]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('norm', ['instance', 'batch', 'none'])
 @pytest.mark.parametrize('model', ['au_gan', 'fork_gan', 'cycle_gan', 'template'])
 def test_model_trains_and_tests(tmp_path, tiny_root, model, norm):
@@ -58,6 +59,7 @@ def test_model_trains_and_tests(tmp_path, tiny_root, model, norm):
     assert all(Image.open(p).size[1] == 64 for p in images)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('suffix, uncertainty', [('_A', True), ('_B', False)])
 def test_model_test_runs_one_generator_from_its_file(tmp_path, tiny_root, suffix, uncertainty):
     args = common('au_gan', 'instance', tiny_root, tmp_path / 'ck')
@@ -86,6 +88,7 @@ convert = importlib.util.module_from_spec(spec_convert)
 spec_convert.loader.exec_module(convert)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('model', ['au_gan', 'fork_gan', 'cycle_gan'])
 def test_each_model_converts_a_folder_both_ways(tmp_path, tiny_root, model):
     args = common(model, 'instance', tiny_root, tmp_path / 'ck')

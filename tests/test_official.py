@@ -19,8 +19,8 @@ from PIL import Image
 
 from conftest import REPO, SHARED_DATA, run_cli, run_main
 from models.layers import count_parameters
-from models.official_weights import official_networks
 from models.persistence import build_network
+from official.weights import official_networks
 from util.checkpoint import load_network
 from util.errors import UserError
 
@@ -50,8 +50,8 @@ class ReplayNoise(torch.nn.Module):
 
 @pytest.fixture(scope='module', params=VERSIONS)
 def imported(request, tmp_path_factory):
-    """(version, run folder) of each fixture checkpoint imported by scripts/import_official.py."""
-    from scripts.import_official import import_checkpoint
+    """(version, run folder) of each fixture checkpoint imported by official/importer.py."""
+    from official.importer import import_checkpoint
     ckpt = tmp_path_factory.mktemp('imported')
     run_dir, _, _, _ = import_checkpoint(str(FIXTURES / request.param), 'official', str(ckpt))
     return request.param, Path(run_dir)
@@ -70,6 +70,7 @@ def assert_close(ours, tf_array, what, tol=1e-4):
     assert diff < tol, f'{what}: max |PyTorch - TensorFlow| = {diff:.3g}'
 
 
+@pytest.mark.slow
 def test_imported_generators_reproduce_tensorflow(imported):
     version, run_dir = imported
     ref = outputs(version)
@@ -96,6 +97,7 @@ def test_imported_generators_reproduce_tensorflow(imported):
         assert float((G_A(nchw(ref['real_A'])).rec - nchw(ref['rec_realA'])).abs().max()) > 1e-3
 
 
+@pytest.mark.slow
 def test_imported_discriminators_reproduce_tensorflow(imported):
     version, run_dir = imported
     ref = outputs(version)
@@ -122,7 +124,7 @@ def official_model(version, dataroot, *extra):
 @pytest.mark.parametrize('version', VERSIONS)
 def test_generator_objective_equals_tensorflows(version, tmp_path):
     """The whole official generator loss, from imported weights and TensorFlow's noise."""
-    from scripts.import_official import import_checkpoint
+    from official.importer import import_checkpoint
     _, nets, _, _ = import_checkpoint(str(FIXTURES / version), 'official', str(tmp_path))
     model = official_model(version, tmp_path)
     for name, net in nets.items():
@@ -191,7 +193,7 @@ def test_preset_official_refuses_another_model(tmp_path):
 
 # ----- the importer's refusals -----
 def test_importer_finds_the_files_beside_a_foreign_state_file(tmp_path):
-    from util.tf_checkpoint import resolve_checkpoint
+    from official.tf_checkpoint import resolve_checkpoint
     state = (FIXTURES / 'latest' / 'checkpoint').read_text()
     assert '/home/someone/' in state  # as copied from another machine
     assert Path(resolve_checkpoint(str(FIXTURES / 'latest'))) == FIXTURES / 'latest' / 'cyclegan.model-7'
@@ -204,8 +206,8 @@ def checkpoint_copy(tmp_path, version='latest'):
 
 
 def test_importer_refuses_missing_extra_and_misshaped_variables(tmp_path):
-    from scripts.import_official import match_variables
-    from util.tf_checkpoint import list_variables
+    from official.importer import match_variables
+    from official.tf_checkpoint import list_variables
     prefix = str(FIXTURES / 'latest' / 'cyclegan.model-7')
     variables = list_variables(prefix)
     nets = official_networks(3, 3, NGF, NDF)
@@ -226,6 +228,7 @@ def test_importer_refuses_missing_extra_and_misshaped_variables(tmp_path):
                     nets, prefix)
 
 
+@pytest.mark.slow
 def test_import_cli_one_line_errors(tmp_path):
     # a TensorFlow checkpoint of another model
     other = REPO / 'tests' / 'fixtures' / 'tf_checkpoint'
@@ -255,6 +258,7 @@ needs_photos = pytest.mark.skipif(not (SHARED_DATA / 'trainA').is_dir(),
                                   reason=f'the real day/night set is not at {SHARED_DATA}')
 
 
+@pytest.mark.slow
 @needs_photos
 def test_tools_run_an_imported_model_without_architecture_flags(imported, tmp_path):
     version, run_dir = imported
@@ -278,6 +282,7 @@ def test_tools_run_an_imported_model_without_architecture_flags(imported, tmp_pa
                                    f'folder decides how its networks are built')
 
 
+@pytest.mark.slow
 @needs_photos
 def test_export_and_evaluate_an_imported_model_without_architecture_flags(imported, tmp_path):
     version, run_dir = imported
@@ -292,6 +297,7 @@ def test_export_and_evaluate_an_imported_model_without_architecture_flags(import
     assert (tmp_path / 'eval' / name / 'evaluation.csv').is_file()
 
 
+@pytest.mark.slow
 @needs_photos
 def test_preset_official_trains_and_tests_on_256x512_crops(tmp_path):
     ckpt = tmp_path / 'ckpt'

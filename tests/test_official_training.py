@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.official_weights import official_networks, tf_to_torch
+from official.weights import official_networks, tf_to_torch
 from test_official import FIXTURES, NDF, NGF, ReplayNoise, nchw, official_model
 from util import distributed
 
@@ -39,7 +39,7 @@ class ReplayDraws:
 def trained_model(tmp_path, reference, *flags):
     """The official model, fixture weights, trained three iterations on the fixture's inputs; yields
     (iteration, model, pooled fakes) after each."""
-    from scripts.import_official import import_checkpoint
+    from official.importer import import_checkpoint
     _, nets, _, _ = import_checkpoint(str(FIXTURES / 'latest'), 'official', str(tmp_path))
     model = official_model('latest', tmp_path, '--pool_size', '1', *flags)
     model.setup(model.opt)

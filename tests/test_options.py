@@ -44,14 +44,16 @@ def test_bad_values_refused(tmp_path, bad, message):
         TrainOptions().parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), *bad])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('bad, message', [(['--steps', '0'], '--steps must be at least 1, got 0'),
                                           (['--batch_size', '0'], '--batch_size must be at least 1, got 0')])
 def test_benchmark_refuses_bad_values_in_one_line(tmp_path, bad, message):
-    proc = run_cli('scripts/benchmark.py', '--gpu_ids', '-1', '--checkpoints_dir', tmp_path, *bad, check=False)
+    proc = run_cli('benchmarks/benchmark.py', '--gpu_ids', '-1', '--checkpoints_dir', tmp_path, *bad, check=False)
     assert proc.returncode == 2 and message in proc.stderr + proc.stdout
     assert 'Traceback' not in proc.stderr
 
 
+@pytest.mark.slow
 def test_help_lists_model_flags():
     out = run_cli('train.py', '--model', 'au_gan', '-h').stdout
     for flag in ['--lambda_conf', '--uncertainty', '--n_blocks_T', '--dilation', '--netD', '--preprocess']:

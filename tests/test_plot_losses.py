@@ -1,14 +1,11 @@
 """scripts/plot_losses.py: loss logs with several sessions, replaced points and non-finite values."""
 import math
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO, run_cli
-
-sys.path.insert(0, str(REPO / 'scripts'))
-import plot_losses  # noqa: E402
+from conftest import run_cli
+from scripts import plot_losses  # not scripts/ on sys.path: its study.py would hide the study package
 
 # Session 1 logs up to iteration 30; session 2 resumed from a save at 20, so its 30 replaces the first.
 LOG = """================ Training Loss (Mon Nov 23 10:00:00 2026) ================
@@ -50,6 +47,7 @@ def test_ema_skips_non_finite_values_and_is_unbiased():
     assert plot_losses.ema(np.array([1.0, 3.0]), 0.0).tolist() == [1.0, 3.0]
 
 
+@pytest.mark.slow
 def test_cli(log, tmp_path):
     proc = run_cli('scripts/plot_losses.py', '--name', 'run', '--checkpoints_dir', tmp_path)
     assert '4 losses in 3 panels, 4 points, 2 session(s), 1 point(s) replaced' in proc.stdout

@@ -29,6 +29,7 @@ def snapshot(model):
     return {f'{n}.{k}': v.clone() for n, net in model.networks() for k, v in net.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_bf16_training_on_the_cpu(tmp_path, daynight):
     proc = run_cli('train.py', '--dataroot', daynight, '--checkpoints_dir', tmp_path, '--name', 'bf16', *TINY,
                    '--amp', 'bf16', '--load_size', '40', '--crop_size', '32', '--max_dataset_size', '3',

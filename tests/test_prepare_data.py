@@ -227,6 +227,7 @@ def test_bdd100k_labels_as_scalabel_frames(bdd, tmp_path):
     assert listing(tmp_path / 'out') == EXPECTED
 
 
+@pytest.mark.slow
 def test_bdd100k_as_a_command_with_copies(bdd, tmp_path):
     out = tmp_path / 'out'
     proc = run_cli('scripts/prepare_bdd100k.py', '--bdd_root', bdd, '--out', out, '--copy')

@@ -9,6 +9,8 @@ import pytest
 
 from conftest import REPO, SHARED_DATA
 
+pytestmark = pytest.mark.slow  # clones and runs the quickstart
+
 
 def fresh_clone(dest):
     """What git tracks or would track (nothing it ignores: no .venv, datasets or checkpoints)."""

@@ -3,7 +3,11 @@ written against the real day/night photos, scaled down only in image size, netwo
 number of images and epochs."""
 import re
 
+import pytest
+
 from conftest import AU_GAN_LOSSES, REPO, assert_finite_losses, page_images, run_cli
+
+pytestmark = pytest.mark.slow  # trains and tests on the photos
 
 SCALE_DOWN = ['--ngf', '4', '--ndf', '4', '--max_dataset_size', '2',
               '--n_blocks_enc', '1', '--n_blocks_T', '1', '--n_blocks_dec', '1']

@@ -23,6 +23,7 @@ def train(root, ckpt, name, *extra):
                    '--n_epochs', '1', '--n_epochs_decay', '1', '--amp', 'off', *extra)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('stop_at', [3, 4])  # mid-epoch, and exactly at the epoch boundary
 def test_resume_is_exact(tmp_path, daynight, stop_at):
     train(daynight, tmp_path, 'straight', '--max_iters', '6')
@@ -41,6 +42,7 @@ def test_resume_is_exact(tmp_path, daynight, stop_at):
     assert straight['schedulers'] == load_training_state(tmp_path / 'split' / 'latest_state.pth')['schedulers']
 
 
+@pytest.mark.slow
 def test_resume_refuses_networks_from_another_save(tmp_path, daynight):
     train(daynight, tmp_path, 'mixed', '--max_iters', '2', '--save_epoch_freq', '1')
     run_dir = tmp_path / 'mixed'
@@ -70,6 +72,7 @@ while True:
 '''
 
 
+@pytest.mark.slow
 def test_sigkill_during_saves_leaves_a_loadable_checkpoint(tmp_path):
     path = str(tmp_path / 'latest_net_G_A.pth')
     script = tmp_path / 'saver.py'
@@ -117,6 +120,7 @@ def test_prefixed_and_bare_state_dicts_load(tmp_path):
     assert load_network(tmp_path / 'new.pth')[1] == {'ngf': 4}
 
 
+@pytest.mark.slow
 def test_training_killed_at_random_moments_always_resumes(tmp_path, daynight):
     """A run saving every iteration, SIGKILLed at random instants, then resumed each time: every
     save found is whole (networks and state from one iteration) and --continue_train goes on."""

@@ -1,6 +1,6 @@
-"""scripts/study.py: a tiny two-configuration study on the real day/night photos (4 training
-images, 32 px crops, 4 iterations, evaluated at 2 and 4 on 4 test images), interrupted and
-resumed, and its one-line errors.
+"""scripts/study.py and the study package: a tiny two-configuration study on the real day/night
+photos (4 training images, 32 px crops, 4 iterations, evaluated at 2 and 4 on 4 test images),
+interrupted and resumed, and its one-line errors.
 
 The study runs with OMP_NUM_THREADS=1: on two cores shared with other work, PyTorch's thread pool
 makes the tiny networks' calls ten times slower, not faster.
@@ -15,10 +15,15 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, run_cli
+from study import report
+from study.configs import eval_points
+from study.runner import schedule
+from util.errors import UserError
 
+# the command-line entry point, main(), as users run it
 spec = importlib.util.spec_from_file_location('study_script', REPO / 'scripts' / 'study.py')
-study = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(study)
+cli = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cli)
 
 CONFIGS = [{'name': 'au_gan_tiny', 'flags': ['--n_blocks_enc', '1', '--n_blocks_T', '1', '--n_blocks_dec', '1']},
            {'name': 'cycle_gan_tiny', 'model': 'cycle_gan', 'flags': ['--netG', 'resnet_6blocks']}]
@@ -43,13 +48,14 @@ def checkpoint_times(run_dir):
 
 
 def test_schedule_and_eval_points():
-    assert study.schedule(1200, 120) == (5, 5)  # 10 epochs: 5 constant, 5 decaying to the budget
-    assert study.schedule(1000, 120) == (5, 4)  # 9 epochs, the last one cut at 1000 iterations
-    assert study.schedule(4, 4) == (1, 0)
-    assert study.eval_points('400,800', 1200) == [400, 800, 1200]  # the budget is always evaluated
-    assert study.eval_points(None, 1200) == [300, 600, 900, 1200]
+    assert schedule(1200, 120) == (5, 5)  # 10 epochs: 5 constant, 5 decaying to the budget
+    assert schedule(1000, 120) == (5, 4)  # 9 epochs, the last one cut at 1000 iterations
+    assert schedule(4, 4) == (1, 0)
+    assert eval_points('400,800', 1200) == [400, 800, 1200]  # the budget is always evaluated
+    assert eval_points(None, 1200) == [300, 600, 900, 1200]
 
 
+@pytest.mark.slow
 def test_study_end_to_end_and_resume(daynight, tmp_path, monkeypatch):
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
     configs = tmp_path / 'configs.json'
@@ -77,7 +83,7 @@ def test_study_end_to_end_and_resume(daynight, tmp_path, monkeypatch):
     assert lines[:3] == first_rows
     rows = read_rows(out / 'study.csv')
     assert [(r['config'], int(r['iteration'])) for r in rows] == [(c['name'], i) for c in CONFIGS for i in (2, 4)]
-    assert set(rows[0]) == set(study.CSV_COLUMNS)
+    assert set(rows[0]) == set(report.CSV_COLUMNS)
     for row in rows:
         assert all(math.isfinite(float(row[c])) for c in FINITE), row
         assert int(row['n_fake']) == int(row['n_real']) == 4 and int(row['kid_subset_size']) == 2
@@ -98,8 +104,8 @@ def test_study_end_to_end_and_resume(daynight, tmp_path, monkeypatch):
     for name in ('samples.png', 'samples_BtoA.png'):
         with Image.open(out / name) as image:
             width, height = image.size
-        columns = (width - study.PAD) / (study.tile_width(SIZE) + study.PAD)
-        rows_drawn = (height - study.HEADER) / (SIZE + study.PAD)
+        columns = (width - report.PAD) / (report.tile_width(SIZE) + report.PAD)
+        rows_drawn = (height - report.HEADER) / (SIZE + report.PAD)
         assert (columns, rows_drawn) == (1 + len(CONFIGS), SAMPLES), (name, image.size)
 
     # Interrupted again, this time while training the second configuration at iteration 2 (its
@@ -122,6 +128,7 @@ def test_study_end_to_end_and_resume(daynight, tmp_path, monkeypatch):
         assert float(resumed[-1][c]) == pytest.approx(float(rows[-1][c]), rel=1e-5, abs=1e-9), c
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('content, message', [
     ('[{"name": "a", "flags": []', 'is not valid JSON'),
     ('{"name": "a"}', 'must hold a non-empty JSON list'),
@@ -137,13 +144,14 @@ def test_bad_config_file_is_a_one_line_error(daynight, tmp_path, capsys, content
     configs.write_text(content)
     out = tmp_path / 'study'
     with pytest.raises(SystemExit) as exit_info:
-        study.main(study_args(daynight, out, configs))
+        cli.main(study_args(daynight, out, configs))
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith('error: ') and '\n' not in err and message in err, err
     assert not (out / 'runs').exists()  # checked before anything trains
 
 
+@pytest.mark.slow
 def test_bad_config_file_from_the_command_line(daynight, tmp_path):
     configs = tmp_path / 'configs.json'
     configs.write_text('[{"name": "a", "flags": ["--dilation"]}]')
@@ -153,11 +161,12 @@ def test_bad_config_file_from_the_command_line(daynight, tmp_path):
                                    '(argument --dilation: expected one argument)'), proc.stderr
 
 
+@pytest.mark.slow
 def test_dry_run_prints_the_commands_and_writes_nothing(daynight, tmp_path, capsys):
     configs = tmp_path / 'configs.json'
     configs.write_text(json.dumps(CONFIGS))
     out = tmp_path / 'study'
-    study.main(study_args(daynight, out, configs, '--dry_run'))
+    cli.main(study_args(daynight, out, configs, '--dry_run'))
     printed = capsys.readouterr().out
     assert printed.count('train.py --dataroot') == 2 and '--max_iters 4 --n_epochs 1 --n_epochs_decay 0' in printed
     assert 'would evaluate at [2, 4]' in printed
@@ -166,12 +175,12 @@ def test_dry_run_prints_the_commands_and_writes_nothing(daynight, tmp_path, caps
 
 def test_a_row_cut_short_by_an_interruption_is_dropped(tmp_path):
     path = tmp_path / 'study.csv'
-    row = {c: '1' for c in study.CSV_COLUMNS} | {'config': 'a', 'iteration': '2', 'checkpoint': 'iter_2'}
-    study.append_result(path, row)
+    row = {c: '1' for c in report.CSV_COLUMNS} | {'config': 'a', 'iteration': '2', 'checkpoint': 'iter_2'}
+    report.append_result(path, row)
     with open(path, 'a') as f:
         f.write('a,4,iter_4,4,4,51')  # killed while writing the next row
-    assert list(study.read_results(path)) == [('a', 2)]
-    assert path.read_text().splitlines()[1:] == [','.join(row[c] for c in study.CSV_COLUMNS)]
+    assert list(report.read_results(path)) == [('a', 2)]
+    assert path.read_text().splitlines()[1:] == [','.join(row[c] for c in report.CSV_COLUMNS)]
     path.write_text('config,iteration\n')
-    with pytest.raises(study.UserError, match='other columns'):
-        study.read_results(path)
+    with pytest.raises(UserError, match='other columns'):
+        report.read_results(path)

@@ -1,4 +1,4 @@
-"""util/tf_checkpoint.py: reading TensorFlow V2 checkpoints without TensorFlow.
+"""official/tf_checkpoint.py: reading TensorFlow V2 checkpoints without TensorFlow.
 
 The fixture in tests/fixtures/tf_checkpoint/ was written by TensorFlow itself (see make_fixture.py
 there), together with what TensorFlow's own reader returns for it; these tests need no TensorFlow.
@@ -11,9 +11,9 @@ import struct
 import numpy as np
 import pytest
 
-from util import tf_checkpoint as tfc
+from official import tf_checkpoint as tfc
+from official.tf_checkpoint import crc32c, list_variables, masked_crc32c, read_checkpoint, resolve_checkpoint
 from util.errors import UserError
-from util.tf_checkpoint import crc32c, list_variables, masked_crc32c, read_checkpoint, resolve_checkpoint
 
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'tf_checkpoint')
 PREFIX = os.path.join(FIXTURE, 'cyclegan.model-1002')

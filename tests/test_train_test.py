@@ -7,6 +7,7 @@ import train
 from conftest import AU_GAN_LOSSES, TINY, VISUALS, assert_finite_losses, page_images, read_losses, run_cli
 from util.checkpoint import load_network
 
+@pytest.mark.slow
 @pytest.mark.parametrize('norm', ['instance', 'none'])
 @pytest.mark.parametrize('netD', ['basic', 'ms3'])
 def test_train_then_test(tmp_path, daynight, norm, netD):
@@ -36,6 +37,7 @@ def test_train_then_test(tmp_path, daynight, norm, netD):
         assert h == 48 and w % 4 == 0 and w > 48  # full processed frames: height 48, wider than tall
 
 
+@pytest.mark.slow
 def test_training_resumes_with_continue_train(tmp_path, daynight):
     common = ['--dataroot', daynight, '--name', 'resume', '--checkpoints_dir', tmp_path, *TINY,
               '--load_size', '40', '--crop_size', '32', '--max_dataset_size', '2', '--n_epochs', '1',
@@ -51,6 +53,7 @@ def test_training_resumes_with_continue_train(tmp_path, daynight):
     assert (tmp_path / 'resume' / 'latest_net_G_A.pth').read_bytes() != first
 
 
+@pytest.mark.slow
 def test_compile_trains_like_eager_reports_its_time_and_saves_plain_checkpoints(tmp_path, daynight, monkeypatch, capsys):
     """--compile wraps every network (dynamo with its eager backend here: inductor compiles these nets
     for minutes on the CPU); the run's losses equal an uncompiled run's, the first iteration's time is
@@ -77,6 +80,7 @@ def test_compile_trains_like_eager_reports_its_time_and_saves_plain_checkpoints(
     assert state.keys() == eager_state.keys() and not any(k.startswith('_orig_mod') for k in state)
 
 
+@pytest.mark.slow
 def test_plateau_policy_steps_on_the_epochs_logged_losses(tmp_path, daynight):
     from util.checkpoint import load_training_state
     run_cli('train.py', '--dataroot', daynight, '--name', 'plateau', '--checkpoints_dir', tmp_path, *TINY,

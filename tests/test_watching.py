@@ -17,6 +17,8 @@ import pytest
 
 from conftest import AU_GAN_LOSSES, TINY, TRAIN_VISUALS, read_losses, run_cli
 
+pytestmark = pytest.mark.slow  # trains in processes, starts servers
+
 
 def tiny_run(daynight, tmp_path, name, *extra):
     """A few iterations of train.py at toy sizes: 3 images, one epoch, losses logged each iteration."""

@@ -1,8 +1,8 @@
 """Measure how fast a model trains and converts, on the CPU or a GPU, on synthetic images.
 
-    python scripts/benchmark.py --model au_gan --crop_size 128 --steps 10
-    python scripts/benchmark.py --model cycle_gan --crop_size 128 --amp bf16 --channels_last --json
-    python scripts/benchmark.py --model au_gan --crop_size 128 --compare
+    python benchmarks/benchmark.py --model au_gan --crop_size 128 --steps 10
+    python benchmarks/benchmark.py --model cycle_gan --crop_size 128 --amp bf16 --channels_last --json
+    python benchmarks/benchmark.py --model au_gan --crop_size 128 --compare
 
 Training: the median time of `--steps` full iterations (every forward, backward and optimizer step
 of the model) after `--warmup` ones; images/s counts both domains' batches as one image each;

@@ -26,8 +26,8 @@ The first upload of the official code (commit 953bdad) has three more variables 
 `g_r6_down_c` and `g_r6_in_down`'s scale and offset, and 512-channel `g_r6` convs: the
 `t_net_concat` generator here.
 """
-from .discriminators import AUGANDiscriminator
-from .generators import ForkGenerator
+from models.discriminators import AUGANDiscriminator
+from models.generators import ForkGenerator
 
 GENERATOR_SCOPES = {'G_A': 'generatorA2B', 'G_B': 'generatorB2A'}
 # A network -> the TensorFlow scopes of its discriminators, in the order of its `discriminators` list.

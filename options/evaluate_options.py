@@ -1,0 +1,38 @@
+"""Flags for scripts/evaluate.py with a model (and for the study's evaluations, study/evaluation.py):
+test.py's options plus the checkpoints to evaluate and the metric settings. `add_metric_options`
+adds the metric settings alone, which --fid_dirs mode (two image folders) shares.
+"""
+import argparse
+
+from .test_options import TestOptions
+
+
+def add_metric_options(parser):
+    parser.add_argument('--fid_batch_size', type=int, default=16, help='images per Inception forward pass')
+    parser.add_argument('--kid_subsets', type=int, default=100, help='KID: number of random subsets')
+    parser.add_argument('--kid_subset_size', type=int, default=1000,
+                        help='KID: size of each subset (at most the smaller image count)')
+    return parser
+
+
+class EvaluateOptions(TestOptions):
+    """test.py's options plus the checkpoints to evaluate and the metric settings."""
+
+    def initialize(self, parser):
+        # --num_test means something else here; argparse replaces an option only in a parser made
+        # with conflict_handler='resolve' (as options/convert_options.py does).
+        parser = argparse.ArgumentParser(parents=[super().initialize(parser)], conflict_handler='resolve',
+                                         formatter_class=parser.formatter_class, add_help=False)
+        parser.add_argument('--num_test', type=int, default=float('inf'),
+                            help='use at most this many images of each test folder (a random sample, seeded by --seed)')
+        parser.add_argument('--model_epochs', type=str, default=None,
+                            help='comma-separated checkpoints to evaluate, e.g. 5,10,latest; when not given, --epoch')
+        parser.add_argument('--fid_dirs', nargs=2, metavar=('DIR_FAKE', 'DIR_REAL'),
+                            help='instead of a model: FID/KID between two image folders '
+                                 '(see: scripts/evaluate.py --fid_dirs A B -h)')
+        parser.add_argument('--pixels_per_image', type=int, default=10000,
+                            help='pixels sampled from each image for the pooled per-pixel correlation')
+        add_metric_options(parser)
+        # Whole frames at --load_size height, as test.py shows them.
+        parser.set_defaults(preprocess='scale_height')
+        return parser
