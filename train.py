@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from data import create_dataloader, create_dataset
 from models import create_model
+from models.losses import as_floats
 from models.memory import optimize_or_explain
 from models.training_state import TrainingState
 from options.run_options import add_to_record
@@ -84,7 +85,7 @@ def main(args=None):
             t_data = time.time() - t_data_start
             t_step_start = time.time()
             model.set_input(data)
-            optimize_or_explain(model, opt)  # out of memory: which size failed, which flags would fit
+            step_losses = optimize_or_explain(model, opt)  # out of memory: which size failed, which flags would fit
             model.precision.end_iteration()
             if opt.compile and main_process and not compile_reported:
                 # torch.compile compiles on the first call: that iteration's time is mostly compilation
@@ -96,7 +97,7 @@ def main(args=None):
             total_iters += 1
 
             if total_iters % opt.print_freq == 0:
-                losses = model.get_current_losses()  # synchronises with the device: only here
+                losses = as_floats(step_losses)  # synchronises with the device: only here
                 logged_totals.append(sum(losses.values()))
                 reporter.print_current_losses(epoch, total_iters, losses, time.time() - t_step_start, t_data)
                 # fraction of the epoch done before this step; tqdm's bar.n lags (it updates only on redraw)

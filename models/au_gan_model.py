@@ -79,10 +79,8 @@ class AUGANModel(BaseModel):
         self.visual_names = ['real_A', 'fake_B', 'cyc_A', 'rec_A', 'uncertainty_A',
                              'real_B', 'fake_A', 'cyc_B', 'rec_B']
         self.model_names = ['G_A', 'G_B', 'D_A', 'D_B'] if self.isTrain else ['G_A', 'G_B']
-        self.loss_names = ['D_A', 'G_A', 'cycle_A', 'rec_A', 'fm_A', 'D_B', 'G_B', 'cycle_B', 'rec_B', 'fm_B']
         use_identity = self.isTrain and opt.lambda_identity > 0
         if use_identity:
-            self.loss_names += ['idt_A', 'idt_B']
             self.visual_names += ['idt_A', 'idt_B']
         for name in self.visual_names:
             setattr(self, name, None)
@@ -129,46 +127,47 @@ class AUGANModel(BaseModel):
         self.uncertainty_A = heatmap(self.sigma_A) if self.sigma_A is not None else None
 
     def generator_loss(self, D_A, D_B):
+        """{name: loss} of the generator step, in the order they are summed."""
         opt = self.opt
-        self.loss_G_A = opt.lambda_gan * self.criterionGAN(D_B(self.fake_B), True)
-        self.loss_G_B = opt.lambda_gan * self.criterionGAN(D_A(self.fake_A), True)
+        losses = {'G_A': opt.lambda_gan * self.criterionGAN(D_B(self.fake_B), True),
+                  'G_B': opt.lambda_gan * self.criterionGAN(D_A(self.fake_A), True)}
         if self.sigma_A is not None:
-            self.loss_cycle_A = opt.lambda_conf * uncertainty_cycle_loss(self.real_A, self.cyc_A, self.sigma_A,
+            losses['cycle_A'] = opt.lambda_conf * uncertainty_cycle_loss(self.real_A, self.cyc_A, self.sigma_A,
                                                                          opt.uncertainty, opt.conf_residual_weight)
         else:
-            self.loss_cycle_A = opt.lambda_A * l1(self.cyc_A, self.real_A)
-        self.loss_cycle_B = opt.lambda_B * l1(self.cyc_B, self.real_B)
-        self.loss_rec_A = opt.lambda_rec * l1(self.rec_A, self.real_A)
-        self.loss_rec_B = opt.lambda_rec * l1(self.rec_B, self.real_B)
-        self.loss_fm_A = opt.lambda_fm * channel_mean_l1(self.code_A, self.enc_fake_B)
-        self.loss_fm_B = opt.lambda_fm * channel_mean_l1(self.enc_B, self.enc_fake_A)
-        loss = (self.loss_G_A + self.loss_G_B + self.loss_cycle_A + self.loss_cycle_B
-                + self.loss_rec_A + self.loss_rec_B + self.loss_fm_A + self.loss_fm_B)
+            losses['cycle_A'] = opt.lambda_A * l1(self.cyc_A, self.real_A)
+        losses['cycle_B'] = opt.lambda_B * l1(self.cyc_B, self.real_B)
+        losses['rec_A'] = opt.lambda_rec * l1(self.rec_A, self.real_A)
+        losses['rec_B'] = opt.lambda_rec * l1(self.rec_B, self.real_B)
+        losses['fm_A'] = opt.lambda_fm * channel_mean_l1(self.code_A, self.enc_fake_B)
+        losses['fm_B'] = opt.lambda_fm * channel_mean_l1(self.enc_B, self.enc_fake_A)
         if opt.lambda_identity > 0:
             self.idt_A = self.netG_A(self.real_B, reconstruct=False, uncertainty=False).fake
             self.idt_B = self.netG_B(self.real_A, reconstruct=False).fake
-            self.loss_idt_A = opt.lambda_B * opt.lambda_identity * l1(self.idt_A, self.real_B)
-            self.loss_idt_B = opt.lambda_A * opt.lambda_identity * l1(self.idt_B, self.real_A)
-            loss = loss + self.loss_idt_A + self.loss_idt_B
-        return loss
+            losses['idt_A'] = opt.lambda_B * opt.lambda_identity * l1(self.idt_A, self.real_B)
+            losses['idt_B'] = opt.lambda_A * opt.lambda_identity * l1(self.idt_B, self.real_A)
+        return losses
 
     def optimize_parameters(self):
         # Generators first; the discriminators only pass gradients through.
         with self.autocast():
             self.forward()
             with self.frozen(self.netD_A, self.netD_B) as (D_A, D_B):
-                loss_G = self.generator_loss(D_A, D_B)
+                losses_G = self.generator_loss(D_A, D_B)
             if self.instance:
-                loss_G = loss_G + self.keep(*self.instance.generator_loss(self))
-        self.minimize(self.optimizer_G, loss_G)
+                instance_losses, visuals = self.instance.generator_loss(self)
+                losses_G.update(instance_losses)
+                self.show(visuals)
+        self.minimize(self.optimizer_G, losses_G)
 
         if self.opt.pool_mode == 'shared':
             fake_A, fake_B = self.shared_pool.query_pair(self.fake_A, self.fake_B)
         else:
             fake_A, fake_B = self.fake_A_pool.query(self.fake_A), self.fake_B_pool.query(self.fake_B)
         with self.autocast():
-            self.loss_D_A = self.opt.lambda_D * self.discriminator_loss(self.netD_A, self.real_A, fake_A)
-            self.loss_D_B = self.opt.lambda_D * self.discriminator_loss(self.netD_B, self.real_B, fake_B)
-        self.minimize(self.optimizer_D, self.loss_D_A + self.loss_D_B)
+            losses_D = {'D_A': self.opt.lambda_D * self.discriminator_loss(self.netD_A, self.real_A, fake_A),
+                        'D_B': self.opt.lambda_D * self.discriminator_loss(self.netD_B, self.real_B, fake_B)}
+        self.minimize(self.optimizer_D, losses_D)
         if self.instance:
-            self.keep(self.instance.optimize_discriminators(self, self.optimizer_D_inst))
+            losses_D.update(self.instance.optimize_discriminators(self, self.optimizer_D_inst))
+        return {**losses_G, **losses_D}

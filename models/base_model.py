@@ -49,15 +49,16 @@ def get_scheduler(optimizer, opt):
 
 
 class BaseModel(ABC):
-    """Subclasses fill `loss_names`, `model_names`, `visual_names`, `pool_names` and `optimizers`,
-    store each network as `self.net<name>`, each loss as `self.loss_<name>`, each visual and each
-    image pool as an attribute of that name. Terms from outside the model (models/instance_level.py)
-    join through `add_terms` and `keep`.
+    """Subclasses fill `model_names`, `visual_names`, `pool_names` and `optimizers`, and store
+    each network as `self.net<name>`, each visual and each image pool as an attribute of that
+    name. Losses are data: `optimize_parameters` returns the step's losses as {name: tensor}, and
+    the trainer reports them (models.losses.as_floats). Terms from outside the model
+    (models/instance_level.py) join through `add_terms` and `show`.
 
     In the training step, run forward passes and losses inside `self.autocast()`, call
-    `self.minimize(optimizer, loss)` instead of zero_grad()/loss.backward()/optimizer.step(),
-    and call discriminators through `self.frozen(...)` in the generator step. That is all a model
-    needs to train under mixed precision and on several processes.
+    `self.minimize(optimizer, losses)` (it sums them) instead of zero_grad()/loss.backward()/
+    optimizer.step(), and call discriminators through `self.frozen(...)` in the generator step.
+    That is all a model needs to train under mixed precision and on several processes.
     """
 
     def __init__(self, opt):
@@ -69,7 +70,7 @@ class BaseModel(ABC):
                                    training=self.isTrain)
         self.memory_format = torch.channels_last if opt.channels_last else torch.contiguous_format
         self.save_dir = os.path.join(opt.checkpoints_dir, opt.name)
-        self.loss_names, self.model_names, self.visual_names = [], [], []
+        self.model_names, self.visual_names = [], []
         self.pool_names = []  # attributes holding image pools, saved with the training state
         # visual that shows an uncertainty map -> the attribute holding its sigma (for the pages' scale)
         self.uncertainty_visuals = {}
@@ -105,7 +106,8 @@ class BaseModel(ABC):
 
     @abstractmethod
     def optimize_parameters(self):
-        """One training iteration: losses, gradients, optimizer steps."""
+        """One training iteration: losses, gradients, optimizer steps. Returns the iteration's
+        losses, {name: scalar tensor}, in the order they are reported."""
 
     # ----- the training step's tools -----
     def make_optimizer(self, *nets):
@@ -148,10 +150,11 @@ class BaseModel(ABC):
         """Apply the gradients, unless they are not finite (then the step is skipped and counted)."""
         self.precision.step(optimizer)
 
-    def minimize(self, optimizer, loss):
-        """One update of `optimizer`'s parameters down the gradient of `loss`."""
+    def minimize(self, optimizer, losses):
+        """One update of `optimizer`'s parameters down the gradient of the sum of `losses`
+        ({name: tensor}, summed in their order)."""
         optimizer.zero_grad(set_to_none=True)
-        self.backward(loss)
+        self.backward(sum(losses.values()))
         self.step(optimizer)
 
     @contextlib.contextmanager
@@ -167,24 +170,19 @@ class BaseModel(ABC):
 
     # ----- terms from outside the model (models/instance_level.py) -----
     def add_terms(self, terms):
-        """Take on the networks, losses and visuals that `terms` declares (its NETWORKS, LOSSES
-        and VISUALS): each network of `terms.build_networks(device)` as `self.net<name>`, and the
-        names in model_names, loss_names and visual_names. Returns one optimizer over those networks."""
+        """Take on the networks and visuals that `terms` declares (its NETWORKS and VISUALS): each
+        network of `terms.build_networks(device)` as `self.net<name>`, and the names in model_names
+        and visual_names. Returns one optimizer over those networks."""
         for name, net in terms.build_networks(self.device).items():
             setattr(self, 'net' + name, net)
         self.model_names += list(terms.NETWORKS)
-        self.loss_names += list(terms.LOSSES)
         self.visual_names += list(terms.VISUALS)
         return self.make_optimizer(*(getattr(self, 'net' + name) for name in terms.NETWORKS))
 
-    def keep(self, losses, visuals=None):
-        """Store what terms computed: each of `losses` ({name: tensor}) as `self.loss_<name>`, each
-        of `visuals` ({name: tensor}) as `self.<name>`. Returns the sum of the losses, in order."""
-        for name, value in (visuals or {}).items():
+    def show(self, visuals):
+        """Keep each of `visuals` ({name: tensor}, computed by outside terms) as `self.<name>`."""
+        for name, value in visuals.items():
             setattr(self, name, value)
-        for name, value in losses.items():
-            setattr(self, 'loss_' + name, value)
-        return sum(losses.values())
 
     # ----- lifecycle -----
     def setup(self, opt):
@@ -238,10 +236,6 @@ class BaseModel(ABC):
     def get_current_visuals(self):
         return OrderedDict((name, getattr(self, name).detach().float()) for name in self.visual_names
                            if getattr(self, name, None) is not None)
-
-    def get_current_losses(self):
-        """Losses as Python floats. This synchronises with the device: call it only when logging."""
-        return OrderedDict((name, float(getattr(self, 'loss_' + name).detach())) for name in self.loss_names)
 
     # ----- checkpoints -----
     def checkpoint_path(self, epoch, name):

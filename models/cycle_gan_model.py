@@ -15,9 +15,6 @@ rec_A = G_B(G_A(A)) is the cycle reconstruction.
     D loss = 0.5 * (GAN(D(real), 1) + GAN(D(pool(fake)), 0)), pools of 50.
 Generators: ResNet with 9 (or 6) blocks (`--netG`); discriminators: 70x70 PatchGAN (`--netD basic`).
 """
-
-import torch
-
 from util.errors import UserError
 from util.image_pool import ImagePool
 from .base_model import BaseModel
@@ -42,7 +39,6 @@ class CycleGANModel(BaseModel):
 
     def __init__(self, opt):
         super().__init__(opt)
-        self.loss_names = ['D_A', 'G_A', 'cycle_A', 'idt_A', 'D_B', 'G_B', 'cycle_B', 'idt_B']
         self.visual_names = ['real_A', 'fake_B', 'rec_A', 'real_B', 'fake_A', 'rec_B']
         use_identity = self.isTrain and opt.lambda_identity > 0
         if use_identity:
@@ -76,29 +72,28 @@ class CycleGANModel(BaseModel):
             self.rec_B = self.netG_A(self.fake_A).fake
 
     def generator_loss(self, D_A, D_B):
+        """{name: loss} of the generator step, in the order they are summed."""
         opt = self.opt
-        self.loss_G_A = self.criterionGAN(D_A(self.fake_B), True)
-        self.loss_G_B = self.criterionGAN(D_B(self.fake_A), True)
-        self.loss_cycle_A = opt.lambda_A * l1(self.rec_A, self.real_A)
-        self.loss_cycle_B = opt.lambda_B * l1(self.rec_B, self.real_B)
+        losses = {'G_A': self.criterionGAN(D_A(self.fake_B), True),
+                  'G_B': self.criterionGAN(D_B(self.fake_A), True),
+                  'cycle_A': opt.lambda_A * l1(self.rec_A, self.real_A),
+                  'cycle_B': opt.lambda_B * l1(self.rec_B, self.real_B)}
         if opt.lambda_identity > 0:
             self.idt_A = self.netG_A(self.real_B).fake
             self.idt_B = self.netG_B(self.real_A).fake
-            self.loss_idt_A = opt.lambda_B * opt.lambda_identity * l1(self.idt_A, self.real_B)
-            self.loss_idt_B = opt.lambda_A * opt.lambda_identity * l1(self.idt_B, self.real_A)
-        else:
-            self.loss_idt_A = self.loss_idt_B = torch.zeros((), device=self.device)
-        return (self.loss_G_A + self.loss_G_B + self.loss_cycle_A + self.loss_cycle_B
-                + self.loss_idt_A + self.loss_idt_B)
+            losses['idt_A'] = opt.lambda_B * opt.lambda_identity * l1(self.idt_A, self.real_B)
+            losses['idt_B'] = opt.lambda_A * opt.lambda_identity * l1(self.idt_B, self.real_A)
+        return losses
 
     def optimize_parameters(self):
         with self.autocast():
             self.forward()
             with self.frozen(self.netD_A, self.netD_B) as (D_A, D_B):
-                loss_G = self.generator_loss(D_A, D_B)
-        self.minimize(self.optimizer_G, loss_G)
+                losses_G = self.generator_loss(D_A, D_B)
+        self.minimize(self.optimizer_G, losses_G)
 
         with self.autocast():
-            self.loss_D_A = self.discriminator_loss(self.netD_A, self.real_B, self.fake_B_pool.query(self.fake_B))
-            self.loss_D_B = self.discriminator_loss(self.netD_B, self.real_A, self.fake_A_pool.query(self.fake_A))
-        self.minimize(self.optimizer_D, self.loss_D_A + self.loss_D_B)
+            losses_D = {'D_A': self.discriminator_loss(self.netD_A, self.real_B, self.fake_B_pool.query(self.fake_B)),
+                        'D_B': self.discriminator_loss(self.netD_B, self.real_A, self.fake_A_pool.query(self.fake_A))}
+        self.minimize(self.optimizer_D, losses_D)
+        return {**losses_G, **losses_D}

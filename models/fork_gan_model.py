@@ -85,8 +85,6 @@ class ForkGANModel(BaseModel):
         super().__init__(opt)
         self.visual_names = ['real_A', 'fake_B', 'ref_B', 'cyc_A', 'rec_A', 'real_B', 'fake_A', 'ref_A', 'cyc_B', 'rec_B']
         self.model_names = ['G_A', 'G_B'] + (DISCRIMINATORS + ['C'] if self.isTrain else [])
-        self.loss_names = ['D_A', 'D_B', 'D_rec_A', 'D_rec_B', 'D_ref_A', 'D_ref_B', 'G_A', 'G_B', 'G_rec_A', 'G_rec_B',
-                           'G_ref_A', 'G_ref_B', 'cycle_A', 'cycle_B', 'rec_A', 'rec_B', 'percep', 'G_cls', 'cls']
         for name in self.visual_names:
             setattr(self, name, None)
 
@@ -136,24 +134,25 @@ class ForkGANModel(BaseModel):
         self.cyc_B, self.ref_A, self.enc_fake_A = out.fake, out.rec, self.loss_encoding(self.netG_A, out.enc)
 
     def generator_loss(self, D, C):
+        """{name: loss} of the generator step, in the order they are summed."""
         opt, gan = self.opt, self.criterionGAN
-        self.loss_G_A = opt.lambda_gan * gan(D['D_B'](self.fake_B), True)
-        self.loss_G_B = opt.lambda_gan * gan(D['D_A'](self.fake_A), True)
-        self.loss_G_rec_A = opt.lambda_gan * gan(D['D_rec_A'](self.rec_A), True)
-        self.loss_G_rec_B = opt.lambda_gan * gan(D['D_rec_B'](self.rec_B), True)
-        self.loss_G_ref_A = opt.lambda_gan * gan(D['D_ref_A'](self.ref_A), True)
-        self.loss_G_ref_B = opt.lambda_gan * gan(D['D_ref_B'](self.ref_B), True)
-        self.loss_cycle_A = opt.lambda_A * l1(self.cyc_A, self.real_A)
-        self.loss_cycle_B = opt.lambda_B * l1(self.cyc_B, self.real_B)
-        self.loss_rec_A = opt.lambda_rec * l1(self.rec_A, self.real_A)
-        self.loss_rec_B = opt.lambda_rec * l1(self.rec_B, self.real_B)
-        self.loss_percep = opt.lambda_percep * (channel_mean_l1(self.enc_A, self.enc_fake_B)
-                                                + channel_mean_l1(self.enc_B, self.enc_fake_A))
-        # The encoders try to hide where the content came from.
-        self.loss_G_cls = opt.lambda_cls * 0.5 * (domain_classification_loss(C(self.enc_fake_A), 'A')
-                                                  + domain_classification_loss(C(self.enc_fake_B), 'B'))
-        return sum(getattr(self, 'loss_' + n) for n in ['G_A', 'G_B', 'G_rec_A', 'G_rec_B', 'G_ref_A', 'G_ref_B',
-                                                         'cycle_A', 'cycle_B', 'rec_A', 'rec_B', 'percep', 'G_cls'])
+        return {
+            'G_A': opt.lambda_gan * gan(D['D_B'](self.fake_B), True),
+            'G_B': opt.lambda_gan * gan(D['D_A'](self.fake_A), True),
+            'G_rec_A': opt.lambda_gan * gan(D['D_rec_A'](self.rec_A), True),
+            'G_rec_B': opt.lambda_gan * gan(D['D_rec_B'](self.rec_B), True),
+            'G_ref_A': opt.lambda_gan * gan(D['D_ref_A'](self.ref_A), True),
+            'G_ref_B': opt.lambda_gan * gan(D['D_ref_B'](self.ref_B), True),
+            'cycle_A': opt.lambda_A * l1(self.cyc_A, self.real_A),
+            'cycle_B': opt.lambda_B * l1(self.cyc_B, self.real_B),
+            'rec_A': opt.lambda_rec * l1(self.rec_A, self.real_A),
+            'rec_B': opt.lambda_rec * l1(self.rec_B, self.real_B),
+            'percep': opt.lambda_percep * (channel_mean_l1(self.enc_A, self.enc_fake_B)
+                                           + channel_mean_l1(self.enc_B, self.enc_fake_A)),
+            # The encoders try to hide where the content came from.
+            'G_cls': opt.lambda_cls * 0.5 * (domain_classification_loss(C(self.enc_fake_A), 'A')
+                                             + domain_classification_loss(C(self.enc_fake_B), 'B')),
+        }
 
     def classifier_loss(self):
         encodings = [(self.enc_A, 'A'), (self.enc_B, 'B'), (self.enc_fake_B, 'A'), (self.enc_fake_A, 'B')]
@@ -170,21 +169,26 @@ class ForkGANModel(BaseModel):
         with self.autocast():
             self.forward()
             with self.frozen(*nets, self.netC) as frozen:
-                loss_G = self.generator_loss(dict(zip(DISCRIMINATORS, frozen[:-1])), frozen[-1])
+                losses_G = self.generator_loss(dict(zip(DISCRIMINATORS, frozen[:-1])), frozen[-1])
             if self.instance:
-                loss_G = loss_G + self.keep(*self.instance.generator_loss(self))
-        self.minimize(self.optimizer_G, loss_G)
+                instance_losses, visuals = self.instance.generator_loss(self)
+                losses_G.update(instance_losses)
+                self.show(visuals)
+        self.minimize(self.optimizer_G, losses_G)
 
         with self.autocast():
-            self.loss_cls = self.classifier_loss()
-        self.minimize(self.optimizer_C, self.loss_cls)
+            losses_C = {'cls': self.classifier_loss()}
+        self.minimize(self.optimizer_C, losses_C)
 
+        judged = {}
         with self.autocast():
             for name_A, name_B, kind in SLOT_PAIRS:
                 outputs = getattr(self, kind + '_A'), getattr(self, kind + '_B')
                 fake_A, fake_B = self.pooled_fakes(name_A, name_B, *outputs)
                 for name, real, fake in ((name_A, self.real_A, fake_A), (name_B, self.real_B, fake_B)):
-                    setattr(self, 'loss_' + name, self.discriminator_loss(getattr(self, 'net' + name), real, fake))
-        self.minimize(self.optimizer_D, sum(getattr(self, 'loss_' + n) for n in DISCRIMINATORS))
+                    judged[name] = self.discriminator_loss(getattr(self, 'net' + name), real, fake)
+        losses_D = {name: judged[name] for name in DISCRIMINATORS}
+        self.minimize(self.optimizer_D, losses_D)
         if self.instance:
-            self.keep(self.instance.optimize_discriminators(self, self.optimizer_D_inst))
+            losses_D.update(self.instance.optimize_discriminators(self, self.optimizer_D_inst))
+        return {**losses_G, **losses_C, **losses_D}

@@ -40,14 +40,14 @@ def crop(images, rois, size):
 
 
 class InstanceTerms:
-    """The instance terms declare what they add to a model (NETWORKS, LOSSES, VISUALS) and never
-    write to it. The model takes them on with `model.add_terms(terms)` (which builds the networks
-    as net<name>, names them, and returns their optimizer), adds `model.keep(*generator_loss(model))`
-    to its generator loss, and ends its step with `model.keep(optimize_discriminators(model, optimizer))`.
+    """The instance terms declare what they add to a model (NETWORKS, VISUALS) and never write to
+    it. The model takes them on with `model.add_terms(terms)` (which builds the networks as
+    net<name>, names them, and returns their optimizer); in its step it adds the losses of
+    `generator_loss(model)` to its generator's (and `model.show`s its visuals), and ends with
+    `optimize_discriminators(model, optimizer)`, whose losses it reports with its own.
     The networks are read from the model at each call, as setup() may have wrapped them (DDP, compile)."""
 
     NETWORKS = ('D_A_inst', 'D_B_inst')
-    LOSSES = ('G_inst', 'cycle_inst', 'rec_inst', 'D_inst')
     VISUALS = ('real_A_inst', 'fake_B_inst')
 
     def __init__(self, opt):
@@ -101,8 +101,9 @@ class InstanceTerms:
                           + gan(D_B(self.fake_B.detach()), False, self.w_A)
                           + gan(D_A(self.real_A), True, self.w_A)
                           + gan(D_A(self.fake_A.detach()), False, self.w_B))
-        model.minimize(optimizer, loss)
-        return {'D_inst': loss}
+        losses = {'D_inst': loss}
+        model.minimize(optimizer, losses)
+        return losses
 
 
 def instance_terms(model, opt):

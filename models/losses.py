@@ -75,3 +75,9 @@ def domain_classification_loss(logits, domain):
     target = torch.zeros_like(logits, dtype=torch.float32)
     target[:, 0 if domain == 'A' else 1] = 1.0
     return F.binary_cross_entropy_with_logits(logits.float(), target)
+
+
+def as_floats(losses):
+    """{name: float} of a training step's {name: tensor}. This synchronises with the device: call it
+    only when logging."""
+    return {name: float(value.detach()) for name, value in losses.items()}

@@ -245,11 +245,10 @@ def out_of_memory_error(model, opt, batch_shape, limit):
 
 
 def optimize_or_explain(model, opt):
-    """model.optimize_parameters(); when it runs out of memory, a UserError from
+    """model.optimize_parameters() (its losses); when it runs out of memory, a UserError from
     out_of_memory_error instead of the allocator's traceback."""
     try:
-        model.optimize_parameters()
-        return
+        return model.optimize_parameters()
     except torch.OutOfMemoryError:
         pass
     # out of the except block: the traceback, and with it the failed step's tensors, are gone

@@ -7,11 +7,12 @@ fork generator G translates A->B and reconstructs A; D_B judges its translations
 
 What a model does (BaseModel holds everything else: devices, checkpoints, schedulers, logging):
   modify_commandline_options  add flags / change defaults for this model
-  __init__                    name losses, visuals, networks (and image pools, in pool_names);
+  __init__                    name visuals, networks (and image pools, in pool_names);
                               build networks and optimizers
   set_input                   (BaseModel has one for dicts with A, B, A_paths: override for others)
   forward                     compute outputs (used by training and by test.py)
-  optimize_parameters         one training step, through BaseModel's autocast/minimize/frozen
+  optimize_parameters         one training step, through BaseModel's autocast/minimize/frozen;
+                              returns its losses as {name: tensor} (printed and plotted by name)
 """
 from .base_model import BaseModel
 from .generators import ForkGenerator
@@ -28,7 +29,6 @@ class TemplateModel(BaseModel):
 
     def __init__(self, opt):
         super().__init__(opt)
-        self.loss_names = ['G', 'rec', 'D']                 # printed and plotted as loss_<name>
         self.visual_names = ['real_A', 'fake_B', 'rec_A']   # shown on the pages
         self.model_names = ['G', 'D'] if self.isTrain else ['G']  # saved/loaded as net<name>
         self.netG = self.init_net(ForkGenerator(opt.input_nc, opt.output_nc, opt.ngf, opt.norm))  # init + device
@@ -47,10 +47,11 @@ class TemplateModel(BaseModel):
         with self.autocast():
             self.forward()
             with self.frozen(self.netD) as (D,):
-                self.loss_G = self.criterionGAN(D(self.fake_B), True)
-            self.loss_rec = self.opt.lambda_rec * l1(self.rec_A, self.real_A)
-        self.minimize(self.optimizer_G, self.loss_G + self.loss_rec)
+                losses_G = {'G': self.criterionGAN(D(self.fake_B), True)}
+            losses_G['rec'] = self.opt.lambda_rec * l1(self.rec_A, self.real_A)
+        self.minimize(self.optimizer_G, losses_G)  # their sum
 
         with self.autocast():
-            self.loss_D = self.discriminator_loss(self.netD, self.real_B, self.fake_B)
-        self.minimize(self.optimizer_D, self.loss_D)
+            losses_D = {'D': self.discriminator_loss(self.netD, self.real_B, self.fake_B)}
+        self.minimize(self.optimizer_D, losses_D)
+        return {**losses_G, **losses_D}

@@ -23,7 +23,6 @@ class TestModel(BaseModel):
         self.generator = 'G' + opt.model_suffix
         self.model_names = [self.generator]
         setattr(self, 'net' + self.generator, None)  # built from the checkpoint in setup()
-        self.loss_names = []
         self.visual_names = ['real', 'fake', 'uncertainty']
         self.uncertainty_visuals = {'uncertainty': 'sigma'}
         self.real = self.fake = self.sigma = self.uncertainty = None

@@ -7,9 +7,17 @@ import models
 from data.base_dataset import PREPROCESS_MODES, parse_size, size_hw
 from util import distributed, registry
 from util.errors import UserError
-from .presets import PRESETS, apply_preset, check_preset
-from .run_options import (RECORD, apply_architecture, check_architecture, load_architecture, load_test_geometry,
-                          save_record)
+from .presets import PRESETS, check_preset, preset_values
+from .run_options import RECORD, check_architecture, load_architecture, load_test_geometry, save_record
+
+
+def set_known_defaults(parser, values):
+    """Make `values` ({dest: value}: a preset's, or what a run folder records) the defaults of
+    the flags `parser` has so far; the others wait for a later stage that adds their flags."""
+    known = {action.dest for action in parser._actions}
+    found = {k: v for k, v in values.items() if k in known}
+    if found:
+        parser.set_defaults(**found)
 
 
 def require_at_least(opt, minimum, *flags):
@@ -119,9 +127,9 @@ class BaseOptions:
         def set_defaults():
             nonlocal opt
             for _ in range(2):  # the recorded preset may differ from the flag's default: apply it again
-                apply_preset(parser, opt.preset, self.isTrain)
-                apply_architecture(parser, stored)
-                apply_architecture(parser, geometry)  # defaults only, never checked: a flag may change them
+                set_known_defaults(parser, preset_values(opt.preset, self.isTrain))
+                set_known_defaults(parser, stored)
+                set_known_defaults(parser, geometry)  # defaults only, never checked: a flag may change them
                 opt, _ = parser.parse_known_args(args)
 
         set_defaults()

@@ -54,14 +54,6 @@ def preset_values(name, is_train):
     return PRESETS[name][bool(is_train)] if name else {}
 
 
-def apply_preset(parser, name, is_train):
-    """Make the preset's values the defaults of the flags `parser` has so far."""
-    known = {action.dest for action in parser._actions}
-    values = {k: v for k, v in preset_values(name, is_train).items() if k in known}
-    if values:
-        parser.set_defaults(**values)
-
-
 def check_preset(parser, opt, is_train):
     """After the last stage: every value of the preset must have found its flag (else the preset
     does not fit the chosen --model)."""

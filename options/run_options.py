@@ -79,14 +79,6 @@ def add_to_record(checkpoints_dir, name, **values):
     atomic_write_text(path, json.dumps(dict(sorted(record.items())), indent=1, default=str) + '\n')
 
 
-def apply_architecture(parser, stored):
-    """Make the recorded values the defaults of the flags `parser` has so far."""
-    known = {action.dest for action in parser._actions}
-    values = {k: v for k, v in stored.items() if k in known}
-    if values:
-        parser.set_defaults(**values)
-
-
 def check_architecture(opt, stored):
     """After parsing with the recorded defaults, a value that differs was given on the command line."""
     path = record_path(opt.checkpoints_dir, opt.name)

@@ -13,6 +13,7 @@ import torch
 
 from models import create_model
 from models.generators import ForkGenerator
+from models.losses import as_floats
 from options.train_options import TrainOptions
 from util import distributed
 from models.memory import FITS, step_memory
@@ -48,9 +49,9 @@ def batch(size=64, n=1):
 def steps(model, data, n=3):
     for _ in range(n):
         model.set_input(data)
-        model.optimize_parameters()
+        losses = model.optimize_parameters()
         model.precision.end_iteration()
-    return model.get_current_losses()
+    return as_floats(losses)
 
 
 def test_cuda_build_runs_kernels():
@@ -160,12 +161,12 @@ def test_checkpointing_on_the_gpu_same_losses_less_memory_and_the_count_holds(tm
         extra = ['--checkpoint_activations'] if level else []
         model = gpu_model(tmp_path, '--model', model_name, '--amp', 'off', '--noise_std', '0', *extra, size=256)
         data = batch(256)
-        steps(model, data, 1)  # Adam's state exists from here on, as in every later step
+        losses = steps(model, data, 1)  # Adam's state exists from here on, as in every later step
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         counted = step_memory(model, data)
         torch.cuda.synchronize()
-        results[level] = (model.get_current_losses(), torch.cuda.max_memory_allocated(), counted['total'])
+        results[level] = (losses, torch.cuda.max_memory_allocated(), counted['total'])
         del model
         torch.cuda.empty_cache()
     (plain_losses, plain_peak, plain_count), (ckpt_losses, ckpt_peak, ckpt_count) = results[None], results['all']

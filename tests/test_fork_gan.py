@@ -13,6 +13,7 @@ import models.fork_gan_model as fork_gan_model
 import train
 from conftest import read_losses
 from models.fork_gan_model import DISCRIMINATORS, PairPool
+from models.losses import as_floats
 from options.train_options import TrainOptions
 from util.checkpoint import load_network, load_training_state
 from util.image_pool import ImagePool
@@ -67,10 +68,10 @@ def test_each_adversarial_term_is_lambda_gan_times_its_gan_loss(root, tmp_path, 
     D = discriminators(model)
     with torch.no_grad():
         model.forward()
-        model.generator_loss(D, model.netC)
+        terms = model.generator_loss(D, model.netC)
         for loss, (slot, output) in JUDGED.items():
             expected = weight * model.criterionGAN(D[slot](getattr(model, output)), True)
-            assert torch.allclose(getattr(model, 'loss_' + loss), expected, rtol=1e-6), loss
+            assert torch.allclose(terms[loss], expected, rtol=1e-6), loss
 
 
 def test_netD_augan_gives_the_official_adversarial_term_exactly(root, tmp_path):
@@ -83,14 +84,14 @@ def test_netD_augan_gives_the_official_adversarial_term_exactly(root, tmp_path):
         assert net.discriminators[0].one_step[0][0].out_channels == model.opt.ndf // 2
     with torch.no_grad():
         model.forward()
-        model.generator_loss(D, model.netC)
+        terms = model.generator_loss(D, model.netC)
         for loss, (slot, output) in JUDGED.items():
             official = 0.0
             for d in D[slot].discriminators:
                 maps = d(getattr(model, output))
                 assert len(maps) == 2
                 official += 0.5 * sum(F.mse_loss(m, torch.ones_like(m)) for m in maps) / len(maps)
-            assert torch.allclose(getattr(model, 'loss_' + loss), official, rtol=1e-5), loss
+            assert torch.allclose(terms[loss], official, rtol=1e-5), loss
 
 
 # ----- 3. the encodings the perceptual and classifier losses read -----
@@ -174,7 +175,7 @@ def test_the_step_fills_the_shared_pool_with_translations_then_reconstructions_t
         return real_loss(self, netD, real, fake)
 
     monkeypatch.setattr(type(model), 'discriminator_loss', recording_loss)
-    model.optimize_parameters()
+    losses = model.optimize_parameters()
     pairs = model.shared_pool.images
     assert len(pairs) == 3
     for (a, b), kind in zip(pairs, ['fake', 'rec', 'ref']):
@@ -183,7 +184,7 @@ def test_the_step_fills_the_shared_pool_with_translations_then_reconstructions_t
     # while the pool fills, every slot is shown its own new output
     for slot, output in JUDGED.values():
         assert torch.equal(shown[slot], getattr(model, output).detach())
-    assert all(math.isfinite(float(getattr(model, 'loss_' + n).detach())) for n in model.loss_names)
+    assert all(math.isfinite(v) for v in as_floats(losses).values())
 
 
 def official_pool(maxsize, generator):

@@ -16,6 +16,7 @@ from conftest import TINY, assert_same_first_step, make_domain, run_cli
 from models import create_model
 from models.discriminators import define_D
 from models.generators import ForkGenerator, ResnetGenerator
+from models.losses import as_floats
 from models.layers import Checkpointable, GaussianNoise, recompute, set_checkpointing
 from models.persistence import describe
 from options.train_options import TrainOptions
@@ -54,9 +55,9 @@ def train(m, data):
     torch.manual_seed(2)  # the same noise and pool draws for both runs
     for batch in data:
         m.set_input(batch)
-        m.optimize_parameters()
+        step_losses = m.optimize_parameters()
         m.precision.end_iteration()
-        losses.append(m.get_current_losses())
+        losses.append(as_floats(step_losses))
     return losses
 
 

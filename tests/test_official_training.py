@@ -62,9 +62,9 @@ def trained_model(tmp_path, reference, *flags):
         G_A.rec_decoder.noise = ReplayNoise(ref['noise_GA_real_A_in'], ref['noise_GA_real_A_block1'])
         G_B.rec_decoder.noise = ReplayNoise(ref['noise_GB_real_B_in'], ref['noise_GB_real_B_block1'])
         replay.draws = list(ref['pool_draws'])
-        model.optimize_parameters()
+        step = model.optimize_parameters()
         assert not replay.draws and not G_A.rec_decoder.noise.arrays and not G_B.rec_decoder.noise.arrays
-        yield k, ref, model, pooled
+        yield k, ref, model, pooled, step
 
 
 def weight_differences(model, ref):
@@ -82,12 +82,12 @@ LOSSES = {'g_adv_total': ('G_A', 'G_B'), 'percep_loss': ('fm_A', 'fm_B'), 'g_A_r
           'g_B_recon_loss': ('rec_B',), 'g_A_cycle_loss': ('cycle_A',), 'g_B_cylce_loss': ('cycle_B',)}
 
 
-def losses(model, ref):
-    """{official loss: (ours, TensorFlow's)}: the generator's parts and sum, the discriminators' sum."""
-    out = {tf_name: (sum(float(getattr(model, 'loss_' + n).detach()) for n in ours), float(ref[tf_name]))
-           for tf_name, ours in LOSSES.items()}
+def losses(step, ref):
+    """{official loss: (ours, TensorFlow's)}: the generator's parts and sum, the discriminators' sum,
+    from one training step's losses."""
+    out = {tf_name: (sum(float(step[n].detach()) for n in ours), float(ref[tf_name])) for tf_name, ours in LOSSES.items()}
     out['g_loss'] = (sum(v for v, _ in out.values()), float(ref['g_loss']))
-    out['d_loss_0 + d_loss_1'] = (float((model.loss_D_A + model.loss_D_B).detach()), float(ref['d_loss_0'] + ref['d_loss_1']))
+    out['d_loss_0 + d_loss_1'] = (float((step['D_A'] + step['D_B']).detach()), float(ref['d_loss_0'] + ref['d_loss_1']))
     return out
 
 
@@ -133,9 +133,9 @@ def test_three_training_iterations_equal_tensorflows(tmp_path, reference):
     gap must stay within 2 lr per iteration. That this drift is only the amplification of those
     first few weights is test_the_drift_comes_from_a_few_weights_with_noise_level_gradients.
     """
-    for k, ref, model, pooled in trained_model(tmp_path, reference):
+    for k, ref, model, pooled, step in trained_model(tmp_path, reference):
         rel, bounds = BOUNDS[k]
-        for name, (ours, tf_value) in losses(model, ref).items():
+        for name, (ours, tf_value) in losses(step, ref).items():
             assert abs(ours - tf_value) <= rel * abs(tf_value), f'iteration {k} {name}: {ours} vs TensorFlow {tf_value}'
         fake_tol = 1e-4 if k == 1 else 5e-2
         for side in 'AB':
@@ -153,7 +153,7 @@ def test_three_training_iterations_equal_tensorflows(tmp_path, reference):
 def test_the_official_adam_and_discriminator_sum_are_needed(tmp_path, reference, flags):
     """Without TensorFlow's Adam or without the discriminator loss summed over the two discriminators
     (lambda_D 2), thousands of weights already differ after the first iteration."""
-    k, ref, model, _ = next(trained_model(tmp_path, reference, *flags))
+    k, ref, model, _, _ = next(trained_model(tmp_path, reference, *flags))
     counts, _, _ = off_counts(model, ref)
     assert counts[1e-6] > 10 * BOUNDS[1][1][1e-6]
 
@@ -206,9 +206,9 @@ def test_the_drift_comes_from_a_few_weights_with_noise_level_gradients(tmp_path,
     first (fakes to 1e-4, losses to 1e-5, the bounds of iteration 1 on weights more than 1e-5 and
     1e-4 off; more weights differ by 1e-6-1e-5, 2,410 after iteration 3, as Adam's moments of the
     reset weights still differ)."""
-    for k, ref, model, _ in trained_model(tmp_path, reference):
+    for k, ref, model, _, step in trained_model(tmp_path, reference):
         rel, bounds = BOUNDS[1][0], {**BOUNDS[1][1], 1e-6: 5_000}
-        for name, (ours, tf_value) in losses(model, ref).items():
+        for name, (ours, tf_value) in losses(step, ref).items():
             assert abs(ours - tf_value) <= rel * abs(tf_value), f'iteration {k} {name}: {ours} vs {tf_value}'
         for side in 'AB':
             assert float((getattr(model, 'fake_' + side) - nchw(ref['fake_' + side])).abs().max()) < 1e-4

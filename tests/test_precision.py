@@ -8,6 +8,7 @@ import torch
 from conftest import AU_GAN_LOSSES, TINY, assert_finite_losses, make_domain, run_cli
 from data import create_dataloader, create_dataset
 from models import create_model
+from models.losses import as_floats
 from options.train_options import TrainOptions
 from util import precision
 from util.errors import UserError
@@ -49,10 +50,10 @@ def test_autocast_runs_convs_in_half_and_losses_in_float32(tmp_path, amp):
     with model.autocast():
         model.forward()
     assert model.fake_B.dtype == {'bf16': torch.bfloat16, 'fp16': torch.float16}[amp]
-    model.optimize_parameters()
+    losses = model.optimize_parameters()
     model.precision.end_iteration()
-    assert model.loss_cycle_A.dtype == torch.float32 and model.loss_G_A.dtype == torch.float32
-    assert all(math.isfinite(v) for v in model.get_current_losses().values())
+    assert losses['cycle_A'].dtype == torch.float32 and losses['G_A'].dtype == torch.float32
+    assert all(math.isfinite(v) for v in as_floats(losses).values())
     if amp == 'fp16':
         assert model.precision.scaler is not None and model.precision.state_dict()['scaler']
 
