@@ -13,6 +13,7 @@ from util import distributed
 from util.checkpoint import finish_saves, load_network
 from util.errors import UserError
 from util.precision import Precision
+from . import legacy
 from .discriminators import define_D
 from .layers import count_parameters, init_weights, set_checkpointing
 from .losses import GANLoss
@@ -244,11 +245,13 @@ class BaseModel(ABC):
     def load_networks(self, epoch, names=None):
         """Load `<epoch>_net_<name>.pth` into each network (all of model_names by default). A
         network left as None is first built as the checkpoint describes it (`--model test`).
-        Returns {name: the training iteration each file was saved at (None if unknown)}."""
-        iterations = {}
+        Returns {name: the training iteration each file was saved at (None if unknown)}. Files of
+        earlier versions are read as models/legacy.py says."""
+        iterations, renamed = {}, False
         finish_saves(self.save_dir)  # a save killed while renaming its files into place
         for name in names or self.model_names:
-            path = self.checkpoint_path(epoch, name)
+            path = legacy.network_path(self.opt.model, self.checkpoint_path, epoch, name)
+            renamed |= path != self.checkpoint_path(epoch, name)
             state, config, iterations[name] = load_network(path)
             net = getattr(self, 'net' + name)
             if net is None:
@@ -264,6 +267,9 @@ class BaseModel(ABC):
                 raise UserError(f'{path} does not fit network {name} as built from the options ({detail[:160]}): '
                                 f'use the options it was trained with (see train_opt.txt beside it)')
             print(f'loaded {name} from {path}')
+        if renamed and self.isTrain and legacy.translate_loss_log(os.path.join(self.save_dir, 'loss_log.txt')):
+            print(f'note: {self.save_dir} was saved before discriminators were named by the domain they judge: '
+                  f'its D_A and D_B are read the other way round, and its loss log is translated')
         return iterations
 
     # ----- training state, for exact resume -----

@@ -7,9 +7,11 @@ Its network, loss, data and optimiser defaults are the reference's (ngf/ndf 64, 
 project defaults to --n_epochs 10 --n_epochs_decay 10 (20 epochs, shared by every model), where
 the reference trains 100 + 100. Pass --n_epochs 100 --n_epochs_decay 100 for its schedule.
 
-Naming follows that code: D_A judges G_A's outputs (domain B), D_B judges G_B's (domain A);
-rec_A = G_B(G_A(A)) is the cycle reconstruction.
-    G loss = GAN(D_A(G_A(A))) + GAN(D_B(G_B(B)))
+Discriminators are named by the domain they judge, as in every model of this project: D_B judges
+G_A's outputs (domain B), D_A judges G_B's (domain A). The reference names them the other way
+round (by generator), and so did this project's cycle_gan before network file version 3:
+models/legacy.py reads those runs. rec_A = G_B(G_A(A)) is the cycle reconstruction.
+    G loss = GAN(D_B(G_A(A))) + GAN(D_A(G_B(B)))
            + lambda_A * L1(G_B(G_A(A)), A) + lambda_B * L1(G_A(G_B(B)), B)           [10, 10]
            + lambda_identity * (lambda_B * L1(G_A(B), B) + lambda_A * L1(G_B(A), A))  [0.5]
     D loss = 0.5 * (GAN(D(real), 1) + GAN(D(pool(fake)), 0)), pools of 50.
@@ -56,13 +58,15 @@ class CycleGANModel(BaseModel):
             return
         if use_identity and opt.input_nc != opt.output_nc:
             raise UserError('--lambda_identity > 0 needs --input_nc equal to --output_nc (or --lambda_identity 0)')
-        self.netD_A = self.make_discriminator(opt.output_nc)  # judges G_A's outputs: domain B
-        self.netD_B = self.make_discriminator(opt.input_nc)
+        # D_B first, here and in optimizer_D: the order of the seed's draws and of the saved
+        # optimizer state when it was named D_A (models/legacy.py)
+        self.netD_B = self.make_discriminator(opt.output_nc)  # judges G_A's outputs: domain B
+        self.netD_A = self.make_discriminator(opt.input_nc)
         self.pool_names = ['fake_A_pool', 'fake_B_pool']
         self.fake_A_pool = ImagePool(opt.pool_size)
         self.fake_B_pool = ImagePool(opt.pool_size)
         self.optimizer_G = self.make_optimizer(self.netG_A, self.netG_B)
-        self.optimizer_D = self.make_optimizer(self.netD_A, self.netD_B)
+        self.optimizer_D = self.make_optimizer(self.netD_B, self.netD_A)
 
     def forward(self):
         self.fake_B = self.netG_A(self.real_A).fake
@@ -74,8 +78,8 @@ class CycleGANModel(BaseModel):
     def generator_loss(self, D_A, D_B):
         """{name: loss} of the generator step, in the order they are summed."""
         opt = self.opt
-        losses = {'G_A': self.criterionGAN(D_A(self.fake_B), True),
-                  'G_B': self.criterionGAN(D_B(self.fake_A), True),
+        losses = {'G_A': self.criterionGAN(D_B(self.fake_B), True),
+                  'G_B': self.criterionGAN(D_A(self.fake_A), True),
                   'cycle_A': opt.lambda_A * l1(self.rec_A, self.real_A),
                   'cycle_B': opt.lambda_B * l1(self.rec_B, self.real_B)}
         if opt.lambda_identity > 0:
@@ -93,7 +97,7 @@ class CycleGANModel(BaseModel):
         self.minimize(self.optimizer_G, losses_G)
 
         with self.autocast():
-            losses_D = {'D_A': self.discriminator_loss(self.netD_A, self.real_B, self.fake_B_pool.query(self.fake_B)),
-                        'D_B': self.discriminator_loss(self.netD_B, self.real_A, self.fake_A_pool.query(self.fake_A))}
+            losses_D = {'D_B': self.discriminator_loss(self.netD_B, self.real_B, self.fake_B_pool.query(self.fake_B)),
+                        'D_A': self.discriminator_loss(self.netD_A, self.real_A, self.fake_A_pool.query(self.fake_A))}
         self.minimize(self.optimizer_D, losses_D)
         return {**losses_G, **losses_D}

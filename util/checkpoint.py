@@ -19,6 +19,9 @@ from util.errors import UserError
 
 FORMAT = 'au_gan_pytorch.network'
 STATE_FORMAT = 'au_gan_pytorch.training_state'
+# Network files: 2 records how to rebuild the network; 3: every discriminator is named by the
+# domain it judges (models/legacy.py reads cycle_gan's files of version 2).
+NETWORK_VERSION = 3
 
 
 # Both written beside `path`, flushed to disk and renamed over it (util/atomic.py).
@@ -80,7 +83,7 @@ def network_file(name, state_dict, config, iteration=None):
     """What a network file holds: its weights, how it was built (models/persistence.py) and the
     iteration it is from."""
     cpu_state = {k: v.detach().cpu() for k, v in state_dict.items()}
-    return {'format': FORMAT, 'version': 2, 'name': name, 'config': dict(config), 'iteration': iteration,
+    return {'format': FORMAT, 'version': NETWORK_VERSION, 'name': name, 'config': dict(config), 'iteration': iteration,
             'state_dict': cpu_state}
 
 
@@ -122,3 +125,10 @@ def load_network(path):
         raise UserError(f'{path} holds no network weights: pass a *_net_<name>.pth file written by train.py')
     state = {(k[len('module.'):] if k.startswith('module.') else k): v for k, v in state.items()}
     return state, config, iteration
+
+
+def network_version(path):
+    """The format version of the network file at `path`: NETWORK_VERSION for this version's,
+    0 for a bare state_dict."""
+    obj = _safe_load(path, 'network checkpoint')
+    return obj.get('version', 0) if isinstance(obj, dict) and obj.get('format') == FORMAT else 0

@@ -1,0 +1,45 @@
+"""Runs saved by earlier versions of this project, read with this version's names: the one place
+that knows the old ones.
+
+CycleGAN's discriminators. Until network file version 3, `--model cycle_gan` named its
+discriminators as junyanz/pytorch-CycleGAN-and-pix2pix does, by the generator whose outputs they
+judge: D_A judged domain B, D_B domain A. Every model now names a discriminator by the domain it
+judges (D_A judges A), so a loss-log column means the same in every model. An old cycle_gan run
+still resumes: `network_path` reads its D_A file as D_B and the reverse, and
+`translate_loss_log` renames the D_A and D_B of its loss log's earlier lines, once, leaving a
+note line. (Testing needs neither: it loads the generators only.)
+"""
+import os
+import re
+
+from util.checkpoint import atomic_write_text, network_version
+from util.loss_log import parse_line
+
+SWAPPED = {'D_A': 'D_B', 'D_B': 'D_A'}
+NOTE = ('# cycle_gan before network file version 3: D_A and D_B of the lines above are renamed by '
+        'the domain they judge (D_A: domain A)')
+_NAME = re.compile(r'\b(D_A|D_B): ')
+
+
+def network_path(model, checkpoint_path, epoch, name):
+    """The file that network `name` of save `epoch` loads from: checkpoint_path(epoch, name), or
+    for a discriminator of a cycle_gan save of version 2 the file of the other name."""
+    path = checkpoint_path(epoch, name)
+    if model == 'cycle_gan' and name in SWAPPED and os.path.isfile(path) and network_version(path) < 3:
+        return checkpoint_path(epoch, SWAPPED[name])
+    return path
+
+
+def translate_loss_log(path):
+    """Swap D_A and D_B in every loss line of the log at `path` and add NOTE after them, unless
+    NOTE is there already; returns whether it translated. Written atomically."""
+    if not os.path.isfile(path):
+        return False
+    with open(path, encoding='utf-8') as f:
+        lines = f.read().splitlines()
+    if NOTE in lines:
+        return False
+    swap = lambda m: SWAPPED[m.group(1)] + ': '  # noqa: E731
+    lines = [_NAME.sub(swap, line) if parse_line(line) else line for line in lines]
+    atomic_write_text(path, '\n'.join(lines + [NOTE]) + '\n')
+    return True
