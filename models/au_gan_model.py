@@ -27,6 +27,9 @@ fake_B) pairs, one coin per pair (util/image_pool.PairPool), which --preset offi
 
 `--preset official` (options/presets.py) sets every flag to the official code's configuration.
 """
+from dataclasses import dataclass
+
+from util.config import add_flags, flag, from_options
 from util.errors import UserError
 from util.image_pool import ImagePool, PairPool
 from util.util import heatmap
@@ -34,6 +37,23 @@ from .base_model import BaseModel
 from .generators import ForkGenerator, add_fork_generator_options, fork_generator_kwargs
 from .instance_level import add_instance_options, instance_terms
 from .losses import channel_mean_l1, l1, uncertainty_cycle_loss
+
+
+@dataclass(frozen=True)
+class AUGANLosses:
+    """The weights of AU-GAN's objective (the module docstring); each field is a training flag."""
+    lambda_gan: float = flag(1.0, 'adversarial weight of each direction (official: 2, one per discriminator)')
+    lambda_A: float = flag(10.0, 'A cycle L1 weight when --uncertainty none; A identity weight')
+    lambda_B: float = flag(10.0, 'B (day) cycle L1 weight')
+    lambda_rec: float = flag(10.0, 'reconstruction L1 weight')
+    lambda_fm: float = flag(1.0, 'asymmetric feature matching weight')
+    lambda_conf: float = flag(1.0, 'uncertainty-aware cycle loss weight')
+    conf_residual_weight: float = flag(5.0, 'w in the uncertainty-aware cycle loss exp(-sigma) * w * |r| + sigma / 2 '
+                                            '(official: 5; the first upload of the official code: 1)')
+    lambda_D: float = flag(1.0, 'weight of each discriminator loss (official: 2, its loss sums over its two '
+                                'discriminators)')
+    lambda_identity: float = flag(0.5, 'identity loss, as a fraction of the cycle weights (0 = off, as in the paper '
+                                       'and --preset official; 0.5 keeps more of the scene, docs/results.md)')
 
 
 class AUGANModel(BaseModel):
@@ -50,26 +70,10 @@ class AUGANModel(BaseModel):
         parser.add_argument('--uncertainty', type=str, default='exp', choices=['exp', 'laplace', 'none'],
                             help='uncertainty-aware cycle loss on the A side; none falls back to lambda_A * L1')
         if is_train:
-            parser.add_argument('--lambda_gan', type=float, default=1.0,
-                                help='adversarial weight of each direction (official: 2, one per discriminator)')
-            parser.add_argument('--lambda_A', type=float, default=10.0,
-                                help='A cycle L1 weight when --uncertainty none; A identity weight')
-            parser.add_argument('--lambda_B', type=float, default=10.0, help='B (day) cycle L1 weight')
-            parser.add_argument('--lambda_rec', type=float, default=10.0, help='reconstruction L1 weight')
-            parser.add_argument('--lambda_fm', type=float, default=1.0, help='asymmetric feature matching weight')
-            parser.add_argument('--lambda_conf', type=float, default=1.0, help='uncertainty-aware cycle loss weight')
-            parser.add_argument('--conf_residual_weight', type=float, default=5.0,
-                                help='w in the uncertainty-aware cycle loss exp(-sigma) * w * |r| + sigma / 2 (official: 5; '
-                                     'the first upload of the official code: 1)')
-            parser.add_argument('--lambda_D', type=float, default=1.0,
-                                help='weight of each discriminator loss (official: 2, its loss sums over its two '
-                                     'discriminators)')
+            add_flags(parser, AUGANLosses)
             parser.add_argument('--pool_mode', type=str, default='per_domain', choices=['per_domain', 'shared'],
                                 help='per_domain: one pool of --pool_size fakes per domain; shared: the official one '
                                      'pool of --pool_size (fake_A, fake_B) pairs, one coin per pair')
-            parser.add_argument('--lambda_identity', type=float, default=0.5,
-                                help='identity loss, as a fraction of the cycle weights (0 = off, as in the paper and '
-                                     '--preset official; 0.5 keeps more of the scene, docs/results.md)')
             add_instance_options(parser)
         return parser
 
@@ -79,7 +83,8 @@ class AUGANModel(BaseModel):
         self.visual_names = ['real_A', 'fake_B', 'cyc_A', 'rec_A', 'uncertainty_A',
                              'real_B', 'fake_A', 'cyc_B', 'rec_B']
         self.model_names = ['G_A', 'G_B', 'D_A', 'D_B'] if self.isTrain else ['G_A', 'G_B']
-        use_identity = self.isTrain and opt.lambda_identity > 0
+        self.weights = from_options(AUGANLosses, opt) if self.isTrain else None
+        use_identity = self.isTrain and self.weights.lambda_identity > 0
         if use_identity:
             self.visual_names += ['idt_A', 'idt_B']
         for name in self.visual_names:
@@ -128,24 +133,24 @@ class AUGANModel(BaseModel):
 
     def generator_loss(self, D_A, D_B):
         """{name: loss} of the generator step, in the order they are summed."""
-        opt = self.opt
-        losses = {'G_A': opt.lambda_gan * self.criterionGAN(D_B(self.fake_B), True),
-                  'G_B': opt.lambda_gan * self.criterionGAN(D_A(self.fake_A), True)}
+        w = self.weights
+        losses = {'G_A': w.lambda_gan * self.criterionGAN(D_B(self.fake_B), True),
+                  'G_B': w.lambda_gan * self.criterionGAN(D_A(self.fake_A), True)}
         if self.sigma_A is not None:
-            losses['cycle_A'] = opt.lambda_conf * uncertainty_cycle_loss(self.real_A, self.cyc_A, self.sigma_A,
-                                                                         opt.uncertainty, opt.conf_residual_weight)
+            losses['cycle_A'] = w.lambda_conf * uncertainty_cycle_loss(self.real_A, self.cyc_A, self.sigma_A,
+                                                                       self.opt.uncertainty, w.conf_residual_weight)
         else:
-            losses['cycle_A'] = opt.lambda_A * l1(self.cyc_A, self.real_A)
-        losses['cycle_B'] = opt.lambda_B * l1(self.cyc_B, self.real_B)
-        losses['rec_A'] = opt.lambda_rec * l1(self.rec_A, self.real_A)
-        losses['rec_B'] = opt.lambda_rec * l1(self.rec_B, self.real_B)
-        losses['fm_A'] = opt.lambda_fm * channel_mean_l1(self.code_A, self.enc_fake_B)
-        losses['fm_B'] = opt.lambda_fm * channel_mean_l1(self.enc_B, self.enc_fake_A)
-        if opt.lambda_identity > 0:
+            losses['cycle_A'] = w.lambda_A * l1(self.cyc_A, self.real_A)
+        losses['cycle_B'] = w.lambda_B * l1(self.cyc_B, self.real_B)
+        losses['rec_A'] = w.lambda_rec * l1(self.rec_A, self.real_A)
+        losses['rec_B'] = w.lambda_rec * l1(self.rec_B, self.real_B)
+        losses['fm_A'] = w.lambda_fm * channel_mean_l1(self.code_A, self.enc_fake_B)
+        losses['fm_B'] = w.lambda_fm * channel_mean_l1(self.enc_B, self.enc_fake_A)
+        if w.lambda_identity > 0:
             self.idt_A = self.netG_A(self.real_B, reconstruct=False, uncertainty=False).fake
             self.idt_B = self.netG_B(self.real_A, reconstruct=False).fake
-            losses['idt_A'] = opt.lambda_B * opt.lambda_identity * l1(self.idt_A, self.real_B)
-            losses['idt_B'] = opt.lambda_A * opt.lambda_identity * l1(self.idt_B, self.real_A)
+            losses['idt_A'] = w.lambda_B * w.lambda_identity * l1(self.idt_A, self.real_B)
+            losses['idt_B'] = w.lambda_A * w.lambda_identity * l1(self.idt_B, self.real_A)
         return losses
 
     def optimize_parameters(self):
@@ -165,8 +170,8 @@ class AUGANModel(BaseModel):
         else:
             fake_A, fake_B = self.fake_A_pool.query(self.fake_A), self.fake_B_pool.query(self.fake_B)
         with self.autocast():
-            losses_D = {'D_A': self.opt.lambda_D * self.discriminator_loss(self.netD_A, self.real_A, fake_A),
-                        'D_B': self.opt.lambda_D * self.discriminator_loss(self.netD_B, self.real_B, fake_B)}
+            losses_D = {'D_A': self.weights.lambda_D * self.discriminator_loss(self.netD_A, self.real_A, fake_A),
+                        'D_B': self.weights.lambda_D * self.discriminator_loss(self.netD_B, self.real_B, fake_B)}
         self.minimize(self.optimizer_D, losses_D)
         if self.instance:
             losses_D.update(self.instance.optimize_discriminators(self, self.optimizer_D_inst))
