@@ -11,6 +11,8 @@ docs/results.md); the parts:
 - `study.evaluation`: `Evaluator`, the metrics of metrics/evaluation.py on each checkpoint, and
   the scores against the truth of a ground-truth set (`truth_scores`, the floor and ceiling);
 - `study.report`: study.csv, study.md, kid.png, ground_truth.png and the sample grids;
+- `study.error_parts`: where a translation's error against the truth lies (colour, detail or
+  scene), run on its own as `python -m study.error_parts`;
 - `study.common`: the log lines, quiet parsing and atomic text files they share.
 
 Layering: this package uses util/, data/, models/, inference/, metrics/ and options/; only
