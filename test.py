@@ -41,17 +41,18 @@ def main(args=None):
     web_dir = os.path.join(opt.results_dir, opt.name, f'{opt.phase}_{opt.epoch}')
     webpage = html.HTML(web_dir, f'{opt.name}: {opt.model}, phase {opt.phase}, epoch {opt.epoch}')
     add_run_options(webpage, opt)
-    # Each uncertainty map is scaled to its own max sigma, which its caption gives.
-    for column in model.uncertainty_visuals:
-        webpage.add_legend(column, '0', 'max σ')
+    legends = set()  # each uncertainty map is scaled to its own max sigma, which its caption gives
     count = min(opt.num_test, len(loader))
     for i, data in enumerate(tqdm(loader, total=count, desc='testing', unit='img')):
         if i >= count:
             break
         model.set_input(data)
         model.test()
-        captions = {column: f'max σ = {sigma.max().item():.3g}' for column, attr in model.uncertainty_visuals.items()
-                    if (sigma := getattr(model, attr, None)) is not None}
+        maps = model.uncertainty_maps()
+        for column in maps.keys() - legends:
+            webpage.add_legend(column, '0', 'max σ')
+            legends.add(column)
+        captions = {column: f'max σ = {sigma.max().item():.3g}' for column, sigma in maps.items()}
         save_images(webpage, model.get_current_visuals(), model.get_image_paths(),
                     aspect_ratio=opt.aspect_ratio, width=opt.display_winsize, captions=captions)
     webpage.save()

@@ -79,7 +79,6 @@ class AUGANModel(BaseModel):
 
     def __init__(self, opt):
         super().__init__(opt)
-        self.uncertainty_visuals = {'uncertainty_A': 'sigma_A'}
         self.visual_names = ['real_A', 'fake_B', 'cyc_A', 'rec_A', 'uncertainty_A',
                              'real_B', 'fake_A', 'cyc_B', 'rec_B']
         self.model_names = ['G_A', 'G_B', 'D_A', 'D_B'] if self.isTrain else ['G_A', 'G_B']
@@ -130,6 +129,9 @@ class AUGANModel(BaseModel):
 
     def compute_visuals(self):
         self.uncertainty_A = heatmap(self.sigma_A) if self.sigma_A is not None else None
+
+    def uncertainty_maps(self):
+        return {'uncertainty_A': self.sigma_A} if self.sigma_A is not None else {}
 
     def generator_loss(self, D_A, D_B):
         """{name: loss} of the generator step, in the order they are summed."""

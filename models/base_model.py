@@ -73,8 +73,6 @@ class BaseModel(ABC):
         self.save_dir = os.path.join(opt.checkpoints_dir, opt.name)
         self.model_names, self.visual_names = [], []
         self.pool_names = []  # attributes holding image pools, saved with the training state
-        # visual that shows an uncertainty map -> the attribute holding its sigma (for the pages' scale)
-        self.uncertainty_visuals = {}
         self.optimizers, self.schedulers = [], []
         self.image_paths = []
         self.metric = 0  # for the plateau policy
@@ -234,6 +232,11 @@ class BaseModel(ABC):
         return self.optimizers[0].param_groups[0]['lr']
 
     # ----- logging -----
+    def uncertainty_maps(self):
+        """{visual: its sigma map (N, 1, H, W)} of the last forward pass, for each visual that shows
+        an uncertainty map as a heat map (the pages give its scale); {} for a model without."""
+        return {}
+
     def get_current_visuals(self):
         return OrderedDict((name, getattr(self, name).detach().float()) for name in self.visual_names
                            if getattr(self, name, None) is not None)

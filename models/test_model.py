@@ -24,7 +24,6 @@ class TestModel(BaseModel):
         self.model_names = [self.generator]
         setattr(self, 'net' + self.generator, None)  # built from the checkpoint in setup()
         self.visual_names = ['real', 'fake', 'uncertainty']
-        self.uncertainty_visuals = {'uncertainty': 'sigma'}
         self.real = self.fake = self.sigma = self.uncertainty = None
 
     def set_input(self, input):
@@ -37,6 +36,9 @@ class TestModel(BaseModel):
 
     def compute_visuals(self):
         self.uncertainty = heatmap(self.sigma) if self.sigma is not None else None
+
+    def uncertainty_maps(self):
+        return {'uncertainty': self.sigma} if self.sigma is not None else {}
 
     def optimize_parameters(self):
         raise UserError('--model test cannot be trained')
