@@ -11,10 +11,10 @@ are scaled to `--size` px high, whole. The picture is written as a 256-colour PN
 The committed assets/daynight_samples.png comes from au_gan with its defaults (transposed-conv
 upsampling, --lambda_identity 0.5; docs/results.md), trained and rendered with
 
-    python train.py --dataroot ./datasets/daynight --name daynight_defaults --ngf 16 --ndf 16 \
+    python train.py --dataroot ./datasets/daynight --name daynight_6000 --ngf 16 --ndf 16 \
         --load_size 144 --crop_size 128 --preprocess scale_height_and_crop --amp off --seed 1 \
-        --n_epochs 5 --n_epochs_decay 5 --max_iters 1200 --gpu_ids -1
-    python scripts/make_samples.py --name daynight_defaults --num 4
+        --n_epochs 25 --n_epochs_decay 25 --max_iters 6000 --gpu_ids -1 --save_epoch_freq 5
+    python scripts/make_samples.py --name daynight_6000 --num 4
 
 Far from converged: it shows what the model does, not how good it gets.
 """
