@@ -34,7 +34,7 @@ from util.errors import UserError
 from util.image_pool import ImagePool, PairPool
 from util.util import heatmap
 from .base_model import BaseModel
-from .generators import ForkGenerator, add_fork_generator_options, fork_generator_kwargs
+from .generators import ForkGenerator, ForkGeneratorConfig
 from .instance_level import add_instance_options, instance_terms
 from .losses import channel_mean_l1, l1, uncertainty_cycle_loss
 
@@ -62,7 +62,7 @@ class AUGANModel(BaseModel):
         parser.set_defaults(dataset_mode='unaligned')
         # rate 1, as the official code runs its blocks; transposed-conv upsampling, as the official
         # code has: interpolating upsampling paints vertical stripes over the scene (docs/results.md)
-        add_fork_generator_options(parser, dilation=1, upsample='transposed')
+        add_flags(parser, ForkGeneratorConfig, dilation=1, upsample='transposed')
         parser.add_argument('--n_blocks_T', type=int, default=4, help='residual blocks in the T-net of G_A')
         parser.add_argument('--t_net_concat', action='store_true',
                             help="G_A's translation decoder reads [encoding, T-net output] (the first upload of the "
@@ -90,10 +90,10 @@ class AUGANModel(BaseModel):
             setattr(self, name, None)
         self.sigma_A = None
 
-        common = fork_generator_kwargs(opt)
-        G_A = ForkGenerator(opt.input_nc, opt.output_nc, n_blocks_T=opt.n_blocks_T,
-                            uncertainty=opt.uncertainty != 'none', t_net_concat=opt.t_net_concat, **common)
-        G_B = ForkGenerator(opt.output_nc, opt.input_nc, **common)
+        config = from_options(ForkGeneratorConfig, opt)
+        G_A = ForkGenerator(opt.input_nc, opt.output_nc, config, n_blocks_T=opt.n_blocks_T,
+                            t_net_concat=opt.t_net_concat, uncertainty=opt.uncertainty != 'none')
+        G_B = ForkGenerator(opt.output_nc, opt.input_nc, config)
         # both built, then both initialised: the order the seed's random draws have always followed
         self.netG_A, self.netG_B = self.init_net(G_A), self.init_net(G_B)
 

@@ -48,10 +48,11 @@ default and the port's is a flag: --lambda_percep 20, --noise_on translation, --
 import torch
 
 from util import distributed
+from util.config import add_flags, from_options
 from util.image_pool import ImagePool, PairPool
 from .base_model import BaseModel
 from .discriminators import DomainClassifier
-from .generators import ForkGenerator, add_fork_generator_options, fork_generator_kwargs
+from .generators import ForkGenerator, ForkGeneratorConfig
 from .instance_level import add_instance_options, instance_terms
 from .losses import channel_mean_l1, domain_classification_loss, l1
 
@@ -64,7 +65,7 @@ class ForkGANModel(BaseModel):
     @staticmethod
     def modify_commandline_options(parser, is_train=True):
         parser.set_defaults(dataset_mode='unaligned', netD='ms2')
-        add_fork_generator_options(parser, n_blocks_enc=5, n_blocks_dec=4, dilation=1, upsample='transposed')
+        add_flags(parser, ForkGeneratorConfig, n_blocks_enc=5, dilation=1, upsample='transposed')
         if is_train:
             parser.add_argument('--lambda_gan', type=float, default=1.0,
                                 help='weight of each of the six adversarial terms (official: 0.5 per discriminator '
@@ -88,9 +89,9 @@ class ForkGANModel(BaseModel):
         for name in self.visual_names:
             setattr(self, name, None)
 
-        common = fork_generator_kwargs(opt)
-        self.netG_A = self.init_net(ForkGenerator(opt.input_nc, opt.output_nc, **common))
-        self.netG_B = self.init_net(ForkGenerator(opt.output_nc, opt.input_nc, **common))
+        config = from_options(ForkGeneratorConfig, opt)
+        self.netG_A = self.init_net(ForkGenerator(opt.input_nc, opt.output_nc, config))
+        self.netG_B = self.init_net(ForkGenerator(opt.output_nc, opt.input_nc, config))
         self.instance = None
         if not self.isTrain:
             return

@@ -5,11 +5,13 @@ to the A->B generator only.
 Every generator takes a batch of images whose height and width are multiples of 4 and returns
 translations of exactly that size.
 """
+from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
 import torch
 import torch.nn as nn
 
+from util.config import flag
 from util.errors import UserError
 from .layers import Checkpointable, ConvBlock, GaussianNoise, ResidualBlock, UpBlock, chain, conv2d, norm_layer, recompute
 from .persistence import persistent
@@ -17,37 +19,46 @@ from .persistence import persistent
 UPSAMPLE_MODES = ('bilinear', 'nearest', 'transposed')
 
 
-def add_fork_generator_options(parser, n_blocks_enc=4, n_blocks_dec=4, dilation=2, upsample='bilinear', noise_on='rec'):
-    """The fork generator's flags, with a model's own defaults (AU-GAN and ForkGAN differ)."""
-    parser.add_argument('--n_blocks_enc', type=int, default=n_blocks_enc, help='residual blocks in each encoder')
-    parser.add_argument('--n_blocks_dec', type=int, default=n_blocks_dec, help='residual blocks in each decoder')
-    parser.add_argument('--dilation', type=int, default=dilation,
-                        help='dilation of the encoder/decoder residual blocks (a T-net is never dilated)')
-    parser.add_argument('--upsample', type=str, default=upsample, choices=UPSAMPLE_MODES,
-                        help='decoder upsampling: bilinear/nearest + conv, or a transposed conv')
-    parser.add_argument('--noise_std', type=float, default=0.02, help='std of the decoder noise while training')
-    parser.add_argument('--noise_on', type=str, default=noise_on, choices=['rec', 'translation'],
-                        help='which decoder gets the noise: the reconstruction one (official ForkGAN/AU-GAN) '
-                             'or the translation one (the earlier PyTorch port)')
-    # The official TensorFlow code's layers, each on its own (--preset official sets them all)
-    parser.add_argument('--affine_norm', action='store_true',
-                        help='instance norms with a learned scale and offset per channel (the official code)')
-    parser.add_argument('--block_padding', type=str, default='reflect', choices=['reflect', 'zeros'],
-                        help="padding of the residual blocks and T-net: reflect, or zeros (the official 'SAME')")
-    parser.add_argument('--tf_padding', action='store_true',
-                        help="stride-2 convs and transposed convs aligned as TensorFlow's 'SAME' (pad after, "
-                             "not around): the official code's geometry, needed for its weights")
-    parser.add_argument('--no_output_bias', action='store_true',
-                        help='no bias in the 7x7 output convs (the official code has none anywhere)')
-    return parser
+@dataclass(frozen=True)
+class ForkGeneratorConfig:
+    """How a fork generator is built. Each field is the flag of its name (util/config.py), the
+    checkpoint stores them all, and `--preset official` is one of these (options/presets.py).
 
+    The last four choose the layers' details: the project's, or the official TensorFlow code's
+    (affine instance norms, zero-padded blocks, TensorFlow 'SAME' strides, no output biases).
+    """
+    ngf: int = 64             # --ngf and --norm: the base options' (every network has them)
+    norm: str = 'instance'
+    n_blocks_enc: int = flag(4, 'residual blocks in each encoder')
+    n_blocks_dec: int = flag(4, 'residual blocks in each decoder')
+    dilation: int = flag(2, 'dilation of the encoder/decoder residual blocks (a T-net is never dilated)')
+    upsample: str = flag('bilinear', 'decoder upsampling: bilinear/nearest + conv, or a transposed conv',
+                         UPSAMPLE_MODES)
+    noise_std: float = flag(0.02, 'std of the decoder noise while training')
+    noise_on: str = flag('rec', 'which decoder gets the noise: the reconstruction one (official ForkGAN/AU-GAN) '
+                                'or the translation one (the earlier PyTorch port)', ('rec', 'translation'))
+    affine_norm: bool = flag(False, 'instance norms with a learned scale and offset per channel (the official code)')
+    block_padding: str = flag('reflect', "padding of the residual blocks and T-net: reflect, or zeros (the official "
+                                         "'SAME')", ('reflect', 'zeros'))
+    tf_padding: bool = flag(False, "stride-2 convs and transposed convs aligned as TensorFlow's 'SAME' (pad after, "
+                                   "not around): the official code's geometry, needed for its weights")
+    no_output_bias: bool = flag(False, 'no bias in the 7x7 output convs (the official code has none anywhere)')
 
-def fork_generator_kwargs(opt):
-    """ForkGenerator's keyword arguments from the flags add_fork_generator_options defines."""
-    return dict(ngf=opt.ngf, norm=opt.norm, n_blocks_enc=opt.n_blocks_enc, n_blocks_dec=opt.n_blocks_dec,
-                dilation=opt.dilation, noise_std=opt.noise_std, upsample=opt.upsample, noise_on=opt.noise_on,
-                affine=opt.affine_norm, block_padding=opt.block_padding, tf_same=opt.tf_padding,
-                output_bias=not opt.no_output_bias)
+    def conv(self, in_channels, out_channels, kernel_size, stride=1, padding=0, padding_mode='zeros'):
+        if self.tf_padding and stride > 1:
+            padding = 'same_tf'
+        return ConvBlock(in_channels, out_channels, kernel_size, stride, padding, norm=self.norm,
+                         padding_mode=padding_mode, affine=self.affine_norm)
+
+    def block(self, channels, dilation):
+        return ResidualBlock(channels, self.norm, dilation, self.block_padding, self.affine_norm)
+
+    def up(self, in_channels, out_channels):
+        return UpBlock(in_channels, out_channels, self.norm, self.upsample, affine=self.affine_norm,
+                       tf_same=self.tf_padding)
+
+    def output(self, in_channels, out_channels, activation=None):
+        return output_layer(in_channels, out_channels, not self.no_output_bias, activation)
 
 
 def check_size(x, min_size):
@@ -65,29 +76,6 @@ class GeneratorOutput(NamedTuple):
     code: torch.Tensor                # what the translation decoder reads: T(enc) with a T-net, else enc
 
 
-class Layout(NamedTuple):
-    """How the fork generator's layers are built, beyond their sizes: the project's defaults, or
-    the official TensorFlow code's (affine norms, zero-padded blocks, TensorFlow 'SAME' strides,
-    no output biases)."""
-    norm: str = 'instance'
-    affine: bool = False
-    block_padding: str = 'reflect'
-    tf_same: bool = False
-    output_bias: bool = True
-
-    def conv(self, in_channels, out_channels, kernel_size, stride=1, padding=0, padding_mode='zeros'):
-        if self.tf_same and stride > 1:
-            padding = 'same_tf'
-        return ConvBlock(in_channels, out_channels, kernel_size, stride, padding, norm=self.norm,
-                         padding_mode=padding_mode, affine=self.affine)
-
-    def block(self, channels, dilation):
-        return ResidualBlock(channels, self.norm, dilation, self.block_padding, self.affine)
-
-    def up(self, in_channels, out_channels, mode):
-        return UpBlock(in_channels, out_channels, self.norm, mode, affine=self.affine, tf_same=self.tf_same)
-
-
 class Encoder(Checkpointable, nn.Sequential):
     """7x7 conv, two stride-2 convs (to 4*ngf channels at H/4), then residual blocks.
 
@@ -95,11 +83,12 @@ class Encoder(Checkpointable, nn.Sequential):
     ngf-channel map between them is never kept), the second stride-2 conv, each residual block.
     """
 
-    def __init__(self, input_nc, ngf, layout, n_blocks, dilation):
-        layers = [layout.conv(input_nc, ngf, 7, padding=3, padding_mode='reflect'),
-                  layout.conv(ngf, 2 * ngf, 3, stride=2, padding=1),
-                  layout.conv(2 * ngf, 4 * ngf, 3, stride=2, padding=1)]
-        layers += [layout.block(4 * ngf, dilation) for _ in range(n_blocks)]
+    def __init__(self, input_nc, config):
+        ngf = config.ngf
+        layers = [config.conv(input_nc, ngf, 7, padding=3, padding_mode='reflect'),
+                  config.conv(ngf, 2 * ngf, 3, stride=2, padding=1),
+                  config.conv(2 * ngf, 4 * ngf, 3, stride=2, padding=1)]
+        layers += [config.block(4 * ngf, config.dilation) for _ in range(config.n_blocks_enc)]
         super().__init__(*layers)
 
     def forward(self, x):
@@ -123,9 +112,9 @@ class JoinBlock(Checkpointable, nn.Sequential):
     conv block back to C: the first translation block of G_A in the first upload of the official
     AU-GAN code (commit 953bdad, variables g_r6_* and g_r6_down_c)."""
 
-    def __init__(self, channels, layout):
-        super().__init__(layout.block(2 * channels, 1),
-                         layout.conv(2 * channels, channels, 3, padding=1, padding_mode=layout.block_padding))
+    def __init__(self, channels, config):
+        super().__init__(config.block(2 * channels, 1),
+                         config.conv(2 * channels, channels, 3, padding=1, padding_mode=config.block_padding))
 
     def forward(self, x):
         return recompute(self, super().forward, x, block=True)
@@ -143,16 +132,17 @@ class Decoder(Checkpointable, nn.Module):
     kept). The noise is added between segments.
     """
 
-    def __init__(self, output_nc, ngf, layout, n_blocks, dilation, noise_std=0.0, upsample='bilinear', join=False):
+    def __init__(self, output_nc, config, noise_std=0.0, join=False):
         super().__init__()
+        ngf = config.ngf
         self.noise = GaussianNoise(noise_std)
-        blocks = [layout.block(4 * ngf, dilation) for _ in range(n_blocks)]
+        blocks = [config.block(4 * ngf, config.dilation) for _ in range(config.n_blocks_dec)]
         if join:
-            blocks[0] = JoinBlock(4 * ngf, layout)
+            blocks[0] = JoinBlock(4 * ngf, config)
         self.blocks = nn.ModuleList(blocks)
-        self.up1 = layout.up(4 * ngf, 2 * ngf, upsample)
-        self.up2 = layout.up(2 * ngf, ngf, upsample)
-        self.out = output_layer(ngf, output_nc, layout.output_bias)
+        self.up1 = config.up(4 * ngf, 2 * ngf)
+        self.up2 = config.up(2 * ngf, ngf)
+        self.out = config.output(ngf, output_nc)
 
     def forward(self, x, return_features=False):
         x = self.noise(x)
@@ -169,9 +159,8 @@ class UncertaintyHead(Checkpointable, nn.Sequential):
     """From the decoder's H/2 features to a non-negative per-pixel sigma map at full size. One
     checkpointing segment."""
 
-    def __init__(self, ngf, layout, upsample='bilinear'):
-        super().__init__(layout.up(2 * ngf, ngf, upsample),
-                         *output_layer(ngf, 1, layout.output_bias, nn.Softplus()))
+    def __init__(self, config):
+        super().__init__(config.up(2 * config.ngf, config.ngf), *config.output(config.ngf, 1, nn.Softplus()))
 
     def forward(self, x):
         return recompute(self, super().forward, x)
@@ -182,27 +171,27 @@ class ForkGenerator(nn.Module):
     """Encoder -> [T-net] -> translation decoder, plus a reconstruction decoder on the encoding
     before the T-net and, optionally, an uncertainty head on the translation decoder.
 
-    `affine`, `block_padding`, `tf_same` and `output_bias` choose the layers' details (see
-    Layout); `t_net_concat` feeds the translation decoder [encoding, T(encoding)] through a
-    JoinBlock, as the first upload of the official AU-GAN code does.
+    `config` says how it is built (ForkGeneratorConfig); the rest is AU-GAN's, for G_A:
+    `n_blocks_T` residual blocks of T-net, `uncertainty` a sigma head, and `t_net_concat` feeds the
+    translation decoder [encoding, T(encoding)] through a JoinBlock, as the first upload of the
+    official AU-GAN code does.
     """
 
-    def __init__(self, input_nc, output_nc, ngf=64, norm='instance', n_blocks_enc=4, n_blocks_dec=4,
-                 n_blocks_T=0, dilation=2, uncertainty=False, noise_std=0.02, upsample='bilinear', noise_on='rec',
-                 affine=False, block_padding='reflect', tf_same=False, output_bias=True, t_net_concat=False):
+    def __init__(self, input_nc, output_nc, config: ForkGeneratorConfig = ForkGeneratorConfig(), n_blocks_T=0,
+                 t_net_concat=False, uncertainty=False):
         super().__init__()
         if t_net_concat and not n_blocks_T:
             raise UserError('--t_net_concat needs a T-net (--n_blocks_T at least 1)')
-        layout = Layout(norm, affine, block_padding, tf_same, output_bias)
-        self.min_size = 4 * (max(dilation, 1) + 1)  # reflect padding needs more than `dilation` px at H/4
-        self.encoder = Encoder(input_nc, ngf, layout, n_blocks_enc, dilation)
+        self.min_size = 4 * (max(config.dilation, 1) + 1)  # reflect padding needs more than `dilation` px at H/4
+        self.encoder = Encoder(input_nc, config)
         # The T-net's blocks are deliberately not dilated.
-        self.t_net = nn.Sequential(*[layout.block(4 * ngf, 1) for _ in range(n_blocks_T)]) if n_blocks_T else None
+        channels = 4 * config.ngf
+        self.t_net = nn.Sequential(*[config.block(channels, 1) for _ in range(n_blocks_T)]) if n_blocks_T else None
         self.t_net_concat = t_net_concat
-        noisy = {'rec': (0.0, noise_std), 'translation': (noise_std, 0.0)}[noise_on]
-        self.decoder = Decoder(output_nc, ngf, layout, n_blocks_dec, dilation, noisy[0], upsample, join=t_net_concat)
-        self.rec_decoder = Decoder(input_nc, ngf, layout, n_blocks_dec, dilation, noisy[1], upsample)
-        self.sigma_head = UncertaintyHead(ngf, layout, upsample) if uncertainty else None
+        noisy = {'rec': (0.0, config.noise_std), 'translation': (config.noise_std, 0.0)}[config.noise_on]
+        self.decoder = Decoder(output_nc, config, noisy[0], join=t_net_concat)
+        self.rec_decoder = Decoder(input_nc, config, noisy[1])
+        self.sigma_head = UncertaintyHead(config) if uncertainty else None
 
     def forward(self, x, reconstruct=True, uncertainty=True):
         """Translate `x`; the reconstruction and sigma are skipped when not asked for (the cycle

@@ -8,6 +8,11 @@ judges (D_A judges A), so a loss-log column means the same in every model. An ol
 still resumes: `network_path` reads its D_A file as D_B and the reverse, and
 `translate_loss_log` renames the D_A and D_B of its loss log's earlier lines, once, leaving a
 note line. (Testing needs neither: it loads the generators only.)
+
+The fork generator's arguments. Until its ForkGeneratorConfig, a fork generator's file stored
+three of its arguments under other names than their flags: `affine` (--affine_norm), `tf_same`
+(--tf_padding) and `output_bias` (the opposite of --no_output_bias). `network_kwargs` reads them
+under today's names.
 """
 import os
 import re
@@ -18,6 +23,7 @@ from util.loss_log import parse_line
 SWAPPED = {'D_A': 'D_B', 'D_B': 'D_A'}
 NOTE = ('# cycle_gan before network file version 3: D_A and D_B of the lines above are renamed by '
         'the domain they judge (D_A: domain A)')
+OLD_FORK_NAMES = {'affine', 'tf_same', 'output_bias'}
 _NAME = re.compile(r'\b(D_A|D_B): ')
 
 
@@ -28,6 +34,20 @@ def network_path(model, checkpoint_path, epoch, name):
     if model == 'cycle_gan' and name in SWAPPED and os.path.isfile(path) and network_version(path) < 3:
         return checkpoint_path(epoch, SWAPPED[name])
     return path
+
+
+def network_kwargs(saved):
+    """A checkpoint's record of how its network was built ({'class', 'kwargs'}), with the fork
+    generator's arguments of older files under today's names."""
+    kwargs = dict(saved.get('kwargs', {}))
+    if saved.get('class') != 'ForkGenerator' or not OLD_FORK_NAMES & set(kwargs):
+        return saved
+    for old, new in (('affine', 'affine_norm'), ('tf_same', 'tf_padding')):
+        if old in kwargs:
+            kwargs[new] = kwargs.pop(old)
+    if 'output_bias' in kwargs:
+        kwargs['no_output_bias'] = not kwargs.pop('output_bias')
+    return {**saved, 'kwargs': kwargs}
 
 
 def translate_loss_log(path):

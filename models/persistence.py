@@ -1,27 +1,26 @@
 """Networks that remember how they were built.
 
 Decorating a network class with `@persistent` records the arguments of every instance's
-constructor in `net.config`. Checkpoints store that config beside the weights, so that
+constructor in `net.config`, a configuration dataclass among them field by field (so each is
+stored under its flag's name). Checkpoints store that record beside the weights, so that
 - a checkpoint loaded into a differently built network is refused with the differing arguments
   named (and the command-line flags that set them), and
 - any tool can rebuild a saved network from its file alone (`build_network`), which is how
   `--model test`, conversion and export load a generator of any model.
 """
+import dataclasses
 import functools
 import importlib
 import inspect
 
 from util.errors import UserError
+from .legacy import network_kwargs
 
 NETWORKS = {}
 
-# The flag that sets each constructor argument, for messages.
-FLAGS = {'ngf': '--ngf', 'ndf': '--ndf', 'norm': '--norm', 'input_nc': '--input_nc', 'output_nc': '--output_nc',
-         'n_blocks_enc': '--n_blocks_enc', 'n_blocks_dec': '--n_blocks_dec', 'n_blocks_T': '--n_blocks_T',
-         'dilation': '--dilation', 'upsample': '--upsample', 'uncertainty': '--uncertainty',
-         'n_layers': '--n_layers_D', 'num_D': '--netD', 'n_blocks': '--netG', 'use_dropout': '--no_dropout',
-         'noise_on': '--noise_on', 'affine': '--affine_norm', 'block_padding': '--block_padding',
-         'tf_same': '--tf_padding', 'output_bias': '--no_output_bias', 't_net_concat': '--t_net_concat'}
+# The flag that sets a constructor argument of another name, for messages (every other argument is
+# the flag of its own name).
+FLAGS = {'n_layers': '--n_layers_D', 'num_D': '--netD', 'n_blocks': '--netG', 'use_dropout': '--no_dropout'}
 
 
 # Arguments that change no weight and no result at test time: a checkpoint loads whatever they were.
@@ -37,7 +36,10 @@ def persistent(cls):
         init(self, *args, **kwargs)
         bound = signature.bind(self, *args, **kwargs)
         bound.apply_defaults()
-        self.config = {k: v for k, v in bound.arguments.items() if k != 'self'}
+        self.config = {}
+        for k, v in bound.arguments.items():
+            if k != 'self':
+                self.config.update(dataclasses.asdict(v) if dataclasses.is_dataclass(v) else {k: v})
 
     cls.__init__ = __init__
     NETWORKS[cls.__name__] = cls
@@ -50,15 +52,14 @@ def describe(net):
 
 
 def _show(k, v):
-    flag = FLAGS.get(k)
-    return f'{flag} {v}' if flag and not isinstance(v, bool) else f'{k}={v}'
+    return f'{FLAGS.get(k, "--" + k)} {v}' if not isinstance(v, bool) else f'{k}={v}'
 
 
 def check_config(path, saved, net):
     """Refuse a checkpoint whose network was built differently from `net`, naming the differences."""
     if not saved:
         return  # an older file: load_state_dict will still catch a mismatch
-    current = describe(net)
+    saved, current = network_kwargs(saved), describe(net)
     if saved['class'] != current['class']:
         raise UserError(f'{path} holds a {saved["class"]} but the options build a {current["class"]}: check '
                         f'--model, --netG and --netD against train_opt.txt beside the checkpoint')
@@ -78,4 +79,9 @@ def build_network(saved, path='the checkpoint'):
     if not saved or saved.get('class') not in NETWORKS:
         raise UserError(f'{path} does not say how to build its network (saved by an older version?): '
                         f'use the model it was trained with instead of --model test')
-    return NETWORKS[saved['class']](**saved['kwargs'])
+    cls, kwargs = NETWORKS[saved['class']], dict(network_kwargs(saved)['kwargs'])
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if dataclasses.is_dataclass(parameter.annotation):  # a configuration, stored field by field
+            config = parameter.annotation
+            kwargs[name] = config(**{f.name: kwargs.pop(f.name) for f in dataclasses.fields(config) if f.name in kwargs})
+    return cls(**kwargs)

@@ -15,7 +15,8 @@ What a model does (BaseModel holds everything else: devices, checkpoints, schedu
                               returns its losses as {name: tensor} (printed and plotted by name)
 """
 from .base_model import BaseModel
-from .generators import ForkGenerator
+from util.config import add_flags, from_options
+from .generators import ForkGenerator, ForkGeneratorConfig
 from .losses import l1
 
 
@@ -23,6 +24,7 @@ class TemplateModel(BaseModel):
     @staticmethod
     def modify_commandline_options(parser, is_train=True):
         parser.set_defaults(dataset_mode='unaligned')  # a model may change the shared defaults
+        add_flags(parser, ForkGeneratorConfig, upsample='transposed')  # the generator's flags, with this model's defaults
         if is_train:
             parser.add_argument('--lambda_rec', type=float, default=10.0, help='weight of the reconstruction L1')
         return parser
@@ -31,7 +33,8 @@ class TemplateModel(BaseModel):
         super().__init__(opt)
         self.visual_names = ['real_A', 'fake_B', 'rec_A']   # shown on the pages
         self.model_names = ['G', 'D'] if self.isTrain else ['G']  # saved/loaded as net<name>
-        self.netG = self.init_net(ForkGenerator(opt.input_nc, opt.output_nc, opt.ngf, opt.norm))  # init + device
+        config = from_options(ForkGeneratorConfig, opt)  # the typed values of those flags
+        self.netG = self.init_net(ForkGenerator(opt.input_nc, opt.output_nc, config))  # init + device
         if self.isTrain:
             self.netD = self.make_discriminator(opt.output_nc)  # the --netD discriminator
             self.optimizer_G = self.make_optimizer(self.netG)  # Adam with --lr/--beta1, in self.optimizers

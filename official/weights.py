@@ -26,8 +26,11 @@ The first upload of the official code (commit 953bdad) has three more variables 
 `g_r6_down_c` and `g_r6_in_down`'s scale and offset, and 512-channel `g_r6` convs: the
 `t_net_concat` generator here.
 """
+from dataclasses import replace
+
 from models.discriminators import AUGANDiscriminator
 from models.generators import ForkGenerator
+from options.presets import OFFICIAL_GENERATOR
 
 GENERATOR_SCOPES = {'G_A': 'generatorA2B', 'G_B': 'generatorB2A'}
 # A network -> the TensorFlow scopes of its discriminators, in the order of its `discriminators` list.
@@ -37,10 +40,6 @@ FIRST_UPLOAD_MARK = 'generatorA2B/g_r6_down_c/Conv/weights'
 # What a checkpoint that also saved an optimizer holds besides the model (none in the official files).
 OPTIMIZER_SUFFIXES = ('/Adam', '/Adam_1', 'beta1_power', 'beta2_power', 'global_step')
 
-# The official layers' settings (options/presets.py sets the same as flags).
-OFFICIAL_LAYOUT = dict(n_blocks_enc=4, n_blocks_dec=4, dilation=1, upsample='transposed', norm='instance',
-                       affine=True, block_padding='zeros', tf_same=True, output_bias=False, noise_std=0.02,
-                       noise_on='rec')
 
 
 def _conv(names, tf, ours, suffix='/Conv/weights'):
@@ -119,9 +118,9 @@ def discriminator_names(scopes):
 def official_networks(input_nc, output_nc, ngf, ndf, first_upload=False):
     """The four networks of the official model, built as `--preset official` builds them, each with
     its TensorFlow variable -> state_dict key map: {name: (network, names)}."""
-    G_A = ForkGenerator(input_nc, output_nc, ngf, n_blocks_T=4, uncertainty=True, t_net_concat=first_upload,
-                        **OFFICIAL_LAYOUT)
-    G_B = ForkGenerator(output_nc, input_nc, ngf, **OFFICIAL_LAYOUT)
+    config = replace(OFFICIAL_GENERATOR, ngf=ngf)
+    G_A = ForkGenerator(input_nc, output_nc, config, n_blocks_T=4, t_net_concat=first_upload, uncertainty=True)
+    G_B = ForkGenerator(output_nc, input_nc, config)
     return {'G_A': (G_A, generator_names(GENERATOR_SCOPES['G_A'], True, first_upload)),
             'G_B': (G_B, generator_names(GENERATOR_SCOPES['G_B'], False)),
             'D_A': (AUGANDiscriminator(input_nc, ndf), discriminator_names(DISCRIMINATOR_SCOPES['D_A'])),

@@ -8,17 +8,25 @@ stage adds flags the earlier ones do not know.
 `official` is the official AU-GAN code (github jgkwak95/AU-GAN, AUGAN.py/models.py/ops.py and
 main.py's defaults), flag by flag; docs/models.md has the same table with the reasons.
 """
+from dataclasses import asdict
+
 from data.base_dataset import ImageSize
+from models.generators import ForkGeneratorConfig
 from util.errors import UserError
+
+# The official generators (official/weights.py builds them from this too): 4 encoder blocks, 4
+# per decoder; the blocks ask for dilation but run at rate 1; 3x3 transposed convs, TensorFlow's
+# 'SAME' geometry, zero-padded blocks, affine instance norms, no biases; noise on the
+# reconstruction decoder
+OFFICIAL_GENERATOR = ForkGeneratorConfig(
+    ngf=64, norm='instance', n_blocks_enc=4, n_blocks_dec=4, dilation=1, upsample='transposed', noise_std=0.02,
+    noise_on='rec', affine_norm=True, block_padding='zeros', tf_padding=True, no_output_bias=True)
 
 OFFICIAL_NETWORKS = {
     'model': 'au_gan', 'input_nc': 3, 'output_nc': 3,
-    # generators: 4 encoder blocks, a 4-block T-net in G_A, 4 blocks per decoder; the blocks ask
-    # for dilation but run at rate 1; 3x3 transposed convs; no biases; affine instance norms
-    'ngf': 64, 'n_blocks_enc': 4, 'n_blocks_dec': 4, 'n_blocks_T': 4, 't_net_concat': False,
-    'dilation': 1, 'upsample': 'transposed', 'norm': 'instance', 'affine_norm': True,
-    'block_padding': 'zeros', 'tf_padding': True, 'no_output_bias': True,
-    'noise_std': 0.02, 'noise_on': 'rec', 'uncertainty': 'exp',
+    **asdict(OFFICIAL_GENERATOR),
+    # G_A alone: a 4-block T-net read alone, and the uncertainty head
+    'n_blocks_T': 4, 't_net_concat': False, 'uncertainty': 'exp',
     # two two-path discriminators per domain, ndf / 2 = 32 wide each
     'ndf': 64, 'netD': 'augan',
     'init_type': 'normal', 'init_gain': 0.02,

@@ -13,17 +13,21 @@ their networks' constructor arguments (models/persistence.py), checked again whe
 """
 import json
 import os
+from dataclasses import fields
 
 from data.base_dataset import parse_size, size_hw
+from models.generators import ForkGeneratorConfig
+from models.persistence import TRAINING_ONLY
 from util.checkpoint import atomic_write_text
 from util.errors import UserError
 
 RECORD = 'train_opt.json'
 
-# The options that decide how a model's networks are built, for every model.
-ARCHITECTURE = ('model', 'preset', 'input_nc', 'output_nc', 'ngf', 'ndf', 'netD', 'netG', 'n_layers_D', 'norm',
-                'no_dropout', 'n_blocks_enc', 'n_blocks_dec', 'n_blocks_T', 't_net_concat', 'dilation', 'upsample',
-                'noise_on', 'affine_norm', 'block_padding', 'tf_padding', 'no_output_bias', 'uncertainty')
+# The options that decide how a model's networks are built, for every model: the fork generator's
+# configuration but its training-time noise, and the rest.
+ARCHITECTURE = ('model', 'preset', 'input_nc', 'output_nc', 'ndf', 'netD', 'netG', 'n_layers_D', 'no_dropout',
+                *(f.name for f in fields(ForkGeneratorConfig) if f.name not in TRAINING_ONLY),
+                'n_blocks_T', 't_net_concat', 'uncertainty')
 
 
 def record_path(checkpoints_dir, name):

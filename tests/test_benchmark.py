@@ -1,13 +1,14 @@
 """The benchmark runs for every model and reports every field (a smoke test: no timing assertions),
 and the speed options leave results unchanged."""
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 
 from conftest import run_cli
 from models.discriminators import define_D
-from models.generators import ForkGenerator, ResnetGenerator
+from models.generators import ForkGenerator, ForkGeneratorConfig, ResnetGenerator
 from util.precision import bf16_supported
 
 FIELDS = {'model', 'amp', 'channels_last', 's_per_step', 'images_per_s', 'gflop_per_step', 'gflops', 'utilization',
@@ -38,8 +39,11 @@ def test_benchmark_reports_every_field(tmp_path, model):
     assert 'convolutions ran at' in proc.stdout
 
 
-@pytest.mark.parametrize('net', [lambda: ForkGenerator(3, 3, 8, 'instance', 1, 1, 1, 2, True),
-                                 lambda: ForkGenerator(3, 3, 8, 'none', 1, 1, 0, 1, False, upsample='transposed'),
+SMALL_G = ForkGeneratorConfig(ngf=8, n_blocks_enc=1, n_blocks_dec=1, dilation=2)
+
+
+@pytest.mark.parametrize('net', [lambda: ForkGenerator(3, 3, SMALL_G, n_blocks_T=1, uncertainty=True),
+                                 lambda: ForkGenerator(3, 3, replace(SMALL_G, norm='none', dilation=1, upsample='transposed')),
                                  lambda: ResnetGenerator(3, 3, 8, 'instance', 2),
                                  lambda: define_D(3, 8, 'ms2', 2)])
 def test_channels_last_gives_the_same_results(net):

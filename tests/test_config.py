@@ -1,4 +1,5 @@
-"""Typed configurations make their flags (util/config.py): AU-GAN's loss weights as the example."""
+"""Typed configurations make their flags (util/config.py): AU-GAN's loss weights and the fork
+generator's configuration, which its checkpoints store and --preset official is."""
 import argparse
 import dataclasses
 
@@ -8,8 +9,12 @@ import torch
 from conftest import TINY
 from models import create_model
 from models.au_gan_model import AUGANLosses
+from models.generators import ForkGenerator, ForkGeneratorConfig
+from models.persistence import build_network, check_config, describe
+from options.presets import OFFICIAL_GENERATOR, OFFICIAL_TRAIN
 from options.train_options import TrainOptions
-from util.config import add_flags, flag, from_options
+from util.config import add_flags, flag, flag_names, from_options
+from util.errors import UserError
 
 
 def au_gan(tmp_path, *flags):
@@ -55,7 +60,59 @@ def test_add_flags_makes_typed_flags_a_model_can_redefault():
     assert from_options(Example, parser.parse_args(['--width', '3', '--mode', 'b', '--fast'])) == Example(3, 'b', True)
     with pytest.raises(SystemExit):
         parser.parse_args(['--mode', 'c'])
-    with pytest.raises(TypeError, match='no field'):
+    with pytest.raises(TypeError, match='no flag field'):
         add_flags(argparse.ArgumentParser(), Example, depth=2)
     with pytest.raises(TypeError, match='off by default'):
         add_flags(argparse.ArgumentParser(), Example, fast=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class WithShared:
+    width: int = 8  # set by a flag defined elsewhere
+    depth: int = flag(2, 'layers')
+
+
+def test_a_plain_field_is_read_but_not_made_a_flag():
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--width', type=int, default=5)
+    add_flags(parser, WithShared)
+    assert flag_names(WithShared) == ('depth',)
+    assert from_options(WithShared, parser.parse_args(['--width', '7'])) == WithShared(7, 2)
+    assert from_options(WithShared, parser.parse_args([]), depth=9) == WithShared(5, 9)
+    with pytest.raises(TypeError, match='no flag field width'):
+        add_flags(argparse.ArgumentParser(), WithShared, width=3)
+
+
+@pytest.mark.parametrize('model, defaults', [('au_gan', {'dilation': 1, 'upsample': 'transposed'}),
+                                             ('fork_gan', {'n_blocks_enc': 5, 'dilation': 1, 'upsample': 'transposed'})])
+def test_the_fork_generator_flags_are_its_config_fields(tmp_path, model, defaults):
+    """One name per fact: the flag, the config field, the network's record and the checkpoint's."""
+    opt = TrainOptions().parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), '--model', model,
+                                '--ngf', '4', '--ndf', '4', '--gpu_ids', '-1', '--tf_padding', '--affine_norm'], save=False)
+    config = from_options(ForkGeneratorConfig, opt)
+    assert config == dataclasses.replace(ForkGeneratorConfig(), ngf=4, tf_padding=True, affine_norm=True, **defaults)
+    net = create_model(opt).netG_B
+    record = describe(net)['kwargs']
+    assert {k: record[k] for k in flag_names(ForkGeneratorConfig)} == {k: getattr(opt, k) for k in flag_names(ForkGeneratorConfig)}
+    rebuilt = build_network(describe(net))
+    assert describe(rebuilt) == describe(net) and rebuilt.state_dict().keys() == net.state_dict().keys()
+
+
+def test_a_checkpoint_from_before_the_config_is_read_under_todays_names():
+    """Older fork-generator files stored three arguments under other names (models/legacy.py)."""
+    net = ForkGenerator(3, 3, ForkGeneratorConfig(ngf=4, n_blocks_enc=1, n_blocks_dec=1, affine_norm=True,
+                                                  tf_padding=True, no_output_bias=True))
+    kwargs = dict(describe(net)['kwargs'])
+    old = {k: v for k, v in kwargs.items() if k not in ('affine_norm', 'tf_padding', 'no_output_bias')}
+    old.update(affine=True, tf_same=True, output_bias=False)
+    saved = {'class': 'ForkGenerator', 'kwargs': old}
+    assert describe(build_network(saved)) == describe(net)
+    check_config('old.pth', saved, net)  # fits
+    other = ForkGenerator(3, 3, ForkGeneratorConfig(ngf=4, n_blocks_enc=1, n_blocks_dec=1, affine_norm=True,
+                                                    tf_padding=True))
+    with pytest.raises(UserError, match='no_output_bias=True.*no_output_bias=False'):
+        check_config('old.pth', saved, other)
+
+
+def test_the_official_preset_is_the_official_generator_config():
+    assert {k: OFFICIAL_TRAIN[k] for k in dataclasses.asdict(OFFICIAL_GENERATOR)} == dataclasses.asdict(OFFICIAL_GENERATOR)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from models import create_model
-from models.generators import ForkGenerator
+from models.generators import ForkGenerator, ForkGeneratorConfig
 from models.losses import as_floats
 from options.train_options import TrainOptions
 from util import distributed
@@ -110,7 +110,7 @@ def test_nccl_with_one_process():
         t = torch.ones(4, device='cuda')
         dist.all_reduce(t)
         assert t.tolist() == [1.0] * 4
-        net = distributed.wrap(ForkGenerator(3, 3, 8, 'instance', 1, 1, 0, 1).cuda())
+        net = distributed.wrap(ForkGenerator(3, 3, ForkGeneratorConfig(ngf=8, n_blocks_enc=1, n_blocks_dec=1, dilation=1)).cuda())
         net(torch.rand(1, 3, 32, 32, device='cuda')).fake.mean().backward()
         assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
     finally:
@@ -120,7 +120,8 @@ def test_nccl_with_one_process():
 def test_compile_with_inductor_matches_eager_with_and_without_checkpointing():
     from models.layers import set_checkpointing
     torch.manual_seed(0)
-    eager = ForkGenerator(3, 3, 8, 'instance', 1, 1, 1, 2, True, noise_std=0).cuda().train()
+    config = ForkGeneratorConfig(ngf=8, n_blocks_enc=1, n_blocks_dec=1, dilation=2, noise_std=0)
+    eager = ForkGenerator(3, 3, config, n_blocks_T=1, uncertainty=True).cuda().train()
     x = torch.rand(1, 3, 64, 64, device='cuda')
     for level in (None, 'all'):
         set_checkpointing(eager, level)

@@ -15,7 +15,7 @@ import torch.nn as nn
 from conftest import TINY, assert_same_first_step, make_domain, run_cli
 from models import create_model
 from models.discriminators import define_D
-from models.generators import ForkGenerator, ResnetGenerator
+from models.generators import ForkGenerator, ForkGeneratorConfig, ResnetGenerator
 from models.losses import as_floats
 from models.layers import Checkpointable, GaussianNoise, recompute, set_checkpointing
 from models.persistence import describe
@@ -24,6 +24,8 @@ from util.checkpoint import load_network
 from util.errors import UserError
 from models.memory import SavedTensors, fake_step_memory, optimize_or_explain, step_memory
 from util.precision import bf16_supported
+
+SMALL_G = ForkGeneratorConfig(ngf=4, n_blocks_enc=1, n_blocks_dec=1, dilation=2)  # a fork generator to test layers on
 
 # the tiny networks of each model, and a crop every discriminator takes
 SMALL = {'au_gan': ['--n_blocks_enc', '1', '--n_blocks_T', '1', '--n_blocks_dec', '1'],
@@ -149,7 +151,7 @@ def test_recomputed_noise_and_dropout_draw_what_the_first_run_drew(net):
 @pytest.mark.slow  # compiling takes 20-30 s on the CPU
 def test_checkpointed_generator_under_torch_compile():
     torch.manual_seed(0)
-    plain = ForkGenerator(3, 3, 4, 'instance', 1, 1, 1, 2, True).train()
+    plain = ForkGenerator(3, 3, SMALL_G, n_blocks_T=1, uncertainty=True).train()
     compiled = copy.deepcopy(plain)
     set_checkpointing(compiled)
     compiled = torch.compile(compiled, backend='aot_eager')
@@ -166,7 +168,7 @@ def test_checkpointed_generator_under_torch_compile():
 def test_checkpointing_is_a_runtime_switch_not_part_of_the_network():
     """Checkpoints of a checkpointed run load in a plain one and back: same description, same keys;
     a nested block stays off under a parent that recomputes it (no segment runs three times)."""
-    net = ForkGenerator(3, 3, 4, 'instance', 1, 1, 1, 2, True)
+    net = ForkGenerator(3, 3, SMALL_G, n_blocks_T=1, uncertainty=True)
     before, keys = describe(net), list(net.state_dict())
     assert set_checkpointing(net) > 0
     assert describe(net) == before and list(net.state_dict()) == keys

@@ -7,16 +7,15 @@ import torch
 import torch.nn.functional as F
 
 from models.discriminators import MultiscaleDiscriminator, NLayerDiscriminator, define_D
-from models.generators import ForkGenerator
+from models.generators import ForkGenerator, ForkGeneratorConfig
 from models.layers import DemodConv2d, ResidualBlock, count_parameters
 from models.losses import GANLoss, channel_mean_l1, uncertainty_cycle_loss
 from util.errors import UserError
 
 
-def small_generator(norm='instance', **kw):
-    args = dict(ngf=4, norm=norm, n_blocks_enc=2, n_blocks_dec=2, dilation=2)
-    args.update(kw)
-    return ForkGenerator(3, 3, **args)
+def small_generator(norm='instance', n_blocks_T=0, uncertainty=False, **kw):
+    config = ForkGeneratorConfig(**{**dict(ngf=4, norm=norm, n_blocks_enc=2, n_blocks_dec=2, dilation=2), **kw})
+    return ForkGenerator(3, 3, config, n_blocks_T=n_blocks_T, uncertainty=uncertainty)
 
 
 @pytest.mark.parametrize('norm', ['instance', 'batch', 'none'])
@@ -41,7 +40,7 @@ def test_generator_rejects_sizes_it_cannot_return(size):
 
 
 def test_grayscale_generator_channels():
-    g = ForkGenerator(1, 3, ngf=4, n_blocks_enc=1, n_blocks_dec=1)
+    g = ForkGenerator(1, 3, ForkGeneratorConfig(ngf=4, n_blocks_enc=1, n_blocks_dec=1))
     out = g(torch.zeros(1, 1, 16, 20))
     assert out.fake.shape == (1, 3, 16, 20) and out.rec.shape == (1, 1, 16, 20)
 

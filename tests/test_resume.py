@@ -58,9 +58,9 @@ def test_resume_refuses_networks_from_another_save(tmp_path, daynight):
 KILLER = '''
 import sys, torch
 sys.path.insert(0, {repo!r})
-from models.generators import ForkGenerator
+from models.generators import ForkGenerator, ForkGeneratorConfig
 from util.checkpoint import save_network
-net = ForkGenerator(3, 3, ngf=32)
+net = ForkGenerator(3, 3, ForkGeneratorConfig(ngf=32))
 i = 0
 while True:
     i += 1
@@ -110,11 +110,12 @@ def test_pickle_payload_is_refused_and_never_runs(tmp_path, writer):
 
 
 def test_prefixed_and_bare_state_dicts_load(tmp_path):
-    from models.generators import ForkGenerator
-    net = ForkGenerator(3, 3, ngf=4, n_blocks_enc=1, n_blocks_dec=1)
+    from models.generators import ForkGenerator, ForkGeneratorConfig
+    config = ForkGeneratorConfig(ngf=4, n_blocks_enc=1, n_blocks_dec=1)
+    net = ForkGenerator(3, 3, config)
     torch.save({'module.' + k: v for k, v in net.state_dict().items()}, tmp_path / 'old.pth')
     state, arch, iteration = load_network(tmp_path / 'old.pth')
-    ForkGenerator(3, 3, ngf=4, n_blocks_enc=1, n_blocks_dec=1).load_state_dict(state)
+    ForkGenerator(3, 3, config).load_state_dict(state)
     assert arch == {} and iteration is None
     save_network(tmp_path / 'new.pth', 'G_A', net.state_dict(), {'ngf': 4})
     assert load_network(tmp_path / 'new.pth')[1] == {'ngf': 4}

@@ -5,7 +5,14 @@ each field is the flag of the same name, `--<field>`, its type the field's annot
 field is a switch, off by default). `add_flags(parser, Config, **defaults)` adds them (a model
 may give its own defaults), `from_options(Config, opt)` builds the configuration from parsed
 options. So adding a flag is adding one field, and the code that uses it reads a typed value
-that cannot change under it. (models/au_gan_model.AUGANLosses is the first; see issue 21.)
+that cannot change under it.
+
+A plain field (`ngf: int = 64`, not made with `flag`) is set by a flag that another part of the
+command line defines for several components (--ngf and --norm are the base options'): `add_flags`
+leaves it alone and `from_options` reads it all the same. A configuration may hold more than its
+flags set: `from_options(Config, opt, **values)` gives those.
+
+(models/au_gan_model.AUGANLosses and models/generators.ForkGeneratorConfig; see issue 21.)
 """
 from dataclasses import field, fields
 
@@ -16,12 +23,14 @@ def flag(default, help, choices=None):
 
 
 def add_flags(parser, config, **defaults):
-    """Add a flag to `parser` for each field of the dataclass `config`, with `defaults` in place
-    of the fields' own where given. Returns the parser."""
-    unknown = set(defaults) - {f.name for f in fields(config)}
+    """Add a flag to `parser` for each `flag` field of the dataclass `config`, with `defaults` in
+    place of the fields' own where given. Returns the parser."""
+    unknown = set(defaults) - set(flag_names(config))
     if unknown:
-        raise TypeError(f'{config.__name__} has no field {", ".join(sorted(unknown))}')
+        raise TypeError(f'{config.__name__} has no flag field {", ".join(sorted(unknown))}')
     for f in fields(config):
+        if f.name not in flag_names(config):
+            continue
         default, meta = defaults.get(f.name, f.default), f.metadata
         if f.type is bool:
             if default:
@@ -33,6 +42,12 @@ def add_flags(parser, config, **defaults):
     return parser
 
 
-def from_options(config, opt):
-    """The `config` dataclass with each field's value from the parsed options `opt`."""
-    return config(**{f.name: getattr(opt, f.name) for f in fields(config)})
+def flag_names(config):
+    """The fields of `config` that are its own flags (made with `flag`), in order."""
+    return tuple(f.name for f in fields(config) if 'help' in f.metadata)
+
+
+def from_options(config, opt, **values):
+    """The `config` dataclass with `values` and, for every other field, the value of the parsed
+    option of its name in `opt`."""
+    return config(**{f.name: values[f.name] if f.name in values else getattr(opt, f.name) for f in fields(config)})
