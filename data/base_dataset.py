@@ -15,12 +15,14 @@ import os
 import random
 import re
 import sys
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import NamedTuple, Union
 
 import torch.utils.data as data
 import torchvision.transforms as transforms
 from PIL import Image
 
+from util.config import flag, from_options
 from util.errors import UserError
 
 BICUBIC = Image.BICUBIC
@@ -55,6 +57,19 @@ def parse_size(text):
     return h if h == w else ImageSize(h, w)
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """How an image is scaled, cropped and flipped before a network sees it (get_transform). Each
+    field is the flag of its name (util/config.py); a size is an int (a square) or an ImageSize."""
+    load_size: Union[int, ImageSize] = flag(286, 'scale images to this size: N (a square) or HEIGHTxWIDTH, '
+                                                 'e.g. 286x572', parse=parse_size)
+    crop_size: Union[int, ImageSize] = flag(256, 'then crop to this size: N (a square) or HEIGHTxWIDTH, e.g. '
+                                                 '256x512', parse=parse_size)
+    preprocess: str = flag('resize_and_crop', 'how images are scaled and cropped (resize: to --load_size, no '
+                                              'crop); sizes are then rounded to multiples of 4', PREPROCESS_MODES)
+    no_flip: bool = flag(False, 'do not flip images horizontally for augmentation')
+
+
 def size_hw(size):
     """(height, width) of a size given as one number (a square) or as a pair."""
     if isinstance(size, (tuple, list)):
@@ -80,6 +95,7 @@ class BaseDataset(data.Dataset, abc.ABC):
     def __init__(self, opt):
         self.opt = opt
         self.root = opt.dataroot
+        self.geometry = from_options(Geometry, opt)
         self._bad_paths = set()
 
     @staticmethod
@@ -192,16 +208,16 @@ def _resized_size(preprocess, load_size, crop_size, size):
     return w, h
 
 
-def get_params(opt, size, keep=None):
+def get_params(geometry, size, keep=None):
     """Random crop position and flip for an image of `size` (w, h), to apply the same to several images.
 
     With `keep`, a box (x1, y1, x2, y2) in the image's pixels, the crop is chosen among those that
     contain the whole box when there are any. Returns {'crop_pos': (x, y), 'flip': bool}; pass it as
     `params` to get_transform (and to transform_box).
     """
-    _check_preprocess(opt.preprocess)
-    w, h = _resized_size(opt.preprocess, opt.load_size, opt.crop_size, size)
-    crop_h, crop_w = size_hw(opt.crop_size)
+    _check_preprocess(geometry.preprocess)
+    w, h = _resized_size(geometry.preprocess, geometry.load_size, geometry.crop_size, size)
+    crop_h, crop_w = size_hw(geometry.crop_size)
     ranges = [[0, max(0, w - crop_w)], [0, max(0, h - crop_h)]]
     if keep is not None:
         sx, sy = w / size[0], h / size[1]
@@ -215,13 +231,14 @@ def get_params(opt, size, keep=None):
     return {'crop_pos': (x, y), 'flip': random.random() > 0.5}
 
 
-def transform_box(opt, size, params, box):
-    """Where the box (x1, y1, x2, y2) of an image of `size` lies after get_transform(opt, params):
-    the same resize, crop, rounding and flip, in the output's pixels; None when the crop cuts it out."""
-    w, h = _resized_size(opt.preprocess, opt.load_size, opt.crop_size, size)
+def transform_box(geometry, size, params, box):
+    """Where the box (x1, y1, x2, y2) of an image of `size` lies after get_transform(geometry,
+    params): the same resize, crop, rounding and flip, in the output's pixels; None when the crop
+    cuts it out."""
+    w, h = _resized_size(geometry.preprocess, geometry.load_size, geometry.crop_size, size)
     x1, y1, x2, y2 = box[0] * w / size[0], box[1] * h / size[1], box[2] * w / size[0], box[3] * h / size[1]
-    if opt.preprocess.endswith('crop'):
-        ch, cw = size_hw(opt.crop_size)
+    if geometry.preprocess.endswith('crop'):
+        ch, cw = size_hw(geometry.crop_size)
         cx, cy = min(params['crop_pos'][0], w - cw), min(params['crop_pos'][1], h - ch)
         x1, x2 = min(max(x1 - cx, 0), cw), min(max(x2 - cx, 0), cw)
         y1, y2 = min(max(y1 - cy, 0), ch), min(max(y2 - cy, 0), ch)
@@ -230,7 +247,7 @@ def transform_box(opt, size, params, box):
         return None
     rw, rh = round_to_multiple((w, h))
     x1, x2, y1, y2 = x1 * rw / w, x2 * rw / w, y1 * rh / h, y2 * rh / h
-    if not opt.no_flip and params['flip']:
+    if not geometry.no_flip and params['flip']:
         x1, x2 = rw - x2, rw - x1
     return [x1, y1, x2, y2]
 
@@ -286,21 +303,21 @@ class _ToSymmetricRange:
         return tensor * 2 - 1
 
 
-def get_transform(opt, params=None, grayscale=False, method=BICUBIC, convert=True):
+def get_transform(geometry, params=None, grayscale=False, method=BICUBIC, convert=True):
     """The preprocessing pipeline for one image, as a callable PIL image -> tensor in [-1, 1].
 
-    Reads opt.preprocess, opt.load_size, opt.crop_size and opt.no_flip. With `params` (from
-    get_params) crop and flip are fixed, otherwise random per call. The last geometric step always
+    `geometry` (a Geometry) says how to scale, crop and flip. With `params` (from get_params)
+    crop and flip are fixed, otherwise random per call. The last geometric step always
     rounds height and width to multiples of 4. With convert=False the result stays a PIL image.
     """
-    _check_preprocess(opt.preprocess)
+    _check_preprocess(geometry.preprocess)
     steps = []
     if grayscale:
         steps.append(transforms.Grayscale(1))
     crop_pos = params['crop_pos'] if params is not None else None
-    steps.append(_ResizeCropRound(opt.preprocess, opt.load_size, opt.crop_size,
+    steps.append(_ResizeCropRound(geometry.preprocess, geometry.load_size, geometry.crop_size,
                                   _pil_method(method), crop_pos))
-    if not opt.no_flip:
+    if not geometry.no_flip:
         steps.append(_HorizontalFlip(params['flip'] if params is not None else None))
     if convert:
         steps += [transforms.ToTensor(), _ToSymmetricRange()]

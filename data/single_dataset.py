@@ -15,7 +15,7 @@ class SingleDataset(BaseDataset):
         self.folders()
         self.A_paths = make_dataset(self.root, opt.max_dataset_size)
         self.channels = opt.output_nc if opt.direction == 'BtoA' else opt.input_nc
-        self.transform = get_transform(opt, grayscale=self.channels == 1)
+        self.transform = get_transform(self.geometry, grayscale=self.channels == 1)
 
     def __getitem__(self, index):
         img, path = self.load_image_at(self.A_paths, index, self.channels, self.root)

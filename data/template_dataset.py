@@ -34,7 +34,7 @@ class TemplateDataset(BaseDataset):
 
     def __init__(self, opt):
         """List the files and prepare the transforms; `opt` holds every parsed option."""
-        BaseDataset.__init__(self, opt)  # sets self.opt and self.root (= opt.dataroot)
+        BaseDataset.__init__(self, opt)  # sets self.opt, self.root (= opt.dataroot), self.geometry
         # folders() fails early, with a message that names the missing folder and the fix.
         self.dir_A, self.dir_B = self.folders(opt.phase + 'A', opt.phase + 'B')
         self.A_paths = make_dataset(self.dir_A, opt.max_dataset_size)
@@ -49,9 +49,9 @@ class TemplateDataset(BaseDataset):
         img_A, path_A = self.load_image_at(self.A_paths, index, self.channels_A, self.dir_A)
         img_B, path_B = self.load_image_at(self.B_paths, index_B, self.channels_B, self.dir_B)
         # One set of random crop/flip parameters for both images keeps a pair aligned.
-        params = get_params(self.opt, img_A.size)
-        transform_A = get_transform(self.opt, params, grayscale=self.channels_A == 1)
-        transform_B = get_transform(self.opt, params, grayscale=self.channels_B == 1)
+        params = get_params(self.geometry, img_A.size)
+        transform_A = get_transform(self.geometry, params, grayscale=self.channels_A == 1)
+        transform_B = get_transform(self.geometry, params, grayscale=self.channels_B == 1)
         return {'A': transform_A(img_A), 'B': transform_B(img_B), 'A_paths': path_A, 'B_paths': path_B}
 
     def __len__(self):

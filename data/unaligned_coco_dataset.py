@@ -64,9 +64,9 @@ class UnalignedCocoDataset(BaseDataset):
     def load(self, items, index, channels):
         path, box = items[index]
         img, _ = self.load_image_at([path], 0, channels, os.path.dirname(path))
-        params = get_params(self.opt, img.size, keep=box)
-        tensor = get_transform(self.opt, params, grayscale=channels == 1)(img)
-        moved = transform_box(self.opt, img.size, params, box) if box is not None else None
+        params = get_params(self.geometry, img.size, keep=box)
+        tensor = get_transform(self.geometry, params, grayscale=channels == 1)(img)
+        moved = transform_box(self.geometry, img.size, params, box) if box is not None else None
         return tensor, path, torch.tensor(moved if moved is not None else NO_BOX, dtype=torch.float32)
 
     def __getitem__(self, index):

@@ -35,8 +35,8 @@ class UnalignedDataset(BaseDataset):
         self.B_paths = make_dataset(self.dir_B, opt.max_dataset_size)
         self.A_size, self.B_size = len(self.A_paths), len(self.B_paths)
         self.channels_A, self.channels_B = opt.input_nc, opt.output_nc
-        self.transform_A = get_transform(opt, grayscale=self.channels_A == 1)
-        self.transform_B = get_transform(opt, grayscale=self.channels_B == 1)
+        self.transform_A = get_transform(self.geometry, grayscale=self.channels_A == 1)
+        self.transform_B = get_transform(self.geometry, grayscale=self.channels_B == 1)
         self.pair_shuffled = getattr(opt, 'epoch_length', 'max') == 'min' and not opt.serial_batches
         self.epoch, self._orders = 0, None
 

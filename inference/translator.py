@@ -10,13 +10,12 @@
 import contextlib
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from data.base_dataset import get_transform
+from data.base_dataset import Geometry, get_transform
 from inference.tiling import translate_tiled
 from util.errors import UserError
 from util.util import tensor2im
@@ -49,8 +48,7 @@ def image_transform(load_size=0):
         preprocess = 'resize'
     else:
         preprocess = 'scale_height' if load_size else 'none'
-    opt = SimpleNamespace(preprocess=preprocess, load_size=load_size, crop_size=load_size, no_flip=True)
-    return get_transform(opt)
+    return get_transform(Geometry(load_size, load_size, preprocess, no_flip=True))
 
 
 def to_image(tensor, size):

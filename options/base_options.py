@@ -4,8 +4,9 @@ import os
 
 import data
 import models
-from data.base_dataset import PREPROCESS_MODES, parse_size, size_hw
+from data.base_dataset import Geometry, size_hw
 from util import distributed, registry
+from util.config import add_flags
 from util.errors import UserError
 from .presets import PRESETS, check_preset, preset_values
 from .run_options import RECORD, check_architecture, load_architecture, load_test_geometry, save_record
@@ -87,16 +88,9 @@ class BaseOptions:
                             help='take images in order; otherwise A is shuffled and B is drawn at random')
         parser.add_argument('--num_threads', default=4, type=int, help='data loading worker processes')
         parser.add_argument('--batch_size', type=int, default=1, help='input batch size')
-        parser.add_argument('--load_size', type=parse_size, default=286,
-                            help='scale images to this size: N (a square) or HEIGHTxWIDTH, e.g. 286x572')
-        parser.add_argument('--crop_size', type=parse_size, default=256,
-                            help='then crop to this size: N (a square) or HEIGHTxWIDTH, e.g. 256x512')
+        add_flags(parser, Geometry)  # --load_size, --crop_size, --preprocess, --no_flip
         parser.add_argument('--max_dataset_size', type=int, default=float('inf'),
                             help='use at most this many images per domain')
-        parser.add_argument('--preprocess', type=str, default='resize_and_crop', choices=PREPROCESS_MODES,
-                            help='how images are scaled and cropped (resize: to --load_size, no crop); sizes are '
-                                 'then rounded to multiples of 4')
-        parser.add_argument('--no_flip', action='store_true', help='do not flip images horizontally for augmentation')
         parser.add_argument('--bad_images', type=str, default='error', choices=['error', 'skip'],
                             help='an unreadable image stops the run (error) or is reported and replaced (skip)')
         parser.add_argument('--display_winsize', type=int, default=256, help='image size in visdom and the web pages')

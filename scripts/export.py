@@ -24,17 +24,18 @@ import inspect  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import warnings  # noqa: E402
+from dataclasses import replace  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from data.base_dataset import get_transform, load_image, round_to_multiple  # noqa: E402
+from data.base_dataset import Geometry, get_transform, load_image, round_to_multiple  # noqa: E402
 from data.image_folder import make_dataset  # noqa: E402
 from inference import generator_name  # noqa: E402
 from models import create_model  # noqa: E402
-from options import replaced  # noqa: E402
 from options.test_options import TestOptions  # noqa: E402
 from util import distributed  # noqa: E402
+from util.config import from_options  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
 
 # torch.onnx.export's dynamo (torch.export-based) exporter appeared in PyTorch 2.5.
@@ -93,7 +94,7 @@ def check_inputs(opt, min_size):
     if path is None:
         side = 'A' if opt.direction == 'AtoB' else 'B'
         path = make_dataset(os.path.join(opt.dataroot, opt.phase + side))[0]
-    x = get_transform(replaced(opt, no_flip=True), grayscale=channels == 1)(load_image(path, channels))[None]
+    x = get_transform(replace(from_options(Geometry, opt), no_flip=True), grayscale=channels == 1)(load_image(path, channels))[None]
     h, w = x.shape[-2:]
     # Three quarters of the size (at least the generator's minimum), still multiples of 4.
     w2, h2 = round_to_multiple((max(min_size, w * 3 // 4), max(min_size, h * 3 // 4)))

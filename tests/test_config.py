@@ -1,12 +1,15 @@
 """Typed configurations make their flags (util/config.py): AU-GAN's loss weights and the fork
-generator's configuration, which its checkpoints store and --preset official is."""
+generator's configuration, which its checkpoints store and --preset official is; the data
+geometry, which the datasets and tools read."""
 import argparse
 import dataclasses
 
 import pytest
 import torch
 
-from conftest import TINY
+from conftest import TINY, make_domain
+from data.base_dataset import Geometry, ImageSize
+from data.unaligned_dataset import UnalignedDataset
 from models import create_model
 from models.au_gan_model import AUGANLosses
 from models.generators import ForkGenerator, ForkGeneratorConfig
@@ -116,3 +119,19 @@ def test_a_checkpoint_from_before_the_config_is_read_under_todays_names():
 
 def test_the_official_preset_is_the_official_generator_config():
     assert {k: OFFICIAL_TRAIN[k] for k in dataclasses.asdict(OFFICIAL_GENERATOR)} == dataclasses.asdict(OFFICIAL_GENERATOR)
+
+
+def test_the_data_geometry_flags_are_its_fields_and_the_dataset_reads_them(tmp_path):
+    make_domain(tmp_path / 'trainA', [(10, 20, 30), (40, 50, 60)])
+    make_domain(tmp_path / 'trainB', [(200, 180, 120), (150, 200, 230)])
+    opt = au_gan(tmp_path, '--load_size', '40x72', '--crop_size', '32', '--no_flip')
+    assert from_options(Geometry, opt) == Geometry(ImageSize(40, 72), 32, 'resize_and_crop', no_flip=True)
+    parser = TrainOptions()
+    parser.gather_options(['--dataroot', str(tmp_path), *TINY])
+    actions = {a.dest: a for a in parser.parser._actions}
+    for name in flag_names(Geometry):
+        field = next(f for f in dataclasses.fields(Geometry) if f.name == name)
+        assert actions[name].default == field.default and actions[name].help == field.metadata['help'], name
+    dataset = UnalignedDataset(opt)
+    assert dataset.geometry == from_options(Geometry, opt)
+    assert dataset[0]['A'].shape == (3, 32, 32)

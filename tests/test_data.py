@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from data import (create_dataloader, create_dataset, find_dataset_using_name,  # noqa: E402
                   get_option_setter)
-from data.base_dataset import (BaseDataset, get_params, get_transform, load_image,  # noqa: E402
+from data.base_dataset import (BaseDataset, Geometry, ImageSize, get_params, get_transform, load_image,  # noqa: E402
                                round_to_multiple)
 from data.image_folder import IMG_EXTENSIONS, is_image_file, make_dataset  # noqa: E402
 from data.single_dataset import SingleDataset  # noqa: E402
@@ -522,7 +522,7 @@ def test_sizes_parse_as_one_number_or_height_by_width():
 
 def test_non_square_resize_and_crop_and_resize(tmp_path):
     img = Image.new('RGB', (1280, 720), (10, 20, 30))
-    opt = argparse.Namespace(preprocess='resize_and_crop', load_size=(286, 572), crop_size=(256, 512), no_flip=True)
+    opt = Geometry(ImageSize(286, 572), ImageSize(256, 512), 'resize_and_crop', no_flip=True)
     crops = set()
     for seed in range(20):
         random.seed(seed)
@@ -530,9 +530,9 @@ def test_non_square_resize_and_crop_and_resize(tmp_path):
         assert tuple(out.shape) == (3, 256, 512)
         crops.add(get_params(opt, img.size)['crop_pos'])
     assert all(0 <= x <= 60 and 0 <= y <= 30 for x, y in crops) and len(crops) > 5
-    opt = argparse.Namespace(preprocess='resize', load_size=(256, 512), crop_size=(256, 512), no_flip=True)
+    opt = Geometry(ImageSize(256, 512), ImageSize(256, 512), 'resize', no_flip=True)
     assert tuple(get_transform(opt)(img).shape) == (3, 256, 512)
-    opt = argparse.Namespace(preprocess='scale_height', load_size=(256, 512), crop_size=256, no_flip=True)
+    opt = Geometry(ImageSize(256, 512), 256, 'scale_height', no_flip=True)
     with pytest.raises(UserError, match='takes one number'):
         get_transform(opt)(img)
 

@@ -17,9 +17,10 @@ flags set: `from_options(Config, opt, **values)` gives those.
 from dataclasses import field, fields
 
 
-def flag(default, help, choices=None):
-    """A configuration field that is also a flag: its default, its help, its allowed values."""
-    return field(default=default, metadata={'help': help, 'choices': choices})
+def flag(default, help, choices=None, parse=None):
+    """A configuration field that is also a flag: its default, its help, its allowed values, and
+    how its text is read (the field's type unless `parse` is given)."""
+    return field(default=default, metadata={'help': help, 'choices': choices, 'parse': parse})
 
 
 def add_flags(parser, config, **defaults):
@@ -37,8 +38,8 @@ def add_flags(parser, config, **defaults):
                 raise TypeError(f'{config.__name__}.{f.name}: a switch is off by default (name it for turning it on)')
             parser.add_argument('--' + f.name, action='store_true', help=meta['help'])
         else:
-            parser.add_argument('--' + f.name, type=f.type, default=default, choices=meta['choices'],
-                                help=meta['help'])
+            parser.add_argument('--' + f.name, type=meta['parse'] or f.type, default=default,
+                                choices=meta['choices'], help=meta['help'])
     return parser
 
 
