@@ -30,77 +30,93 @@ def require_at_least(opt, minimum, *flags):
             raise UserError(f'--{flag} must be at least {minimum}, got {value}')
 
 
+class SharedFlags:
+    """A parser as the shared flag definitions see it: they leave out the flags that a tool
+    redefines (gives its own meaning), which the tool then adds itself."""
+
+    def __init__(self, parser, redefines):
+        self.parser, self.redefines = parser, set(redefines)
+
+    def add_argument(self, *names, **kwargs):
+        if self.redefines.isdisjoint(names):
+            return self.parser.add_argument(*names, **kwargs)
+        return None
+
+
 class BaseOptions:
     """Defines the shared flags; `parse()` resolves model/dataset flags, prints and saves them."""
 
     isTrain = None  # set by the subclasses
+    description = 'AU-GAN: asymmetric and uncertainty-aware unpaired image translation'
+    redefines = ()  # shared flags that this tool defines with its own meaning (SharedFlags)
 
     def initialize(self, parser):
+        shared = SharedFlags(parser, self.redefines)
         # where the data and the run live
-        parser.add_argument('--dataroot', default=None,
+        shared.add_argument('--dataroot', default=None,
                             help='folder with trainA/trainB/testA/testB (or one folder of images for --dataset_mode single)')
-        parser.add_argument('--name', type=str, default='experiment_name',
+        shared.add_argument('--name', type=str, default='experiment_name',
                             help='name of the run: checkpoints go to <checkpoints_dir>/<name>')
-        parser.add_argument('--gpu_ids', type=str, default='0',
+        shared.add_argument('--gpu_ids', type=str, default='0',
                             help='gpu ids, e.g. 0 or 0,1,2; -1 for the CPU (also used when no GPU is present)')
-        parser.add_argument('--checkpoints_dir', type=str, default='./checkpoints', help='models are saved here')
-        parser.add_argument('--seed', type=int, default=0, help='seed for python, numpy and torch')
-        parser.add_argument('--amp', type=str, default='auto', choices=['auto', 'off', 'fp16', 'bf16'],
+        shared.add_argument('--checkpoints_dir', type=str, default='./checkpoints', help='models are saved here')
+        shared.add_argument('--seed', type=int, default=0, help='seed for python, numpy and torch')
+        shared.add_argument('--amp', type=str, default='auto', choices=['auto', 'off', 'fp16', 'bf16'],
                             help='mixed precision: auto trains in bf16 on a GPU that runs it natively, else in fp32 (on '
                                  'every CPU, so that results do not depend on the CPU), and runs inference in fp32 '
                                  'everywhere (exact outputs); bf16/fp16 ask for speed')
-        parser.add_argument('--channels_last', action='store_true',
+        shared.add_argument('--channels_last', action='store_true',
                             help='channels-last memory format for networks and images (faster on tensor cores)')
-        parser.add_argument('--compile', action='store_true', help='torch.compile the networks (slow first step)')
+        shared.add_argument('--compile', action='store_true', help='torch.compile the networks (slow first step)')
         # multi-process runs (torchrun sets everything else through the environment)
-        parser.add_argument('--dist_backend', type=str, default=None, choices=['nccl', 'gloo'],
+        shared.add_argument('--dist_backend', type=str, default=None, choices=['nccl', 'gloo'],
                             help='torch.distributed backend (default: nccl on GPUs, gloo on the CPU)')
-        parser.add_argument('--local_rank', '--local-rank', type=int, default=None,
+        shared.add_argument('--local_rank', '--local-rank', type=int, default=None,
                             help='set by the legacy torch.distributed.launch; torchrun needs no flag')
-        parser.add_argument('--preset', type=str, default=None, choices=sorted(PRESETS),
+        shared.add_argument('--preset', type=str, default=None, choices=sorted(PRESETS),
                             help='start from a published configuration (official: the official AU-GAN code\'s '
                                  'networks, losses, data geometry and schedule; see docs/models.md); flags given '
                                  'on the command line still win')
         # model
-        parser.add_argument('--model', type=str, default='au_gan',
+        shared.add_argument('--model', type=str, default='au_gan',
                             help='which model: a file models/<model>_model.py '
                                  f'[{" | ".join(registry.available("models", "model"))}]')
-        parser.add_argument('--input_nc', type=int, default=3, help='channels of domain A images: 3 RGB, 1 grayscale')
-        parser.add_argument('--output_nc', type=int, default=3, help='channels of domain B images: 3 RGB, 1 grayscale')
-        parser.add_argument('--ngf', type=int, default=64, help='generator filters in the first conv layer')
-        parser.add_argument('--ndf', type=int, default=64, help='discriminator filters in the first conv layer')
-        parser.add_argument('--netD', type=str, default='basic',
+        shared.add_argument('--input_nc', type=int, default=3, help='channels of domain A images: 3 RGB, 1 grayscale')
+        shared.add_argument('--output_nc', type=int, default=3, help='channels of domain B images: 3 RGB, 1 grayscale')
+        shared.add_argument('--ngf', type=int, default=64, help='generator filters in the first conv layer')
+        shared.add_argument('--ndf', type=int, default=64, help='discriminator filters in the first conv layer')
+        shared.add_argument('--netD', type=str, default='basic',
                             help='discriminator: basic (70x70 PatchGAN) | n_layers | msN (N-scale PatchGAN, e.g. ms3) '
                                  '| augan (the official AU-GAN pair of two-path discriminators, ndf/2 wide each)')
-        parser.add_argument('--n_layers_D', type=int, default=3, help='layers of a PatchGAN when netD is n_layers or msN')
-        parser.add_argument('--norm', type=str, default='instance', choices=['instance', 'batch', 'none'],
+        shared.add_argument('--n_layers_D', type=int, default=3, help='layers of a PatchGAN when netD is n_layers or msN')
+        shared.add_argument('--norm', type=str, default='instance', choices=['instance', 'batch', 'none'],
                             help="normalisation; 'none' uses demodulated convolutions in the generators")
-        parser.add_argument('--init_type', type=str, default='normal', choices=['normal', 'xavier', 'kaiming', 'orthogonal'],
+        shared.add_argument('--init_type', type=str, default='normal', choices=['normal', 'xavier', 'kaiming', 'orthogonal'],
                             help='weight initialisation')
-        parser.add_argument('--init_gain', type=float, default=0.02, help='scale for normal, xavier and orthogonal init')
+        shared.add_argument('--init_gain', type=float, default=0.02, help='scale for normal, xavier and orthogonal init')
         # data
-        parser.add_argument('--dataset_mode', type=str, default='unaligned',
+        shared.add_argument('--dataset_mode', type=str, default='unaligned',
                             help='how to read the data: a file data/<mode>_dataset.py '
                                  f'[{" | ".join(registry.available("data", "dataset"))}]')
-        parser.add_argument('--direction', type=str, default='AtoB', choices=['AtoB', 'BtoA'],
+        shared.add_argument('--direction', type=str, default='AtoB', choices=['AtoB', 'BtoA'],
                             help='AtoB reads domain A from <phase>A; BtoA swaps the folders')
-        parser.add_argument('--serial_batches', action='store_true',
+        shared.add_argument('--serial_batches', action='store_true',
                             help='take images in order; otherwise A is shuffled and B is drawn at random')
-        parser.add_argument('--num_threads', default=4, type=int, help='data loading worker processes')
-        parser.add_argument('--batch_size', type=int, default=1, help='input batch size')
-        add_flags(parser, Geometry)  # --load_size, --crop_size, --preprocess, --no_flip
-        parser.add_argument('--max_dataset_size', type=int, default=float('inf'),
+        shared.add_argument('--num_threads', default=4, type=int, help='data loading worker processes')
+        shared.add_argument('--batch_size', type=int, default=1, help='input batch size')
+        add_flags(shared, Geometry)  # --load_size, --crop_size, --preprocess, --no_flip
+        shared.add_argument('--max_dataset_size', type=int, default=float('inf'),
                             help='use at most this many images per domain')
-        parser.add_argument('--bad_images', type=str, default='error', choices=['error', 'skip'],
+        shared.add_argument('--bad_images', type=str, default='error', choices=['error', 'skip'],
                             help='an unreadable image stops the run (error) or is reported and replaced (skip)')
-        parser.add_argument('--display_winsize', type=int, default=256, help='image size in visdom and the web pages')
+        shared.add_argument('--display_winsize', type=int, default=256, help='image size in visdom and the web pages')
         # bookkeeping
-        parser.add_argument('--epoch', type=str, default='latest', help='which checkpoint to load: latest or an epoch number')
-        parser.add_argument('--verbose', action='store_true', help='print the networks in full')
-        parser.add_argument('--suffix', default='', type=str,
+        shared.add_argument('--epoch', type=str, default='latest', help='which checkpoint to load: latest or an epoch number')
+        shared.add_argument('--verbose', action='store_true', help='print the networks in full')
+        shared.add_argument('--suffix', default='', type=str,
                             help='appended to --name, formatted with the options, e.g. {model}_{netD}_size{load_size}')
-        parser.add_argument('--use_wandb', action='store_true', help='log to Weights & Biases')
-        parser.add_argument('--wandb_project', type=str, default='AU-GAN', help='wandb project name')
+        shared.add_argument('--use_wandb', action='store_true', help='log to Weights & Biases')
+        shared.add_argument('--wandb_project', type=str, default='AU-GAN', help='wandb project name')
         return parser
 
     def gather_options(self, args=None):
@@ -109,8 +125,7 @@ class BaseOptions:
         records, become defaults at every stage: flags on the command line win, and a recorded
         value they contradict is refused."""
         parser = argparse.ArgumentParser(
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter, add_help=False,
-            description='AU-GAN: asymmetric and uncertainty-aware unpaired image translation')
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter, add_help=False, description=self.description)
         parser = self.initialize(parser)
         opt, _ = parser.parse_known_args(args)
         stored, geometry = {}, {}
@@ -175,8 +190,12 @@ class BaseOptions:
 
     def validate(self, opt):
         """Reject option combinations that would only fail later, deep inside a run."""
+        self.require_input(opt)
+        require_at_least(opt, 1, 'batch_size', 'load_size', 'crop_size', 'ngf', 'ndf')
+        require_at_least(opt, 0, 'num_threads')
+
+    def require_input(self, opt):
+        """A one-line error when the command was given nothing to read."""
         if opt.dataroot is None:
             raise UserError('--dataroot is required: point it at a folder with trainA/trainB/testA/testB '
                             '(get one with: bash datasets/download_dataset.sh daynight)')
-        require_at_least(opt, 1, 'batch_size', 'load_size', 'crop_size', 'ngf', 'ndf')
-        require_at_least(opt, 0, 'num_threads')

@@ -14,12 +14,11 @@ from .test_options import TestOptions
 
 
 class ConvertOptions(TestOptions):
+    description = 'Translate images, folders, lists and videos with a trained model'
+    redefines = ('--dataroot', '--direction', '--results_dir', '--load_size', '--num_threads')  # mean other things here
+
     def initialize(self, parser):
-        # A few shared flags mean something else here. argparse replaces an option only when it is
-        # added again to a parser made with conflict_handler='resolve': a copy of the shared one.
-        parser = argparse.ArgumentParser(parents=[super().initialize(parser)], conflict_handler='resolve',
-                                         formatter_class=parser.formatter_class, add_help=False,
-                                         description='Translate images, folders, lists and videos with a trained model')
+        parser = super().initialize(parser)
         parser.add_argument('--dataroot', default=None, help=argparse.SUPPRESS)  # not used: --input instead
         parser.add_argument('--direction', type=str, default='AtoB', choices=['AtoB', 'BtoA', 'both'],
                             help='AtoB translates A (night) to B (day) with G_A, BtoA B to A with G_B, '

@@ -2,8 +2,6 @@
 test.py's options plus the checkpoints to evaluate and the metric settings. `add_metric_options`
 adds the metric settings alone, which --fid_dirs mode (two image folders) shares.
 """
-import argparse
-
 from .test_options import TestOptions
 
 
@@ -18,11 +16,10 @@ def add_metric_options(parser):
 class EvaluateOptions(TestOptions):
     """test.py's options plus the checkpoints to evaluate and the metric settings."""
 
+    redefines = ('--num_test',)  # means something else here
+
     def initialize(self, parser):
-        # --num_test means something else here; argparse replaces an option only in a parser made
-        # with conflict_handler='resolve' (as options/convert_options.py does).
-        parser = argparse.ArgumentParser(parents=[super().initialize(parser)], conflict_handler='resolve',
-                                         formatter_class=parser.formatter_class, add_help=False)
+        parser = super().initialize(parser)
         parser.add_argument('--num_test', type=int, default=float('inf'),
                             help='use at most this many images of each test folder (a random sample, seeded by --seed)')
         parser.add_argument('--model_epochs', type=str, default=None,

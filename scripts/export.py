@@ -19,7 +19,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import argparse  # noqa: E402
 import inspect  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
@@ -43,11 +42,10 @@ HAS_DYNAMO_EXPORTER = 'dynamo' in inspect.signature(torch.onnx.export).parameter
 
 
 class ExportOptions(TestOptions):
+    redefines = ('--results_dir',)  # means something else here
+
     def initialize(self, parser):
-        # --results_dir means something else here; argparse replaces an option only in a parser
-        # made with conflict_handler='resolve' (as options/convert_options.py does).
-        parser = argparse.ArgumentParser(parents=[super().initialize(parser)], conflict_handler='resolve',
-                                         formatter_class=parser.formatter_class, add_help=False)
+        parser = super().initialize(parser)
         parser.add_argument('--results_dir', type=str, default=None,
                             help='exported files go here; when not given, ./exported/<name>')
         parser.add_argument('--image', type=str, default=None,
@@ -63,11 +61,12 @@ class ExportOptions(TestOptions):
         parser.set_defaults(preprocess='scale_height')
         return parser
 
-    def validate(self, opt):
+    def require_input(self, opt):
         if opt.dataroot is None and opt.image is None:
             raise UserError('pass --dataroot (its test images check the export) or --image PATH')
-        # The shared checks, which would otherwise insist on --dataroot.
-        super().validate(argparse.Namespace(**{**vars(opt), 'dataroot': opt.dataroot or opt.image}))
+
+    def validate(self, opt):
+        super().validate(opt)
         if opt.onnx_exporter == 'dynamo' and not HAS_DYNAMO_EXPORTER:
             raise UserError(f'--onnx_exporter dynamo needs PyTorch 2.5 or newer (this is {torch.__version__}): '
                             f'use --onnx_exporter legacy')

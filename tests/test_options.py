@@ -58,3 +58,36 @@ def test_help_lists_model_flags():
     out = run_cli('train.py', '--model', 'au_gan', '-h').stdout
     for flag in ['--lambda_conf', '--uncertainty', '--n_blocks_T', '--dilation', '--netD', '--preprocess']:
         assert flag in out
+
+
+def test_a_tool_gives_a_shared_flag_its_own_meaning(tmp_path):
+    """A tool's `redefines` replaces the shared definition: one flag, the tool's default and help."""
+    from options.convert_options import ConvertOptions
+    from options.evaluate_options import EvaluateOptions
+    args = ['--checkpoints_dir', str(tmp_path), '--gpu_ids', '-1']
+    for options, flags in ((ConvertOptions(), ['--input', 'x']), (EvaluateOptions(), ['--dataroot', 'x'])):
+        options.gather_options([*args, *flags])
+        for flag in options.redefines:
+            actions = [a for a in options.parser._actions if flag in a.option_strings]
+            assert len(actions) == 1, flag
+    test, convert, evaluate = TestOptions(), ConvertOptions(), EvaluateOptions()
+    test.gather_options(['--dataroot', 'x', *args])
+    convert.gather_options(['--input', 'x', *args])
+    evaluate.gather_options(['--dataroot', 'x', *args])
+    assert test.parser.get_default('load_size') == 256 and convert.parser.get_default('load_size') == 0
+    assert test.parser.get_default('num_test') == 50 and evaluate.parser.get_default('num_test') == float('inf')
+    assert test.parser.get_default('direction') == 'AtoB'
+    assert 'both' in next(a for a in convert.parser._actions if a.dest == 'direction').choices
+
+
+def test_export_checks_an_image_without_a_dataroot(tmp_path):
+    import sys
+    from conftest import REPO
+    sys.path.insert(0, str(REPO / 'scripts'))
+    from export import ExportOptions
+    with pytest.raises(UserError, match='pass --dataroot'):
+        ExportOptions().parse(['--checkpoints_dir', str(tmp_path), '--gpu_ids', '-1'], save=False)
+    opt = ExportOptions().parse(['--checkpoints_dir', str(tmp_path), '--gpu_ids', '-1', '--image', 'x.png'], save=False)
+    assert opt.dataroot is None and opt.results_dir.endswith('experiment_name')
+    with pytest.raises(UserError, match='--batch_size must be at least 1'):  # and the shared checks still run
+        ExportOptions().parse(['--checkpoints_dir', str(tmp_path), '--image', 'x.png', '--batch_size', '0'], save=False)
