@@ -11,10 +11,11 @@ from torch.optim import lr_scheduler
 
 from util import distributed
 from util.checkpoint import finish_saves, load_network
+from util.config import from_options
 from util.errors import UserError
 from util.precision import Precision
 from . import legacy
-from .discriminators import define_D
+from .discriminators import DiscriminatorConfig, define_D
 from .layers import count_parameters, init_weights, set_checkpointing
 from .losses import GANLoss
 from .persistence import build_network, check_config
@@ -135,8 +136,7 @@ class BaseModel(ABC):
     def make_discriminator(self, channels):
         """The `--netD` discriminator for images of `channels` channels, initialised, on the device."""
         opt = self.opt
-        return define_D(channels, opt.ndf, opt.netD, opt.n_layers_D, opt.norm, opt.init_type,
-                        opt.init_gain).to(self.device)
+        return define_D(channels, from_options(DiscriminatorConfig, opt), opt.init_type, opt.init_gain).to(self.device)
 
     def discriminator_loss(self, netD, real, fake):
         """0.5 * (GAN(D(real), real) + GAN(D(fake), fake)), the fake detached from its generator."""

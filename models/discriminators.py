@@ -11,11 +11,13 @@ the backward pass. In the discriminator step (real images and detached fakes in)
 the whole graph and small, so recomputing it would cost time and save nothing at the peak.
 """
 import re
+from dataclasses import dataclass
 
+import torch
 import torch.nn as nn
 
+from util.config import flag
 from util.errors import UserError
-import torch
 
 from .layers import Checkpointable, SameConv2d, init_weights, norm_layer, recompute
 from .persistence import persistent
@@ -160,8 +162,20 @@ def check_input_size(netD, n_layers_D, height, width, flag='--crop_size'):
         side = -(-side // 2)  # the next scale's 3x3 stride-2 average pooling
 
 
-def define_D(input_nc, ndf, netD, n_layers_D=3, norm='instance', init_type='normal', init_gain=0.02):
-    """Build the discriminator named by `--netD`: basic | n_layers | msN | augan."""
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """Which discriminator judges a domain and how wide it is. Each field is the flag of its name
+    (util/config.py); --norm is the base options' (the generators have it too)."""
+    ndf: int = flag(64, 'discriminator filters in the first conv layer')
+    netD: str = flag('basic', 'discriminator: basic (70x70 PatchGAN) | n_layers | msN (N-scale PatchGAN, e.g. ms3) | '
+                              'augan (the official AU-GAN pair of two-path discriminators, ndf/2 wide each)')
+    n_layers_D: int = flag(3, 'layers of a PatchGAN when netD is n_layers or msN')
+    norm: str = 'instance'
+
+
+def define_D(input_nc, config=DiscriminatorConfig(), init_type='normal', init_gain=0.02):
+    """Build the discriminator that `config.netD` names (basic | n_layers | msN | augan), initialised."""
+    ndf, netD, n_layers_D, norm = config.ndf, config.netD, config.n_layers_D, config.norm
     if netD == 'augan':
         net = AUGANDiscriminator(input_nc, ndf)
     elif netD == 'basic':

@@ -11,8 +11,9 @@ port skipped boxless batches and could only train on one GPU).
 import torch
 from torchvision.ops import roi_align
 
+from util.config import from_options
 from util.errors import UserError
-from .discriminators import define_D
+from .discriminators import DiscriminatorConfig, define_D
 from .losses import weighted_l1
 
 
@@ -56,7 +57,8 @@ class InstanceTerms:
     def build_networks(self, device):
         """{name: discriminator} of NETWORKS, initialised, on `device` (built in that order)."""
         opt = self.opt
-        return {name: define_D(channels, opt.ndf, 'n_layers', 2, opt.norm, opt.init_type, opt.init_gain).to(device)
+        config = from_options(DiscriminatorConfig, opt, netD='n_layers', n_layers_D=2)  # small crops: 2 layers
+        return {name: define_D(channels, config, opt.init_type, opt.init_gain).to(device)
                 for name, channels in zip(self.NETWORKS, (opt.input_nc, opt.output_nc))}
 
     def discriminators(self, model):

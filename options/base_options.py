@@ -4,6 +4,7 @@ import os
 
 import data
 import models
+from models.discriminators import DiscriminatorConfig
 from data.base_dataset import Geometry, size_hw
 from util import distributed, registry
 from util.config import add_flags
@@ -84,11 +85,7 @@ class BaseOptions:
         shared.add_argument('--input_nc', type=int, default=3, help='channels of domain A images: 3 RGB, 1 grayscale')
         shared.add_argument('--output_nc', type=int, default=3, help='channels of domain B images: 3 RGB, 1 grayscale')
         shared.add_argument('--ngf', type=int, default=64, help='generator filters in the first conv layer')
-        shared.add_argument('--ndf', type=int, default=64, help='discriminator filters in the first conv layer')
-        shared.add_argument('--netD', type=str, default='basic',
-                            help='discriminator: basic (70x70 PatchGAN) | n_layers | msN (N-scale PatchGAN, e.g. ms3) '
-                                 '| augan (the official AU-GAN pair of two-path discriminators, ndf/2 wide each)')
-        shared.add_argument('--n_layers_D', type=int, default=3, help='layers of a PatchGAN when netD is n_layers or msN')
+        add_flags(shared, DiscriminatorConfig)  # --ndf, --netD, --n_layers_D
         shared.add_argument('--norm', type=str, default='instance', choices=['instance', 'batch', 'none'],
                             help="normalisation; 'none' uses demodulated convolutions in the generators")
         shared.add_argument('--init_type', type=str, default='normal', choices=['normal', 'xavier', 'kaiming', 'orthogonal'],

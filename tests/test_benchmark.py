@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import run_cli
-from models.discriminators import define_D
+from models.discriminators import DiscriminatorConfig, define_D
 from models.generators import ForkGenerator, ForkGeneratorConfig, ResnetGenerator
 from util.precision import bf16_supported
 
@@ -45,7 +45,7 @@ SMALL_G = ForkGeneratorConfig(ngf=8, n_blocks_enc=1, n_blocks_dec=1, dilation=2)
 @pytest.mark.parametrize('net', [lambda: ForkGenerator(3, 3, SMALL_G, n_blocks_T=1, uncertainty=True),
                                  lambda: ForkGenerator(3, 3, replace(SMALL_G, norm='none', dilation=1, upsample='transposed')),
                                  lambda: ResnetGenerator(3, 3, 8, 'instance', 2),
-                                 lambda: define_D(3, 8, 'ms2', 2)])
+                                 lambda: define_D(3, DiscriminatorConfig(8, 'ms2', 2))])
 def test_channels_last_gives_the_same_results(net):
     torch.manual_seed(0)
     a = net().eval()

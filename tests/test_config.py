@@ -12,6 +12,7 @@ from data.base_dataset import Geometry, ImageSize
 from data.unaligned_dataset import UnalignedDataset
 from models import create_model
 from models.au_gan_model import AUGANLosses
+from models.discriminators import DiscriminatorConfig
 from models.generators import ForkGenerator, ForkGeneratorConfig
 from models.persistence import build_network, check_config, describe
 from options.presets import OFFICIAL_GENERATOR, OFFICIAL_TRAIN
@@ -126,12 +127,27 @@ def test_the_data_geometry_flags_are_its_fields_and_the_dataset_reads_them(tmp_p
     make_domain(tmp_path / 'trainB', [(200, 180, 120), (150, 200, 230)])
     opt = au_gan(tmp_path, '--load_size', '40x72', '--crop_size', '32', '--no_flip')
     assert from_options(Geometry, opt) == Geometry(ImageSize(40, 72), 32, 'resize_and_crop', no_flip=True)
-    parser = TrainOptions()
-    parser.gather_options(['--dataroot', str(tmp_path), *TINY])
-    actions = {a.dest: a for a in parser.parser._actions}
-    for name in flag_names(Geometry):
-        field = next(f for f in dataclasses.fields(Geometry) if f.name == name)
-        assert actions[name].default == field.default and actions[name].help == field.metadata['help'], name
     dataset = UnalignedDataset(opt)
     assert dataset.geometry == from_options(Geometry, opt)
     assert dataset[0]['A'].shape == (3, 32, 32)
+
+
+@pytest.mark.parametrize('config', [Geometry, DiscriminatorConfig])
+def test_a_shared_config_makes_base_flags_with_its_defaults_and_help(tmp_path, config):
+    parser = TrainOptions()
+    parser.gather_options(['--dataroot', str(tmp_path), *TINY])
+    actions = {a.dest: a for a in parser.parser._actions}
+    for f in dataclasses.fields(config):
+        if f.name in flag_names(config):
+            assert actions[f.name].default == f.default and actions[f.name].help == f.metadata['help'], f.name
+        else:  # a plain field: another component's flag of the same name sets it
+            assert f.name in actions, f.name
+
+
+def test_the_discriminators_are_built_from_their_config(tmp_path):
+    model = create_model(au_gan(tmp_path, '--netD', 'ms2', '--n_layers_D', '2', '--ndf', '6', '--norm', 'batch'))
+    assert from_options(DiscriminatorConfig, model.opt) == DiscriminatorConfig(6, 'ms2', 2, 'batch')
+    saved = describe(model.netD_A)
+    assert saved['class'] == 'MultiscaleDiscriminator'
+    assert {k: saved['kwargs'][k] for k in ('ndf', 'n_layers', 'norm', 'num_D')} == {'ndf': 6, 'n_layers': 2,
+                                                                                     'norm': 'batch', 'num_D': 2}

@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from conftest import TINY, assert_same_first_step, make_domain, run_cli
 from models import create_model
-from models.discriminators import define_D
+from models.discriminators import DiscriminatorConfig, define_D
 from models.generators import ForkGenerator, ForkGeneratorConfig, ResnetGenerator
 from models.losses import as_floats
 from models.layers import Checkpointable, GaussianNoise, recompute, set_checkpointing
@@ -189,7 +189,7 @@ def test_checkpointing_is_a_runtime_switch_not_part_of_the_network():
 
 
 def test_discriminators_recompute_only_where_their_input_needs_a_gradient():
-    d = define_D(3, 16, 'ms2', 2)
+    d = define_D(3, DiscriminatorConfig(16, 'ms2', 2))
     set_checkpointing(d)
     x = torch.rand(1, 3, 64, 64)
     with SavedTensors(exclude=list(d.parameters())) as detached:

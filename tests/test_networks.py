@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.discriminators import MultiscaleDiscriminator, NLayerDiscriminator, define_D
+from models.discriminators import DiscriminatorConfig, MultiscaleDiscriminator, NLayerDiscriminator, define_D
 from models.generators import ForkGenerator, ForkGeneratorConfig
 from models.layers import DemodConv2d, ResidualBlock, count_parameters
 from models.losses import GANLoss, channel_mean_l1, uncertainty_cycle_loss
@@ -136,13 +136,13 @@ def test_multiscale_discriminator_one_output_per_scale(n_layers):
 
 
 def test_define_d_names():
-    assert len(define_D(3, 4, 'basic')(torch.zeros(1, 3, 64, 64))) == 1
-    assert len(define_D(3, 4, 'ms2')(torch.zeros(1, 3, 64, 64))) == 2
-    assert len(define_D(3, 4, 'n_layers', n_layers_D=4)(torch.zeros(1, 3, 64, 64))) == 1
+    assert len(define_D(3, DiscriminatorConfig(4, 'basic'))(torch.zeros(1, 3, 64, 64))) == 1
+    assert len(define_D(3, DiscriminatorConfig(4, 'ms2'))(torch.zeros(1, 3, 64, 64))) == 2
+    assert len(define_D(3, DiscriminatorConfig(4, 'n_layers', n_layers_D=4))(torch.zeros(1, 3, 64, 64))) == 1
     with pytest.raises(UserError, match='unknown --netD'):
-        define_D(3, 4, 'ms')
+        define_D(3, DiscriminatorConfig(4, 'ms'))
     with pytest.raises(UserError, match='too small'):
-        define_D(3, 4, 'ms3')(torch.zeros(1, 3, 32, 32))
+        define_D(3, DiscriminatorConfig(4, 'ms3'))(torch.zeros(1, 3, 32, 32))
 
 
 def test_patchgan_parameter_count_matches_reference():
