@@ -87,7 +87,7 @@ def main(args=None):
             model.set_input(data)
             step_losses = optimize_or_explain(model, opt)  # out of memory: which size failed, which flags would fit
             model.precision.end_iteration()
-            if opt.compile and main_process and not compile_reported:
+            if model.compute.compile and main_process and not compile_reported:
                 # torch.compile compiles on the first call: that iteration's time is mostly compilation
                 distributed.synchronize(model.device)
                 tqdm.write(f'--compile: the first iteration took {time.time() - t_step_start:.1f} s, compilation '

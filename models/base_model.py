@@ -13,7 +13,7 @@ from util import distributed
 from util.checkpoint import finish_saves, load_network
 from util.config import from_options
 from util.errors import UserError
-from util.precision import Precision
+from util.precision import ComputeConfig, Precision
 from . import legacy
 from .discriminators import DiscriminatorConfig, define_D
 from .layers import count_parameters, init_weights, set_checkpointing
@@ -67,10 +67,11 @@ class BaseModel(ABC):
         self.opt = opt
         self.isTrain = opt.isTrain
         self.device = distributed.device()
+        self.compute = from_options(ComputeConfig, opt)
         # --max_skipped_steps and --checkpoint_activations are training flags
-        self.precision = Precision(opt.amp, self.device, *([opt.max_skipped_steps] if self.isTrain else []),
+        self.precision = Precision(self.compute.amp, self.device, *([opt.max_skipped_steps] if self.isTrain else []),
                                    training=self.isTrain)
-        self.memory_format = torch.channels_last if opt.channels_last else torch.contiguous_format
+        self.memory_format = torch.channels_last if self.compute.channels_last else torch.contiguous_format
         self.save_dir = os.path.join(opt.checkpoints_dir, opt.name)
         self.model_names, self.visual_names = [], []
         self.pool_names = []  # attributes holding image pools, saved with the training state
@@ -196,7 +197,7 @@ class BaseModel(ABC):
             set_checkpointing(net, opt.checkpoint_activations if self.isTrain else None)
             if self.isTrain:
                 net = distributed.wrap(net)
-            if opt.compile:
+            if self.compute.compile:
                 net = torch.compile(net)  # after DDP, as PyTorch recommends
             setattr(self, 'net' + name, net)
 

@@ -8,6 +8,7 @@ from models.discriminators import DiscriminatorConfig
 from data.base_dataset import Geometry, size_hw
 from util import distributed, registry
 from util.config import add_flags
+from util.precision import ComputeConfig
 from util.errors import UserError
 from .presets import PRESETS, check_preset, preset_values
 from .run_options import RECORD, check_architecture, load_architecture, load_test_geometry, save_record
@@ -62,13 +63,7 @@ class BaseOptions:
                             help='gpu ids, e.g. 0 or 0,1,2; -1 for the CPU (also used when no GPU is present)')
         shared.add_argument('--checkpoints_dir', type=str, default='./checkpoints', help='models are saved here')
         shared.add_argument('--seed', type=int, default=0, help='seed for python, numpy and torch')
-        shared.add_argument('--amp', type=str, default='auto', choices=['auto', 'off', 'fp16', 'bf16'],
-                            help='mixed precision: auto trains in bf16 on a GPU that runs it natively, else in fp32 (on '
-                                 'every CPU, so that results do not depend on the CPU), and runs inference in fp32 '
-                                 'everywhere (exact outputs); bf16/fp16 ask for speed')
-        shared.add_argument('--channels_last', action='store_true',
-                            help='channels-last memory format for networks and images (faster on tensor cores)')
-        shared.add_argument('--compile', action='store_true', help='torch.compile the networks (slow first step)')
+        add_flags(shared, ComputeConfig)  # --amp, --channels_last, --compile
         # multi-process runs (torchrun sets everything else through the environment)
         shared.add_argument('--dist_backend', type=str, default=None, choices=['nccl', 'gloo'],
                             help='torch.distributed backend (default: nccl on GPUs, gloo on the CPU)')

@@ -19,6 +19,7 @@ from options.presets import OFFICIAL_GENERATOR, OFFICIAL_TRAIN
 from options.train_options import TrainOptions
 from util.config import add_flags, flag, flag_names, from_options
 from util.errors import UserError
+from util.precision import ComputeConfig
 
 
 def au_gan(tmp_path, *flags):
@@ -132,7 +133,7 @@ def test_the_data_geometry_flags_are_its_fields_and_the_dataset_reads_them(tmp_p
     assert dataset[0]['A'].shape == (3, 32, 32)
 
 
-@pytest.mark.parametrize('config', [Geometry, DiscriminatorConfig])
+@pytest.mark.parametrize('config', [Geometry, DiscriminatorConfig, ComputeConfig])
 def test_a_shared_config_makes_base_flags_with_its_defaults_and_help(tmp_path, config):
     parser = TrainOptions()
     parser.gather_options(['--dataroot', str(tmp_path), *TINY])

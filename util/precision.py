@@ -6,12 +6,28 @@ iteration. In fp16 a GradScaler scales the losses (one scaler for all optimizers
 optimizer is stepped through it, and it is updated once per iteration, PyTorch's documented
 pattern). In every mode a step whose gradients are not finite is skipped, so a NaN never reaches
 the weights; skips are counted, and too many in a row stop training with a clear message.
+
+`ComputeConfig` holds the flags of how the networks compute (precision, memory layout, compiling).
 """
+from dataclasses import dataclass
+
 import torch
 
+from util.config import flag
 from util.errors import UserError
 
 AMP_MODES = ('off', 'fp16', 'bf16')
+
+
+@dataclass(frozen=True)
+class ComputeConfig:
+    """How the networks compute: each field is the flag of its name (util/config.py). None of them
+    changes a checkpoint: a run may be resumed or tested with others."""
+    amp: str = flag('auto', 'mixed precision: auto trains in bf16 on a GPU that runs it natively, else in fp32 (on '
+                            'every CPU, so that results do not depend on the CPU), and runs inference in fp32 '
+                            'everywhere (exact outputs); bf16/fp16 ask for speed', ('auto', *AMP_MODES))
+    channels_last: bool = flag(False, 'channels-last memory format for networks and images (faster on tensor cores)')
+    compile: bool = flag(False, 'torch.compile the networks (slow first step)')
 
 
 def bf16_supported(device):
