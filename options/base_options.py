@@ -11,7 +11,7 @@ from util.config import add_flags
 from util.precision import ComputeConfig
 from util.errors import UserError
 from .presets import PRESETS, check_preset, preset_values
-from .run_options import RECORD, check_architecture, load_architecture, load_test_geometry, save_record
+from .run_options import RECORD, architecture, check_architecture, load_record, save_record, tool_geometry
 
 
 def set_known_defaults(parser, values):
@@ -122,8 +122,8 @@ class BaseOptions:
         opt, _ = parser.parse_known_args(args)
         stored, geometry = {}, {}
         if not self.isTrain and opt.model != 'test':  # --model test rebuilds one generator from its file
-            stored = load_architecture(opt.checkpoints_dir, opt.name)
-            geometry = load_test_geometry(opt.checkpoints_dir, opt.name)
+            record = load_record(opt.checkpoints_dir, opt.name)
+            stored, geometry = architecture(record), tool_geometry(record)
 
         def set_defaults():
             nonlocal opt

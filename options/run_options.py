@@ -41,8 +41,8 @@ def save_record(opt, path, **overrides):
     atomic_write_text(path, json.dumps(values, indent=1, default=str) + '\n')
 
 
-def load_architecture(checkpoints_dir, name):
-    """The ARCHITECTURE options a run folder records ({} when it has no train_opt.json)."""
+def load_record(checkpoints_dir, name):
+    """The options a run folder records ({} when it has no train_opt.json)."""
     path = record_path(checkpoints_dir, name)
     if not os.path.isfile(path):
         return {}
@@ -54,19 +54,19 @@ def load_architecture(checkpoints_dir, name):
     except (OSError, ValueError) as e:
         raise UserError(f'cannot read {path} ({e}): restore it from the run, or delete it and give the '
                         f'architecture flags the run was trained with')
+    return values
+
+
+def architecture(values):
+    """The ARCHITECTURE options of a run's record."""
     return {k: values[k] for k in ARCHITECTURE if k in values}
 
 
-def load_test_geometry(checkpoints_dir, name):
+def tool_geometry(values):
     """The frame size a run's tools translate at, where its record decides it: a `--preset
     official` run (trained here or imported) is tested as the official code tests, on whole frames
     resized to its training crop (fine_size x 2*fine_size), so {'load_size': crop, 'crop_size':
     crop}; {} for any other run. Defaults only: --load_size/--crop_size on the command line win."""
-    path = record_path(checkpoints_dir, name)
-    if not os.path.isfile(path):
-        return {}
-    with open(path, encoding='utf-8') as f:
-        values = json.load(f)  # load_architecture has read it already: a broken file stopped there
     if values.get('preset') != 'official' or values.get('crop_size') is None:
         return {}
     h, w = size_hw(values['crop_size'])  # JSON keeps HxW as [h, w]
