@@ -7,6 +7,8 @@ the correlation of sigma with the cycle error.
   its first columns);
 - `evaluate_checkpoint`: one row for the checkpoint loaded in a model; `compare_features`: FID,
   KID and KID's spread of two feature arrays; `CycleStats` collects the cycle metrics of a side;
+- `test_samples` picks the test images of each side, `real_features` are the Inception features
+  of the real B images among them;
 - `domain_images` reads one side of the unaligned test set, `to_unit` maps [-1, 1] to [0, 1].
 
 The generators run through a translator class that the caller passes in (inference.Translator,
@@ -17,6 +19,7 @@ import math
 import numpy as np
 from tqdm import tqdm
 
+from metrics.inception import sample_indices
 from metrics.scores import correlations, fid, kid, psnr, ssim
 
 # CSV columns, in order; the table printed shows the same.
@@ -42,6 +45,19 @@ def domain_images(dataset, side, indices):
     channels, transform = getattr(dataset, f'channels_{side}'), getattr(dataset, f'transform_{side}')
     for i in indices:
         yield transform(dataset.load_image_at(paths, i, channels, folder)[0])[None]
+
+
+def test_samples(dataset, opt):
+    """{'A': indices, 'B': indices}: at most --num_test images of each side, a sample seeded by --seed."""
+    return {side: sample_indices(len(paths), opt.num_test, opt.seed)
+            for side, paths in (('A', dataset.A_paths), ('B', dataset.B_paths))}
+
+
+def real_features(inception, dataset, indices):
+    """The Inception features of the real B images at `indices`, which every checkpoint's
+    translations are compared with."""
+    images = (to_unit(x[0]) for x in domain_images(dataset, 'B', indices))
+    return inception.extract(images, total=len(indices), desc='features of real B')
 
 
 class CycleStats:

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import metrics  # noqa: E402
 from data import TEST_READING, create_dataset  # noqa: E402
 from inference import Translator  # noqa: E402
-from metrics.evaluation import COLUMNS, compare_features, domain_images, evaluate_checkpoint, to_unit  # noqa: E402
+from metrics.evaluation import COLUMNS, compare_features, evaluate_checkpoint, real_features, test_samples  # noqa: E402
 from models import create_model  # noqa: E402
 from options import replaced  # noqa: E402
 from options.evaluate_options import EvaluateOptions, add_metric_options  # noqa: E402
@@ -125,8 +125,7 @@ def evaluate_model(opt):
     opt = replaced(opt, dataset_mode='unaligned', epoch=epochs[0], **TEST_READING)
     seed_everything(opt.seed)
     dataset = create_dataset(opt)
-    samples = {side: metrics.sample_indices(len(paths), opt.num_test, opt.seed)
-               for side, paths in (('A', dataset.A_paths), ('B', dataset.B_paths))}
+    samples = test_samples(dataset, opt)
     counts = {side: len(indices) for side, indices in samples.items()}
     model = create_model(opt)
     if not all(hasattr(model, name) for name in ('netG_A', 'netG_B')):
@@ -136,8 +135,7 @@ def evaluate_model(opt):
         model.eval()
 
     inception = metrics.InceptionFeatures(model.device, opt.fid_batch_size)
-    real_features = inception.extract((to_unit(x[0]) for x in domain_images(dataset, 'B', samples['B'])),
-                                      total=counts['B'], desc='features of real B')
+    reals = real_features(inception, dataset, samples['B'])
     print(f'FID/KID of {counts["A"]} translated A images against {counts["B"]} real B images '
           f'({opt.phase}A, {opt.phase}B of {opt.dataroot}); cycle metrics on the same images')
 
@@ -146,7 +144,7 @@ def evaluate_model(opt):
         if epoch != opt.epoch:
             opt = replaced(opt, epoch=epoch)
             model.load_networks(epoch)
-        rows.append(evaluate_checkpoint(model, dataset, samples, inception, real_features, opt, Translator))
+        rows.append(evaluate_checkpoint(model, dataset, samples, inception, reals, opt, Translator))
 
     out_dir = os.path.join(opt.results_dir, opt.name)
     os.makedirs(out_dir, exist_ok=True)

@@ -12,7 +12,7 @@ import metrics
 from data import TEST_READING, create_dataset
 from data.ground_truth import exact_inverse, is_ground_truth_set
 from inference import Translator
-from metrics.evaluation import domain_images, evaluate_checkpoint, to_unit
+from metrics.evaluation import domain_images, evaluate_checkpoint, real_features, test_samples, to_unit
 from models import create_model
 from options import replaced
 from options.evaluate_options import EvaluateOptions
@@ -64,14 +64,12 @@ class Evaluator:
     def evaluate(self, name, points):
         """Yield (iteration, metrics row, seconds) for each of `points` of run `name`."""
         opt, dataset, model = self.load(name, f'iter_{points[0]}', self.opt.eval_size)
-        samples = {side: metrics.sample_indices(len(paths), opt.num_test, opt.seed)
-                   for side, paths in (('A', dataset.A_paths), ('B', dataset.B_paths))}
+        samples = test_samples(dataset, opt)
         if self.inception is None:
             self.inception = metrics.InceptionFeatures(model.device, opt.fid_batch_size)
         key = (dataset.dir_B, tuple(samples['B']), opt.output_nc)
         if key not in self.real_features:
-            images = (to_unit(x[0]) for x in domain_images(dataset, 'B', samples['B']))
-            self.real_features[key] = self.inception.extract(images, total=len(samples['B']), desc='features of real B')
+            self.real_features[key] = real_features(self.inception, dataset, samples['B'])
         count = min(len(samples['A']), len(samples['B']))
         opt = replaced(opt, kid_subset_size=self.opt.kid_subset_size or max(2, count // 2))
         for point in points:
