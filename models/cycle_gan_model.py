@@ -17,11 +17,22 @@ models/legacy.py reads those runs. rec_A = G_B(G_A(A)) is the cycle reconstructi
     D loss = 0.5 * (GAN(D(real), 1) + GAN(D(pool(fake)), 0)), pools of 50.
 Generators: ResNet with 9 (or 6) blocks (`--netG`); discriminators: 70x70 PatchGAN (`--netD basic`).
 """
+from dataclasses import dataclass
+
+from util.config import add_flags, flag, from_options
 from util.errors import UserError
 from util.image_pool import ImagePool
 from .base_model import BaseModel
 from .generators import define_resnet_generator
 from .losses import l1
+
+
+@dataclass(frozen=True)
+class CycleGANLosses:
+    """The weights of CycleGAN's objective (the module docstring); each field is a training flag."""
+    lambda_A: float = flag(10.0, 'cycle loss weight, A -> B -> A')
+    lambda_B: float = flag(10.0, 'cycle loss weight, B -> A -> B')
+    lambda_identity: float = flag(0.5, 'identity loss, as a fraction of the cycle weights (0 = off)')
 
 
 class CycleGANModel(BaseModel):
@@ -33,16 +44,14 @@ class CycleGANModel(BaseModel):
         # As in the reference code: dropout is off for CycleGAN, and the flag only keeps it off.
         parser.add_argument('--no_dropout', action='store_true', default=True, help='no dropout in the generators')
         if is_train:
-            parser.add_argument('--lambda_A', type=float, default=10.0, help='cycle loss weight, A -> B -> A')
-            parser.add_argument('--lambda_B', type=float, default=10.0, help='cycle loss weight, B -> A -> B')
-            parser.add_argument('--lambda_identity', type=float, default=0.5,
-                                help='identity loss, as a fraction of the cycle weights (0 = off)')
+            add_flags(parser, CycleGANLosses)
         return parser
 
     def __init__(self, opt):
         super().__init__(opt)
         self.visual_names = ['real_A', 'fake_B', 'rec_A', 'real_B', 'fake_A', 'rec_B']
-        use_identity = self.isTrain and opt.lambda_identity > 0
+        self.weights = from_options(CycleGANLosses, opt) if self.isTrain else None
+        use_identity = self.isTrain and self.weights.lambda_identity > 0
         if use_identity:
             self.visual_names += ['idt_B', 'idt_A']
         self.model_names = ['G_A', 'G_B', 'D_A', 'D_B'] if self.isTrain else ['G_A', 'G_B']
@@ -77,16 +86,16 @@ class CycleGANModel(BaseModel):
 
     def generator_loss(self, D_A, D_B):
         """{name: loss} of the generator step, in the order they are summed."""
-        opt = self.opt
+        w = self.weights
         losses = {'G_A': self.criterionGAN(D_B(self.fake_B), True),
                   'G_B': self.criterionGAN(D_A(self.fake_A), True),
-                  'cycle_A': opt.lambda_A * l1(self.rec_A, self.real_A),
-                  'cycle_B': opt.lambda_B * l1(self.rec_B, self.real_B)}
-        if opt.lambda_identity > 0:
+                  'cycle_A': w.lambda_A * l1(self.rec_A, self.real_A),
+                  'cycle_B': w.lambda_B * l1(self.rec_B, self.real_B)}
+        if w.lambda_identity > 0:
             self.idt_A = self.netG_A(self.real_B).fake
             self.idt_B = self.netG_B(self.real_A).fake
-            losses['idt_A'] = opt.lambda_B * opt.lambda_identity * l1(self.idt_A, self.real_B)
-            losses['idt_B'] = opt.lambda_A * opt.lambda_identity * l1(self.idt_B, self.real_A)
+            losses['idt_A'] = w.lambda_B * w.lambda_identity * l1(self.idt_A, self.real_B)
+            losses['idt_B'] = w.lambda_A * w.lambda_identity * l1(self.idt_B, self.real_A)
         return losses
 
     def optimize_parameters(self):

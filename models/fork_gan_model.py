@@ -45,10 +45,12 @@ Where the official code and the earlier PyTorch port disagree, the official choi
 default and the port's is a flag: --lambda_percep 20, --noise_on translation, --dilation 2,
 --upsample bilinear, --pool_mode per_output.
 """
+from dataclasses import dataclass
+
 import torch
 
 from util import distributed
-from util.config import add_flags, from_options
+from util.config import add_flags, flag, from_options
 from util.image_pool import ImagePool, PairPool
 from .base_model import BaseModel
 from .discriminators import DomainClassifier
@@ -61,21 +63,25 @@ DISCRIMINATORS = ['D_A', 'D_B', 'D_rec_A', 'D_rec_B', 'D_ref_A', 'D_ref_B']
 SLOT_PAIRS = [('D_A', 'D_B', 'fake'), ('D_rec_A', 'D_rec_B', 'rec'), ('D_ref_A', 'D_ref_B', 'ref')]
 
 
+@dataclass(frozen=True)
+class ForkGANLosses:
+    """The weights of ForkGAN's objective (the module docstring); each field is a training flag."""
+    lambda_gan: float = flag(1.0, 'weight of each of the six adversarial terms (official: 0.5 per discriminator x '
+                                  'its 2 discriminators per slot = 1; this model before: 0.5)')
+    lambda_A: float = flag(10.0, 'cycle L1 weight, A -> B -> A')
+    lambda_B: float = flag(10.0, 'cycle L1 weight, B -> A -> B')
+    lambda_rec: float = flag(10.0, 'reconstruction L1 weight')
+    lambda_percep: float = flag(1.0, 'channel-mean L1 between encodings (official 1; the earlier port 20)')
+    lambda_cls: float = flag(1.0, 'adversarial domain-classifier weight')
+
+
 class ForkGANModel(BaseModel):
     @staticmethod
     def modify_commandline_options(parser, is_train=True):
         parser.set_defaults(dataset_mode='unaligned', netD='ms2')
         add_flags(parser, ForkGeneratorConfig, n_blocks_enc=5, dilation=1, upsample='transposed')
         if is_train:
-            parser.add_argument('--lambda_gan', type=float, default=1.0,
-                                help='weight of each of the six adversarial terms (official: 0.5 per discriminator '
-                                     'x its 2 discriminators per slot = 1; this model before: 0.5)')
-            parser.add_argument('--lambda_A', type=float, default=10.0, help='cycle L1 weight, A -> B -> A')
-            parser.add_argument('--lambda_B', type=float, default=10.0, help='cycle L1 weight, B -> A -> B')
-            parser.add_argument('--lambda_rec', type=float, default=10.0, help='reconstruction L1 weight')
-            parser.add_argument('--lambda_percep', type=float, default=1.0,
-                                help='channel-mean L1 between encodings (official 1; the earlier port 20)')
-            parser.add_argument('--lambda_cls', type=float, default=1.0, help='adversarial domain-classifier weight')
+            add_flags(parser, ForkGANLosses)
             parser.add_argument('--pool_mode', type=str, default='shared', choices=['shared', 'per_output'],
                                 help='shared: one pool of --pool_size (A, B) pairs for all six discriminators (the '
                                      'official code); per_output: one pool per discriminator (the earlier port)')
@@ -86,6 +92,7 @@ class ForkGANModel(BaseModel):
         super().__init__(opt)
         self.visual_names = ['real_A', 'fake_B', 'ref_B', 'cyc_A', 'rec_A', 'real_B', 'fake_A', 'ref_A', 'cyc_B', 'rec_B']
         self.model_names = ['G_A', 'G_B'] + (DISCRIMINATORS + ['C'] if self.isTrain else [])
+        self.weights = from_options(ForkGANLosses, opt) if self.isTrain else None
         for name in self.visual_names:
             setattr(self, name, None)
 
@@ -136,23 +143,23 @@ class ForkGANModel(BaseModel):
 
     def generator_loss(self, D, C):
         """{name: loss} of the generator step, in the order they are summed."""
-        opt, gan = self.opt, self.criterionGAN
+        w, gan = self.weights, self.criterionGAN
         return {
-            'G_A': opt.lambda_gan * gan(D['D_B'](self.fake_B), True),
-            'G_B': opt.lambda_gan * gan(D['D_A'](self.fake_A), True),
-            'G_rec_A': opt.lambda_gan * gan(D['D_rec_A'](self.rec_A), True),
-            'G_rec_B': opt.lambda_gan * gan(D['D_rec_B'](self.rec_B), True),
-            'G_ref_A': opt.lambda_gan * gan(D['D_ref_A'](self.ref_A), True),
-            'G_ref_B': opt.lambda_gan * gan(D['D_ref_B'](self.ref_B), True),
-            'cycle_A': opt.lambda_A * l1(self.cyc_A, self.real_A),
-            'cycle_B': opt.lambda_B * l1(self.cyc_B, self.real_B),
-            'rec_A': opt.lambda_rec * l1(self.rec_A, self.real_A),
-            'rec_B': opt.lambda_rec * l1(self.rec_B, self.real_B),
-            'percep': opt.lambda_percep * (channel_mean_l1(self.enc_A, self.enc_fake_B)
-                                           + channel_mean_l1(self.enc_B, self.enc_fake_A)),
+            'G_A': w.lambda_gan * gan(D['D_B'](self.fake_B), True),
+            'G_B': w.lambda_gan * gan(D['D_A'](self.fake_A), True),
+            'G_rec_A': w.lambda_gan * gan(D['D_rec_A'](self.rec_A), True),
+            'G_rec_B': w.lambda_gan * gan(D['D_rec_B'](self.rec_B), True),
+            'G_ref_A': w.lambda_gan * gan(D['D_ref_A'](self.ref_A), True),
+            'G_ref_B': w.lambda_gan * gan(D['D_ref_B'](self.ref_B), True),
+            'cycle_A': w.lambda_A * l1(self.cyc_A, self.real_A),
+            'cycle_B': w.lambda_B * l1(self.cyc_B, self.real_B),
+            'rec_A': w.lambda_rec * l1(self.rec_A, self.real_A),
+            'rec_B': w.lambda_rec * l1(self.rec_B, self.real_B),
+            'percep': w.lambda_percep * (channel_mean_l1(self.enc_A, self.enc_fake_B)
+                                         + channel_mean_l1(self.enc_B, self.enc_fake_A)),
             # The encoders try to hide where the content came from.
-            'G_cls': opt.lambda_cls * 0.5 * (domain_classification_loss(C(self.enc_fake_A), 'A')
-                                             + domain_classification_loss(C(self.enc_fake_B), 'B')),
+            'G_cls': w.lambda_cls * 0.5 * (domain_classification_loss(C(self.enc_fake_A), 'A')
+                                           + domain_classification_loss(C(self.enc_fake_B), 'B')),
         }
 
     def classifier_loss(self):

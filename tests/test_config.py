@@ -12,6 +12,8 @@ from data.base_dataset import Geometry, ImageSize
 from data.unaligned_dataset import UnalignedDataset
 from models import create_model
 from models.au_gan_model import AUGANLosses
+from models.cycle_gan_model import CycleGANLosses
+from models.fork_gan_model import ForkGANLosses
 from models.discriminators import DiscriminatorConfig
 from models.generators import ForkGenerator, ForkGeneratorConfig
 from models.persistence import build_network, check_config, describe
@@ -27,14 +29,20 @@ def au_gan(tmp_path, *flags):
                                 save=False)
 
 
-def test_every_loss_weight_is_a_training_flag_with_the_fields_default_and_help(tmp_path):
-    opt = au_gan(tmp_path)
+@pytest.mark.parametrize('model, losses', [('au_gan', AUGANLosses), ('fork_gan', ForkGANLosses),
+                                            ('cycle_gan', CycleGANLosses)])
+def test_every_loss_weight_is_a_training_flag_with_the_fields_default_and_help(tmp_path, model, losses):
+    args = ['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), '--model', model, '--ngf', '4',
+            '--ndf', '4', '--gpu_ids', '-1']
     parser = TrainOptions()
-    parser.gather_options(['--dataroot', str(tmp_path), *TINY])
+    opt = parser.parse(args, save=False)
     actions = {a.dest: a for a in parser.parser._actions}
-    for f in dataclasses.fields(AUGANLosses):
+    for f in dataclasses.fields(losses):
         assert actions[f.name].default == f.default and actions[f.name].help == f.metadata['help'], f.name
-    assert from_options(AUGANLosses, opt) == AUGANLosses()
+    assert from_options(losses, opt) == losses()
+    changed = {f.name: 0.25 for f in dataclasses.fields(losses)}
+    opt = TrainOptions().parse([*args, *(x for k in changed for x in ('--' + k, '0.25'))], save=False)
+    assert create_model(opt).weights == losses(**changed)
 
 
 def test_the_model_trains_with_the_weights_given(tmp_path):
