@@ -6,11 +6,16 @@ applied at each stage of option parsing (base flags, the model's, the dataset's)
 stage adds flags the earlier ones do not know.
 
 `official` is the official AU-GAN code (github jgkwak95/AU-GAN, AUGAN.py/models.py/ops.py and
-main.py's defaults), flag by flag; docs/models.md has the same table with the reasons.
+main.py's defaults), flag by flag; docs/models.md has the same table with the reasons. Its
+components are typed configurations (generator, discriminators, loss weights, geometry), spread
+into the table by their fields, which are the flags' names.
 """
 from dataclasses import asdict
 
 from data.base_dataset import ImageSize
+from data.base_dataset import Geometry
+from models.au_gan_model import AUGANLosses
+from models.discriminators import DiscriminatorConfig
 from models.generators import ForkGeneratorConfig
 from util.errors import UserError
 
@@ -28,21 +33,22 @@ OFFICIAL_NETWORKS = {
     # G_A alone: a 4-block T-net read alone, and the uncertainty head
     'n_blocks_T': 4, 't_net_concat': False, 'uncertainty': 'exp',
     # two two-path discriminators per domain, ndf / 2 = 32 wide each
-    'ndf': 64, 'netD': 'augan',
+    **asdict(DiscriminatorConfig(ndf=64, netD='augan', norm='instance')),
     'init_type': 'normal', 'init_gain': 0.02,
 }
 
 OFFICIAL_TRAIN = {
     **OFFICIAL_NETWORKS,
-    # losses: LSGAN; the adversarial term summed over the two discriminators; L1 weights 10
-    'gan_mode': 'lsgan', 'lambda_gan': 2.0, 'lambda_B': 10.0, 'lambda_rec': 10.0, 'lambda_fm': 1.0,
-    'lambda_conf': 1.0, 'lambda_identity': 0.0,
-    # discriminators: each domain's loss summed over its two discriminators; one pool of 50
-    # (fake_A, fake_B) pairs, one coin per pair
-    'lambda_D': 2.0, 'pool_size': 50, 'pool_mode': 'shared',
+    # losses: LSGAN; the adversarial term summed over the two discriminators, and each domain's
+    # discriminator loss over its two; L1 weights 10; the uncertainty loss's w 5; no identity loss
+    'gan_mode': 'lsgan',
+    **asdict(AUGANLosses(lambda_gan=2.0, lambda_A=10.0, lambda_B=10.0, lambda_rec=10.0, lambda_fm=1.0, lambda_conf=1.0,
+                         conf_residual_weight=5.0, lambda_D=2.0, lambda_identity=0.0)),
+    # one pool of 50 (fake_A, fake_B) pairs, one coin per pair
+    'pool_size': 50, 'pool_mode': 'shared',
     # data: frames resized to 286x572, random 256x512 crops, flips; epochs of min(|A|, |B|) pairs
-    'load_size': ImageSize(286, 572), 'crop_size': ImageSize(256, 512), 'preprocess': 'resize_and_crop',
-    'no_flip': False, 'epoch_length': 'min', 'batch_size': 1,
+    **asdict(Geometry(ImageSize(286, 572), ImageSize(256, 512), 'resize_and_crop', no_flip=False)),
+    'epoch_length': 'min', 'batch_size': 1,
     # schedule: Adam 2e-4, beta1 0.5; 20 epochs, the last 10 decaying as the official code does
     'lr': 0.0002, 'beta1': 0.5, 'n_epochs': 10, 'n_epochs_decay': 10, 'lr_policy': 'linear_official',
     # TensorFlow 1's Adam (epsilon on the uncorrected sqrt(v)), as the official code trains
@@ -52,7 +58,7 @@ OFFICIAL_TRAIN = {
 OFFICIAL_TEST = {
     **OFFICIAL_NETWORKS,
     # whole frames resized to 256x512, as the official test phase feeds them
-    'load_size': ImageSize(256, 512), 'crop_size': ImageSize(256, 512), 'preprocess': 'resize',
+    **asdict(Geometry(ImageSize(256, 512), ImageSize(256, 512), 'resize')),
 }
 
 PRESETS = {'official': {True: OFFICIAL_TRAIN, False: OFFICIAL_TEST}}
