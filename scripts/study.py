@@ -73,6 +73,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse  # noqa: E402
+import os  # noqa: E402
 import shlex  # noqa: E402
 
 from study.configs import DEFAULT_COMMON, check_options  # noqa: E402
@@ -120,7 +121,13 @@ def parse_args(args):
 def main(args=None):
     argv = sys.argv[1:] if args is None else [str(a) for a in args]
     opt = parse_args(argv)
-    run_study(opt, shlex.join(['python', 'scripts/study.py', *argv]))
+    run_study(opt, recorded_command(argv))
+
+
+def recorded_command(argv):
+    """The command that study.md says made it, with absolute paths relative to the working
+    directory (the repository), so that the record names no one machine's folders."""
+    return shlex.join(['python', 'scripts/study.py', *(os.path.relpath(a) if os.path.isabs(a) else a for a in argv)])
 
 
 if __name__ == '__main__':

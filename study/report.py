@@ -101,7 +101,7 @@ def write_markdown(path, opt, configs, results, records, command):
     lines = [f'# Quality study: {os.path.basename(os.path.normpath(opt.out))}', '',
              f'Made by `{command}` on {datetime.date.today().isoformat()}.', '',
              f'Machine: {machine(opt.gpu_ids)}.', '',
-             f'Every configuration trained {opt.iters} iterations with seed {opt.seed} on {opt.dataroot}, '
+             f'Every configuration trained {opt.iters} iterations with seed {opt.seed} on {os.path.relpath(opt.dataroot)}, '
              f'with the common flags `{shlex.join(opt.common)}` and then its own. Evaluated at iterations '
              f'{", ".join(map(str, opt.eval_at))} on test frames {opt.eval_size} px high.', '',
              'FID and KID compare the A->B translations with real B images. KID is the mean and ± its standard '

@@ -184,3 +184,12 @@ def test_a_row_cut_short_by_an_interruption_is_dropped(tmp_path):
     path.write_text('config,iteration\n')
     with pytest.raises(UserError, match='other columns'):
         report.read_results(path)
+
+
+def test_the_recorded_command_names_no_machines_folders(tmp_path, monkeypatch):
+    repo = tmp_path / 'repo'
+    repo.mkdir()
+    monkeypatch.chdir(repo)
+    command = cli.recorded_command(['--dataroot', str(tmp_path / 'shared' / 'daynight'), '--out', 'studies/x',
+                                    '--common', '--ngf 16'])
+    assert command == "python scripts/study.py --dataroot ../shared/daynight --out studies/x --common '--ngf 16'"
