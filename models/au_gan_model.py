@@ -36,7 +36,7 @@ from util.util import heatmap
 from .base_model import BaseModel
 from .generators import ForkGenerator, ForkGeneratorConfig
 from .instance_level import add_instance_options, instance_terms
-from .losses import channel_mean_l1, l1, uncertainty_cycle_loss
+from .losses import channel_mean_l1, identity_losses, l1, uncertainty_cycle_loss
 
 
 @dataclass(frozen=True)
@@ -151,8 +151,7 @@ class AUGANModel(BaseModel):
         if w.lambda_identity > 0:
             self.idt_A = self.netG_A(self.real_B, reconstruct=False, uncertainty=False).fake
             self.idt_B = self.netG_B(self.real_A, reconstruct=False).fake
-            losses['idt_A'] = w.lambda_B * w.lambda_identity * l1(self.idt_A, self.real_B)
-            losses['idt_B'] = w.lambda_A * w.lambda_identity * l1(self.idt_B, self.real_A)
+            losses.update(identity_losses(w, self.idt_A, self.real_B, self.idt_B, self.real_A))
         return losses
 
     def optimize_parameters(self):

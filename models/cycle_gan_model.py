@@ -24,7 +24,7 @@ from util.errors import UserError
 from util.image_pool import ImagePool
 from .base_model import BaseModel
 from .generators import define_resnet_generator
-from .losses import l1
+from .losses import identity_losses, l1
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,7 @@ class CycleGANModel(BaseModel):
         if w.lambda_identity > 0:
             self.idt_A = self.netG_A(self.real_B).fake
             self.idt_B = self.netG_B(self.real_A).fake
-            losses['idt_A'] = w.lambda_B * w.lambda_identity * l1(self.idt_A, self.real_B)
-            losses['idt_B'] = w.lambda_A * w.lambda_identity * l1(self.idt_B, self.real_A)
+            losses.update(identity_losses(w, self.idt_A, self.real_B, self.idt_B, self.real_A))
         return losses
 
     def optimize_parameters(self):

@@ -77,6 +77,14 @@ def domain_classification_loss(logits, domain):
     return F.binary_cross_entropy_with_logits(logits.float(), target)
 
 
+def identity_losses(weights, idt_A, real_B, idt_B, real_A):
+    """CycleGAN's identity terms, {'idt_A', 'idt_B'}: a generator given an image of its target
+    domain should return it, weighted by lambda_identity times that domain's cycle weight:
+        lambda_B * lambda_identity * L1(G_A(x_B), x_B) + lambda_A * lambda_identity * L1(G_B(x_A), x_A)"""
+    return {'idt_A': weights.lambda_B * weights.lambda_identity * l1(idt_A, real_B),
+            'idt_B': weights.lambda_A * weights.lambda_identity * l1(idt_B, real_A)}
+
+
 def as_floats(losses):
     """{name: float} of a training step's {name: tensor}. This synchronises with the device: call it
     only when logging."""
