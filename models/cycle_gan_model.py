@@ -23,7 +23,7 @@ from util.config import add_flags, flag, from_options
 from util.errors import UserError
 from util.image_pool import ImagePool
 from .base_model import BaseModel
-from .generators import define_resnet_generator
+from .generators import ResnetGeneratorConfig, define_resnet_generator
 from .losses import identity_losses, l1
 
 
@@ -39,8 +39,7 @@ class CycleGANModel(BaseModel):
     @staticmethod
     def modify_commandline_options(parser, is_train=True):
         parser.set_defaults(dataset_mode='unaligned')
-        parser.add_argument('--netG', type=str, default='resnet_9blocks', choices=['resnet_9blocks', 'resnet_6blocks'],
-                            help='generator architecture')
+        add_flags(parser, ResnetGeneratorConfig)  # --netG
         # As in the reference code: dropout is off for CycleGAN, and the flag only keeps it off.
         parser.add_argument('--no_dropout', action='store_true', default=True, help='no dropout in the generators')
         if is_train:
@@ -58,11 +57,9 @@ class CycleGANModel(BaseModel):
         for name in self.visual_names:
             setattr(self, name, None)
 
-        def generator(in_nc, out_nc):
-            return self.init_net(define_resnet_generator(opt.netG, in_nc, out_nc, opt.ngf, opt.norm, not opt.no_dropout))
-
-        self.netG_A = generator(opt.input_nc, opt.output_nc)
-        self.netG_B = generator(opt.output_nc, opt.input_nc)
+        config = from_options(ResnetGeneratorConfig, opt)
+        self.netG_A = self.init_net(define_resnet_generator(opt.input_nc, opt.output_nc, config))
+        self.netG_B = self.init_net(define_resnet_generator(opt.output_nc, opt.input_nc, config))
         if not self.isTrain:
             return
         if use_identity and opt.input_nc != opt.output_nc:

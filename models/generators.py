@@ -274,8 +274,23 @@ class ResnetGenerator(Checkpointable, nn.Module):
         return self.forward(x).fake
 
 
-def define_resnet_generator(netG, input_nc, output_nc, ngf, norm, use_dropout):
-    blocks = {'resnet_9blocks': 9, 'resnet_6blocks': 6}
-    if netG not in blocks:
-        raise UserError(f'unknown --netG {netG!r}: use resnet_9blocks or resnet_6blocks')
-    return ResnetGenerator(input_nc, output_nc, ngf, norm, blocks[netG], use_dropout)
+RESNET_BLOCKS = {'resnet_9blocks': 9, 'resnet_6blocks': 6}
+
+
+@dataclass(frozen=True)
+class ResnetGeneratorConfig:
+    """CycleGAN's generator, as its flags give it (util/config.py). --ngf and --norm are the base
+    options'; --no_dropout is cycle_gan's own switch, on by default as in the reference code (so
+    not a flag field: a switch made from a field is off by default)."""
+    netG: str = flag('resnet_9blocks', 'generator architecture', tuple(RESNET_BLOCKS))
+    ngf: int = 64
+    norm: str = 'instance'
+    no_dropout: bool = True
+
+
+def define_resnet_generator(input_nc, output_nc, config=ResnetGeneratorConfig()):
+    """The ResNet generator that `config` describes (its file records n_blocks and use_dropout)."""
+    if config.netG not in RESNET_BLOCKS:
+        raise UserError(f'unknown --netG {config.netG!r}: use resnet_9blocks or resnet_6blocks')
+    return ResnetGenerator(input_nc, output_nc, config.ngf, config.norm, RESNET_BLOCKS[config.netG],
+                           not config.no_dropout)

@@ -15,7 +15,7 @@ from models.au_gan_model import AUGANLosses
 from models.cycle_gan_model import CycleGANLosses
 from models.fork_gan_model import ForkGANLosses
 from models.discriminators import DiscriminatorConfig
-from models.generators import ForkGenerator, ForkGeneratorConfig
+from models.generators import ForkGenerator, ForkGeneratorConfig, ResnetGeneratorConfig
 from models.persistence import build_network, check_config, describe
 from options.presets import OFFICIAL_GENERATOR, OFFICIAL_TRAIN
 from options.train_options import TrainOptions
@@ -160,3 +160,17 @@ def test_the_discriminators_are_built_from_their_config(tmp_path):
     assert saved['class'] == 'MultiscaleDiscriminator'
     assert {k: saved['kwargs'][k] for k in ('ndf', 'n_layers', 'norm', 'num_D')} == {'ndf': 6, 'n_layers': 2,
                                                                                      'norm': 'batch', 'num_D': 2}
+
+
+def test_cycle_gans_generator_is_built_from_its_config(tmp_path):
+    parser = TrainOptions()
+    opt = parser.parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), '--model', 'cycle_gan',
+                        '--netG', 'resnet_6blocks', '--ngf', '4', '--ndf', '4', '--gpu_ids', '-1'], save=False)
+    field = dataclasses.fields(ResnetGeneratorConfig)[0]
+    action = next(a for a in parser.parser._actions if a.dest == 'netG')
+    assert (action.default, action.help, tuple(action.choices)) == (field.default, field.metadata['help'],
+                                                                    field.metadata['choices'])
+    config = from_options(ResnetGeneratorConfig, opt)
+    assert config == ResnetGeneratorConfig('resnet_6blocks', 4, 'instance', True)
+    saved = describe(create_model(opt).netG_A)
+    assert saved['class'] == 'ResnetGenerator' and saved['kwargs']['n_blocks'] == 6 and not saved['kwargs']['use_dropout']

@@ -9,7 +9,7 @@ from PIL import Image
 import train
 from conftest import REPO, parse_page, read_losses
 from models.discriminators import NLayerDiscriminator
-from models.generators import define_resnet_generator
+from models.generators import ResnetGeneratorConfig, define_resnet_generator
 from models.layers import count_parameters
 
 spec = importlib.util.spec_from_file_location('test_entry', REPO / 'test.py')  # 'test' is a stdlib package
@@ -79,7 +79,7 @@ def test_model_test_runs_one_generator_from_its_file(tmp_path, tiny_root, suffix
 
 def test_reference_parameter_counts():
     # pytorch-CycleGAN-and-pix2pix at ngf = ndf = 64, RGB: ResNet-9 generator 11.378 M, PatchGAN 2.765 M
-    assert count_parameters(define_resnet_generator('resnet_9blocks', 3, 3, 64, 'instance', False)) == 11378179
+    assert count_parameters(define_resnet_generator(3, 3, ResnetGeneratorConfig(no_dropout=False))) == 11378179
     assert count_parameters(NLayerDiscriminator(3, 64, 3, 'instance')) == 2764737
 
 
