@@ -12,7 +12,9 @@ command line defines for several components (--ngf and --norm are the base optio
 leaves it alone and `from_options` reads it all the same. A configuration may hold more than its
 flags set: `from_options(Config, opt, **values)` gives those.
 
-(models/au_gan_model.AUGANLosses and models/generators.ForkGeneratorConfig; see issue 21.)
+The configurations: each model's loss weights (AUGANLosses, ForkGANLosses, CycleGANLosses), the
+generators' (ForkGeneratorConfig, ResnetGeneratorConfig), DiscriminatorConfig, the data's
+Geometry and ComputeConfig; docs/overview.md, "How a flag reaches the code", follows one.
 """
 from dataclasses import field, fields
 
