@@ -133,7 +133,7 @@ class BaseDataset(data.Dataset, abc.ABC):
         (the list of `folder`) is used instead.
         """
         path = paths[index]
-        if getattr(self.opt, 'bad_images', 'error') != 'skip':
+        if self.opt.bad_images != 'skip':
             return load_image(path, channels), path
         bad = self.__dict__.setdefault('_bad_paths', set())
         last_error = None

@@ -29,7 +29,7 @@ def make_opt(tmp_path, **kw):
     opt = dict(name="run", checkpoints_dir=str(tmp_path / "ckpt"), display_id=0,
                display_server="http://localhost", display_port=8097, display_env="main",
                display_ncols=4, display_winsize=64, no_html=False, use_wandb=False,
-               wandb_project="au-gan-test", isTrain=True)
+               wandb_project="au-gan-test", isTrain=True, phase="train")
     opt.update(kw)
     return argparse.Namespace(**opt)
 

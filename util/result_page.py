@@ -36,8 +36,7 @@ def save_images(webpage, visuals, image_path, aspect_ratio=1.0, width=256, capti
 def add_run_options(webpage, opt):
     """Add the run's resolved options, as saved beside its checkpoints, as collapsed sections:
     `<phase>_opt.txt`, and on a test page `train_opt.txt` too (how the model was trained)."""
-    phase = getattr(opt, "phase", "train")
-    phases = [phase] if getattr(opt, "isTrain", True) else [phase, "train"]
+    phases = [opt.phase] if opt.isTrain else [opt.phase, "train"]
     add_options_files(webpage, os.path.join(opt.checkpoints_dir, opt.name), phases)
 
 

@@ -50,9 +50,8 @@ def sinks_from_options(opt, resume=False, precision=None):
     run_dir = os.path.join(opt.checkpoints_dir, opt.name)
     log_path = os.path.join(run_dir, "loss_log.txt")
     plot_path = os.path.join(run_dir, "loss_plot.png")
-    # Flags a hand-made namespace may leave out (TrainOptions always sets them): their defaults.
-    phase = getattr(opt, "phase", "train")
-    start_server = bool(getattr(opt, "display_start_server", False))
+    phase = opt.phase
+    start_server = bool(getattr(opt, "display_start_server", False))  # a training flag; Visualizer may get test options
 
     history = LossHistory.from_log(log_path) if resume else LossHistory()
     sinks = [history, LossLogFile(log_path, precision), LossPlot(plot_path, opt.name, history)]
