@@ -51,6 +51,8 @@ class BaseOptions:
     isTrain = None  # set by the subclasses
     description = 'AU-GAN: asymmetric and uncertainty-aware unpaired image translation'
     redefines = ()  # shared flags that this tool defines with its own meaning (SharedFlags)
+    at_least_one = ('batch_size', 'load_size', 'crop_size', 'ngf', 'ndf')  # checked by validate
+    at_least_zero = ('num_threads',)
 
     def initialize(self, parser):
         shared = SharedFlags(parser, self.redefines)
@@ -183,8 +185,8 @@ class BaseOptions:
     def validate(self, opt):
         """Reject option combinations that would only fail later, deep inside a run."""
         self.require_input(opt)
-        require_at_least(opt, 1, 'batch_size', 'load_size', 'crop_size', 'ngf', 'ndf')
-        require_at_least(opt, 0, 'num_threads')
+        require_at_least(opt, 1, *self.at_least_one)
+        require_at_least(opt, 0, *self.at_least_zero)
 
     def require_input(self, opt):
         """A one-line error when the command was given nothing to read."""

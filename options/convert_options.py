@@ -9,13 +9,14 @@ import os
 
 from data.base_dataset import parse_size
 from util.errors import UserError
-from .base_options import require_at_least
 from .test_options import TestOptions
 
 
 class ConvertOptions(TestOptions):
     description = 'Translate images, folders, lists and videos with a trained model'
     redefines = ('--dataroot', '--direction', '--results_dir', '--load_size', '--num_threads')  # mean other things here
+    at_least_one = ('batch_size', 'ngf', 'ndf')
+    at_least_zero = ('load_size', 'num_threads', 'tile', 'tile_overlap')  # --load_size 0: full resolution
 
     def initialize(self, parser):
         parser = super().initialize(parser)
@@ -50,12 +51,12 @@ class ConvertOptions(TestOptions):
         parser.set_defaults(phase='convert')
         return parser
 
-    def validate(self, opt):
-        # No --dataroot here, so BaseOptions.validate's checks are repeated without it.
+    def require_input(self, opt):
         if opt.input is None:
             raise UserError('--input is required: an image, a video, a folder of images or a .txt list of paths')
-        require_at_least(opt, 1, 'batch_size', 'ngf', 'ndf')
-        require_at_least(opt, 0, 'load_size', 'num_threads', 'tile', 'tile_overlap')
+
+    def validate(self, opt):
+        super().validate(opt)
         if opt.tile:
             # Multiples of 4 keep every tile a valid generator input on the same pixel grid.
             opt.tile = -(-opt.tile // 4) * 4

@@ -275,6 +275,8 @@ def test_bad_input_is_one_line(convert, tmp_path, capsys):
     for args, message in [([], '--input is required'),
                           (['--input', tmp_path / 'nothing'], 'does not exist'),
                           (['--input', tmp_path, '--tile', '16'], 'use a tile of at least 32 px'),
+                          (['--input', tmp_path, '--batch_size', '0'], '--batch_size must be at least 1'),
+                          (['--input', tmp_path, '--num_threads', '-1'], '--num_threads must be at least 0'),
                           (['--input', tmp_path, '--epoch', '7'], '7_net_G_A.pth')]:
         (tmp_path / 'x.png').touch()  # something to find, so that the checkpoint is what fails
         with pytest.raises(SystemExit) as exit_:
