@@ -13,6 +13,8 @@ docs/results.md); the parts:
 - `study.report`: study.csv, study.md, kid.png, ground_truth.png and the sample grids;
 - `study.error_parts`: where a translation's error against the truth lies (colour, detail or
   scene), run on its own as `python -m study.error_parts`;
+- `study.paired_bound`: what a run's generator reaches when trained on the ground-truth pairs
+  (the answer given), run on its own as `python -m study.paired_bound`;
 - `study.common`: the log lines, quiet parsing and atomic text files they share.
 
 Layering: this package uses util/, data/, models/, inference/, metrics/ and options/; only

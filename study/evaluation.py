@@ -134,11 +134,17 @@ def true_indices(dataset, indices):
 
 def truth_scores(dataset, indices, translate):
     """Mean PSNR, SSIM and edge correlation of translate(night) against the true day photo, over
-    the test night images at `indices`; the translations are quantised to 8 bits, as when saved."""
-    scores = {c: [] for c in GT_COLUMNS}
+    the test night images at `indices` (score_pairs)."""
     nights = domain_images(dataset, 'A', indices)
     days = domain_images(dataset, 'B', true_indices(dataset, indices))
-    for night, day in zip(nights, days):
+    return score_pairs(zip(nights, days), translate)
+
+
+def score_pairs(pairs, translate):
+    """{GT_COLUMNS: mean} of translate(night) against day over (night, day) pairs, each
+    (1, C, H, W) in [-1, 1]; the translations are quantised to 8 bits, as when saved."""
+    scores = {c: [] for c in GT_COLUMNS}
+    for night, day in pairs:
         fake = (to_unit(translate(night)).cpu() * 255).round() / 255
         day = to_unit(day)
         if fake.shape != day.shape:
