@@ -89,7 +89,8 @@ def scored_pairs(dataroot, size):
 
 
 def paired_bound(opt, progress=True):
-    """Train and score; [row per --eval_at] and the last translations of the first test pairs."""
+    """Train and score: [row per --eval_at], the last translations of --num_samples test pairs spread
+    over the sorted names (as the study's samples.png), and those pairs."""
     run_dir = os.path.join(opt.checkpoints_dir, opt.name)
     record = load_record(opt.checkpoints_dir, opt.name)
     geometry = Geometry(load_size=parse_size(str(record.get('load_size', opt.eval_size))),
@@ -102,6 +103,7 @@ def paired_bound(opt, progress=True):
     if not days:
         raise UserError(f'no day photos in {opt.dataroot}/trainB: --dataroot is a ground-truth set')
     tests = scored_pairs(opt.dataroot, opt.eval_size)
+    shown = [tests[i] for i in sorted({int(i) for i in np.linspace(0, len(tests) - 1, opt.num_samples).round()})]
     lr = record.get('lr', 2e-4)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, betas=(record.get('beta1', 0.5), 0.999))
     full_rate = opt.iters // 2
@@ -119,10 +121,10 @@ def paired_bound(opt, progress=True):
             net.eval()
             with torch.no_grad():
                 scores = score_pairs(tests, net.translate)
-                fakes = [to_uint8(net.translate(night)[0]) for night, _ in tests[:opt.num_samples]]
+                fakes = [to_uint8(net.translate(night)[0]) for night, _ in shown]
             net.train()
             rows.append({'iteration': it, **scores, 'train_seconds': round(time.time() - start, 1)})
-    return rows, fakes, tests[:opt.num_samples]
+    return rows, fakes, shown
 
 
 def parse(args=None):
@@ -136,7 +138,7 @@ def parse(args=None):
     parser.add_argument('--eval_at', default=None, help='comma-separated iterations to score at (default: --iters)')
     parser.add_argument('--eval_size', type=int, default=64, help='test frames are scaled to this height')
     parser.add_argument('--seed', type=int, default=1)
-    parser.add_argument('--num_samples', type=int, default=4, help='test images in samples.png')
+    parser.add_argument('--num_samples', type=int, default=4, help='test images in samples.png, spread over the sorted names')
     parser.add_argument('--out', required=True, help='folder for bound.csv and samples.png')
     opt = parser.parse_args(args)
     try:
