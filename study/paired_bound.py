@@ -20,8 +20,9 @@ below the exact inverse is what the network and the budget cost.
     python -m study.paired_bound --dataroot SET --checkpoints_dir RUNS --name au_gan --iters 6000 \\
         --eval_at 1200,3000,6000 --out studies/bound
 
-writes bound.csv (a row per --eval_at) and samples.png (night, truth, the bound's translation) in
---out and prints the table.
+writes bound.csv and samples.png in --out and prints the table: the run's own G_A (trained
+unpaired, its --epoch) scored on the same pairs, then the paired bound at each --eval_at; the
+samples show the night, the true day, the run's translation and the bound's.
 """
 import argparse
 import csv
@@ -43,7 +44,16 @@ from util.checkpoint import load_network
 from util.errors import UserError, exit_on_user_error
 from util.seeding import seed_everything
 
-COLUMNS = ['iteration', *GT_COLUMNS, 'train_seconds']
+COLUMNS = ['model', 'iteration', *GT_COLUMNS, 'train_seconds']
+
+
+def run_generator(run_dir, epoch):
+    """(the run's G_A with its trained weights, the iteration it is from)."""
+    path = os.path.join(run_dir, f'{epoch}_net_G_A.pth')
+    state, config, iteration = load_network(path)
+    net = build_network(config, path)
+    net.load_state_dict(state)
+    return net, iteration
 
 
 def fresh_generator(run_dir, epoch, record):
@@ -51,6 +61,12 @@ def fresh_generator(run_dir, epoch, record):
     path = os.path.join(run_dir, f'{epoch}_net_G_A.pth')
     net = build_network(load_network(path)[1], path)
     return init_weights(net, record.get('init_type', 'normal'), record.get('init_gain', 0.02))
+
+
+def translations(net, pairs):
+    """The network's 8-bit translations of the pairs' night images."""
+    with torch.no_grad():
+        return [to_uint8(net.translate(night)[0]) for night, _ in pairs]
 
 
 def images(folder):
@@ -89,8 +105,9 @@ def scored_pairs(dataroot, size):
 
 
 def paired_bound(opt, progress=True):
-    """Train and score: [row per --eval_at], the last translations of --num_samples test pairs spread
-    over the sorted names (as the study's samples.png), and those pairs."""
+    """Score the run's own G_A, then train and score the paired one: (rows: the run's, then one
+    per --eval_at; the grid's columns: night, true day, the run's and the paired translations of
+    --num_samples test pairs spread over the sorted names, as the study's samples.png)."""
     run_dir = os.path.join(opt.checkpoints_dir, opt.name)
     record = load_record(opt.checkpoints_dir, opt.name)
     geometry = Geometry(load_size=parse_size(str(record.get('load_size', opt.eval_size))),
@@ -108,7 +125,15 @@ def paired_bound(opt, progress=True):
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, betas=(record.get('beta1', 0.5), 0.999))
     full_rate = opt.iters // 2
     pairs = training_pairs(days, geometry, np.random.default_rng(opt.seed))
-    rows, start, fakes = [], time.time(), []
+    trained, iteration = run_generator(run_dir, opt.epoch)
+    trained.eval()
+    with torch.no_grad():
+        rows = [{'model': f'{opt.name} {opt.epoch} (unpaired)', 'iteration': iteration,
+                 **score_pairs(tests, trained.translate)}]
+    columns = [('night', [to_uint8(n[0]) for n, _ in shown]), ('true day', [to_uint8(d[0]) for _, d in shown]),
+               (f'{opt.name} {opt.epoch}', translations(trained, shown))]
+    del trained
+    start = time.time()
     for it in tqdm(range(1, opt.iters + 1), desc='paired bound', disable=not progress, mininterval=5):
         for group in optimizer.param_groups:
             group['lr'] = lr * min(1.0, (opt.iters - it + 1) / (opt.iters - full_rate + 1))
@@ -120,11 +145,11 @@ def paired_bound(opt, progress=True):
         if it in opt.eval_at:
             net.eval()
             with torch.no_grad():
-                scores = score_pairs(tests, net.translate)
-                fakes = [to_uint8(net.translate(night)[0]) for night, _ in shown]
+                rows.append({'model': 'paired bound', 'iteration': it, **score_pairs(tests, net.translate),
+                             'train_seconds': round(time.time() - start, 1)})
             net.train()
-            rows.append({'iteration': it, **scores, 'train_seconds': round(time.time() - start, 1)})
-    return rows, fakes, shown
+    columns.append((f'paired, {opt.iters} it', translations(net.eval(), shown)))
+    return rows, columns
 
 
 def parse(args=None):
@@ -132,8 +157,8 @@ def parse(args=None):
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--dataroot', required=True, help='a ground-truth set (made by scripts/study.py --ground_truth)')
     parser.add_argument('--checkpoints_dir', default='./checkpoints', help='where the run folder is')
-    parser.add_argument('--name', required=True, help="the run whose G_A's architecture is trained (not its weights)")
-    parser.add_argument('--epoch', default='latest', help='which of its G_A files records the architecture')
+    parser.add_argument('--name', required=True, help="the run whose G_A's architecture is trained afresh (and which is scored beside it)")
+    parser.add_argument('--epoch', default='latest', help='which of its G_A files: the architecture, and the unpaired translation scored beside the bound')
     parser.add_argument('--iters', type=int, default=6000, help='training iterations of batch 1')
     parser.add_argument('--eval_at', default=None, help='comma-separated iterations to score at (default: --iters)')
     parser.add_argument('--eval_size', type=int, default=64, help='test frames are scaled to this height')
@@ -156,18 +181,18 @@ def parse(args=None):
 @exit_on_user_error
 def main(args=None):
     opt = parse(args)
-    rows, fakes, shown = paired_bound(opt)
+    rows, columns = paired_bound(opt)
     os.makedirs(opt.out, exist_ok=True)
     with open(os.path.join(opt.out, 'bound.csv'), 'w', newline='') as f:
         writer = csv.DictWriter(f, COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    render_grid([('night', [to_uint8(n[0]) for n, _ in shown]), ('true day', [to_uint8(d[0]) for _, d in shown]),
-                 (f'paired G, {opt.iters} it', fakes)], opt.eval_size, os.path.join(opt.out, 'samples.png'))
-    print('| iteration | PSNR dB | SSIM | edge r | training s |')
-    print('|---|---|---|---|---|')
+    render_grid(columns, opt.eval_size, os.path.join(opt.out, 'samples.png'))
+    print('| model | iteration | PSNR dB | SSIM | edge r | training s |')
+    print('|---|---|---|---|---|---|')
     for r in rows:
-        print(f"| {r['iteration']} | {r['gt_psnr']:.2f} | {r['gt_ssim']:.3f} | {r['gt_edge']:.3f} | {r['train_seconds']} |")
+        print(f"| {r['model']} | {r['iteration']} | {r['gt_psnr']:.2f} | {r['gt_ssim']:.3f} | {r['gt_edge']:.3f} | "
+              f"{r.get('train_seconds', '')} |")
 
 
 if __name__ == '__main__':

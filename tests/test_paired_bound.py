@@ -49,14 +49,22 @@ def test_trained_on_pairs_it_learns_the_task_and_writes_its_table_and_samples(ru
     main(['--dataroot', str(dataroot), '--checkpoints_dir', str(runs), '--name', 'tiny', '--iters', '150',
           '--eval_at', '1,150', '--eval_size', '32', '--num_samples', '2', '--out', str(out)])
     with open(out / 'bound.csv', newline='') as f:
-        first, last = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+        run_row, first, last = list(csv.DictReader(f))
+    assert run_row['model'] == 'tiny latest (unpaired)' and not run_row['train_seconds']
+    first, last = [{k: float(v) for k, v in r.items() if k != 'model'} for r in (first, last)]
     assert (first['iteration'], last['iteration']) == (1, 150)
     floor = score_pairs(scored_pairs(str(dataroot), 32), lambda night: night)  # the untouched input
     assert last['gt_psnr'] > first['gt_psnr'] + 3 and last['gt_psnr'] > floor['gt_psnr'] + 5
     assert last['gt_ssim'] > first['gt_ssim']
     assert '| 150 |' in capsys.readouterr().out
-    with Image.open(out / 'samples.png') as image:  # night, true day, the bound's translation
-        assert (image.width - report.PAD) / (report.tile_width(32) + report.PAD) == 3
+    # The run's own G_A (random weights here) scores as a translation by those weights does
+    untrained = fresh_generator(str(runs / 'tiny'), 'latest', {})
+    untrained.load_state_dict(load_network(str(runs / 'tiny' / 'latest_net_G_A.pth'))[0])
+    with torch.no_grad():
+        expected = score_pairs(scored_pairs(str(dataroot), 32), untrained.eval().translate)
+    assert float(run_row['gt_psnr']) == pytest.approx(expected['gt_psnr'], abs=1e-6)
+    with Image.open(out / 'samples.png') as image:  # night, true day, the run's and the bound's translations
+        assert (image.width - report.PAD) / (report.tile_width(32) + report.PAD) == 4
 
 
 @pytest.mark.parametrize('extra, message', [
