@@ -101,6 +101,8 @@ def scored_pairs(dataroot, size):
             raise UserError(f'{night} has no day photo named {stem}.* in {dataroot}/testB: a ground-truth set pairs '
                             f'testA and testB by name (remake it with scripts/study.py --ground_truth)')
         pairs.append((transform(load_image(night, 3))[None], transform(load_image(days[stem], 3))[None]))
+    if not pairs:
+        raise UserError(f'no night images in {dataroot}/testA to score on: --dataroot is a ground-truth set')
     return pairs
 
 

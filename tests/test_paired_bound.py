@@ -85,3 +85,13 @@ def test_a_folder_that_is_not_a_ground_truth_set_is_refused(run, tmp_path, capsy
         main(['--dataroot', str(tmp_path / 'source'), '--checkpoints_dir', str(runs), '--name', 'tiny',
               '--out', str(tmp_path / 'out')])
     assert e.value.code == 2 and 'is not a ground-truth set' in capsys.readouterr().err
+
+
+def test_a_set_without_test_images_is_refused(run, tmp_path, capsys):
+    dataroot, runs = run
+    for image in (dataroot / 'testA').iterdir():
+        image.unlink()
+    with pytest.raises(SystemExit) as e:
+        main(['--dataroot', str(dataroot), '--checkpoints_dir', str(runs), '--name', 'tiny', '--iters', '2',
+              '--out', str(tmp_path / 'out')])
+    assert e.value.code == 2 and 'no night images in' in capsys.readouterr().err
