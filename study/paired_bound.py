@@ -25,6 +25,7 @@ unpaired, its --epoch) scored on the same pairs, then the paired bound at each -
 samples show the night, the true day, the run's translation and the bound's.
 """
 import argparse
+import copy
 import csv
 import os
 import time
@@ -56,11 +57,9 @@ def run_generator(run_dir, epoch):
     return net, iteration
 
 
-def fresh_generator(run_dir, epoch, record):
-    """A G_A built as the run's file says, with new weights initialised as the run's were."""
-    path = os.path.join(run_dir, f'{epoch}_net_G_A.pth')
-    net = build_network(load_network(path)[1], path)
-    return init_weights(net, record.get('init_type', 'normal'), record.get('init_gain', 0.02))
+def fresh_generator(net, record):
+    """A copy of `net` with new weights, initialised as the run's were."""
+    return init_weights(copy.deepcopy(net), record.get('init_type', 'normal'), record.get('init_gain', 0.02))
 
 
 def translations(net, pairs):
@@ -116,8 +115,9 @@ def paired_bound(opt, progress=True):
                         crop_size=parse_size(str(record.get('crop_size', opt.eval_size))),
                         preprocess=record.get('preprocess', 'scale_height_and_crop'),
                         no_flip=bool(record.get('no_flip', False)))
+    trained, iteration = run_generator(run_dir, opt.epoch)
     seed_everything(opt.seed)
-    net = fresh_generator(run_dir, opt.epoch, record).train()
+    net = fresh_generator(trained, record).train()
     days = [load_image(p, 3) for p in images(os.path.join(opt.dataroot, 'trainB'))]
     if not days:
         raise UserError(f'no day photos in {opt.dataroot}/trainB: --dataroot is a ground-truth set')
@@ -127,7 +127,6 @@ def paired_bound(opt, progress=True):
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, betas=(record.get('beta1', 0.5), 0.999))
     full_rate = opt.iters // 2
     pairs = training_pairs(days, geometry, np.random.default_rng(opt.seed))
-    trained, iteration = run_generator(run_dir, opt.epoch)
     trained.eval()
     with torch.no_grad():
         rows = [{'model': f'{opt.name} {opt.epoch} (unpaired)', 'iteration': iteration,

@@ -13,7 +13,7 @@ from models.generators import ForkGenerator, ForkGeneratorConfig
 from models.persistence import describe
 from study import report
 from study.evaluation import score_pairs
-from study.paired_bound import fresh_generator, main, scored_pairs
+from study.paired_bound import fresh_generator, main, run_generator, scored_pairs
 from test_ground_truth import make_source
 from util.checkpoint import load_network, save_network
 
@@ -37,7 +37,7 @@ def run(tmp_path):
 def test_the_generator_is_the_runs_architecture_with_new_weights(run):
     _, runs = run
     saved, _, _ = load_network(str(runs / 'tiny' / 'latest_net_G_A.pth'))
-    fresh = fresh_generator(str(runs / 'tiny'), 'latest', {}).state_dict()
+    fresh = fresh_generator(run_generator(str(runs / 'tiny'), 'latest')[0], {}).state_dict()
     assert {k: v.shape for k, v in fresh.items()} == {k: v.shape for k, v in saved.items()}
     weights = [k for k in saved if k.endswith('weight')]
     assert weights and not any(torch.equal(fresh[k], saved[k]) for k in weights)
@@ -58,7 +58,7 @@ def test_trained_on_pairs_it_learns_the_task_and_writes_its_table_and_samples(ru
     assert last['gt_ssim'] > first['gt_ssim']
     assert '| 150 |' in capsys.readouterr().out
     # The run's own G_A (random weights here) scores as a translation by those weights does
-    untrained = fresh_generator(str(runs / 'tiny'), 'latest', {})
+    untrained, _ = run_generator(str(runs / 'tiny'), 'latest')
     untrained.load_state_dict(load_network(str(runs / 'tiny' / 'latest_net_G_A.pth'))[0])
     with torch.no_grad():
         expected = score_pairs(scored_pairs(str(dataroot), 32), untrained.eval().translate)
