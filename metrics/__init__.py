@@ -5,6 +5,8 @@ SSIM, and correlations.
   or of a folder of images (`sample_indices` picks a seeded random sample of a folder);
 - `metrics.scores`: `fid`, `kid` (from two feature arrays), `psnr`, `ssim`, `edge_correlation` (per image pair) and
   `correlations` (Pearson and Spearman);
+- `metrics.uncertainty`: does a per-pixel map (σ, the cycle error, ...) mark where a translation
+  is wrong: Spearman r with the true error, AUSE, AUROC for the hidden pixels, calibration bins;
 - `metrics.evaluation`: the row of metrics of one checkpoint of a two-way model on a test set
   (`evaluate_checkpoint`, `COLUMNS`), not imported here.
 

@@ -23,6 +23,9 @@ any size and precision, without the memory or the time, so that 1024x2048 can be
 machine that could never run it. The counts follow the autocast op lists of the device the
 model is on (the CPU's and CUDA's differ a little).
 
+`fake_step_flops` counts the FLOPs of the same FakeTensor step (torch.utils.flop_counter): what
+a training step computes, at no cost, for the study's compute columns.
+
 `optimize_or_explain(model, opt)` runs a training step and turns running out of memory into a
 one-line UserError: the size, batch and flags that failed, and which of activation
 checkpointing and half precision are estimated (by fake_step_memory) to fit.
@@ -183,6 +186,15 @@ def fake_step_memory(model, batch_size, height, width, channels=(3, 3), step=_fa
         batch = {'A': images[0], 'B': images[1], 'A_paths': ['synthetic'] * batch_size,
                  'B_paths': ['synthetic'] * batch_size}
         return step_memory(model, batch, step)
+
+
+def fake_step_flops(model, batch_size, height, width, channels=(3, 3)):
+    """The FLOPs of one training step of `model` on batches of `batch_size` images of height x
+    width, counted on FakeTensors (`fake_step_memory`'s step: `model` is spent afterwards)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        fake_step_memory(model, batch_size, height, width, channels)
+    return counter.get_total_flops()
 
 
 # The share of the device a step's count may take and still be said to fit: the rest is left for

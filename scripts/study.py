@@ -46,6 +46,8 @@ Outputs in --out:
     kid.png            KID against iterations, one line per configuration, kid_std as error bars
     ground_truth.png   with --ground_truth: PSNR and edge r against the truth against iterations,
                        the floor and the ceiling as lines
+    calibration.png    with --ground_truth: the true error against each per-pixel predictor, binned, at the
+                       last eval point (calibration.json: the curves of every evaluation)
     samples.png        N test night photos (--num_samples, evenly over testA sorted by name): the
                        real photo, then its translation by each configuration's last checkpoint
     samples_BtoA.png   the same for N day photos of testB translated to night
@@ -53,14 +55,30 @@ Outputs in --out:
     runs/<config>/     the training run: checkpoints, loss log, train.py's output (study_train.log)
                        and the flags it was trained with (study_train.json)
 
-Ground truth. With --ground_truth the study renders a task with a known answer from the day
-photos of --dataroot into <out>/data (data/ground_truth.py: a fixed, global night rendering,
-unpaired halves for training, a paired test set) and trains there. Each row then also scores the
-A->B translations against the day photos they were rendered from: PSNR, SSIM and edge r (the
-correlation of gradient magnitudes: the scene's structure kept, whatever its colours). Two rows at
-iteration 0 bound the task: `(night input)`, the untouched input (the floor), and `(exact
-inverse)`, the rendering undone (the ceiling: its noise cannot be undone). samples.png gets a
-`true day` column.
+Ground truth. With --ground_truth [night|rainy] the study renders a task with a known answer
+from the day photos of --dataroot into <out>/data (data/ground_truth.py: `night`, a fixed, global
+night rendering; `rainy`, that night look with rain streaks, drops on the lens and glare that hide
+part of the scene, and a mask of the hidden pixels of each test image; unpaired halves for
+training, a paired test set) and trains there. Each row then also scores the A->B translations
+against the day photos they were rendered from: PSNR, SSIM and edge r (the correlation of
+gradient magnitudes: the scene's structure kept, whatever its colours). Two rows at iteration 0
+bound the task: `(night input)`, the untouched input (the floor), and `(exact inverse)` (night:
+the rendering undone, the ceiling, as its noise cannot be undone) or `(global inverse)` (rainy:
+the night look undone, the rain left; no exact inverse exists, and the ceiling is the paired
+bound of `python -m study.paired_bound`). samples.png gets a `true day` column.
+
+Uncertainty. On a ground-truth set every row also scores per-pixel predictors of the true error
+|translation - truth| (metrics/uncertainty.py): σ (models with an uncertainty map), the cycle
+error |x - F(G(x))|, the input's brightness and a random order; for each the Spearman r with the
+true error, the AUSE (0: ordered as the error, 1: chance) and, on the rainy task, the AUROC for
+the hidden pixels (columns unc_<predictor>_<score>). calibration.png plots the true error
+against each predictor, binned, at the last eval point.
+
+Compute. Each row records the training seconds and FLOPs spent to reach it (train_seconds: the
+run's mean wall-clock seconds per iteration times the iteration; train_tflop: the FLOPs of one
+training step, counted on a FakeTensor step, times the iteration). study.md compares the
+configurations at equal training time too: the iterations each would get in the time the
+slowest took, and the command that trains them for it.
 
 Resuming. Rerunning the same command continues an interrupted study: a run whose `latest` is
 below --iters continues from it (--continue_train), a finished one is not trained again, and rows
@@ -76,6 +94,7 @@ import argparse  # noqa: E402
 import os  # noqa: E402
 import shlex  # noqa: E402
 
+from data.ground_truth import TASKS  # noqa: E402
 from study.configs import DEFAULT_COMMON, check_options  # noqa: E402
 from study.runner import run_study  # noqa: E402
 from util.errors import exit_on_user_error  # noqa: E402
@@ -107,11 +126,12 @@ def parse_args(args):
                         help='KID: images per subset (default: half the evaluated images, so subsets differ)')
     parser.add_argument('--num_samples', type=int, default=4, help='rows of samples.png')
     parser.add_argument('--sample_size', type=int, default=128, help='height in px of the tiles of samples.png')
-    parser.add_argument('--ground_truth', action='store_true',
-                        help='train and score on a task with a known answer: the day photos of --dataroot rendered '
-                             'into night (data/ground_truth.py) in <out>/data; adds PSNR, SSIM and edge correlation '
-                             'against the true day photo, and the untouched input and the exact inverse as floor and '
-                             'ceiling')
+    parser.add_argument('--ground_truth', nargs='?', const='night', default=None, choices=TASKS,
+                        help='train and score on a task with a known answer, rendered from the day photos of '
+                             '--dataroot into <out>/data (data/ground_truth.py): night (the default: a global night '
+                             'look) or rainy (rain, drops and glare that hide part of the scene, with masks); adds '
+                             'PSNR, SSIM and edge correlation against the true day photo, the untouched input and '
+                             'the inverse of the night look as references, and the uncertainty scores')
     parser.add_argument('--dry_run', action='store_true', help='print the commands and the plan, run nothing')
     opt = parser.parse_args(args)
     return check_options(opt)

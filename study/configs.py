@@ -132,22 +132,31 @@ def check_settings(opt, path):
     if os.path.isfile(path):
         with open(path, encoding='utf-8') as f:
             stored = json.load(f)
+        if stored.get('ground_truth') in (True, False):  # written before there were two tasks
+            stored['ground_truth'] = 'night' if stored['ground_truth'] else None
         for key in SETTINGS:
-            if stored.get(key, False if key == 'ground_truth' else None) != settings[key]:
+            if stored.get(key) != settings[key]:
                 raise UserError(f'{path}: this study was made with --{key} {stored.get(key)}, not {settings[key]}: '
                                 f'rerun with the same settings or choose another --out')
     return settings
 
 
+def train_options(config, opt):
+    """train.py's options of a configuration, on the CPU (as the study's checks and counts read them)."""
+    args = ['--dataroot', opt.dataroot, '--checkpoints_dir', opt.runs_dir, '--name', config['name'],
+            '--gpu_ids', '-1', *opt.common, *config['flags']]
+    with quiet():
+        return TrainOptions().parse(args, save=False)
+
+
 def inspect_config(config, opt):
     """Check a configuration's flags with train.py's own parser and return (model name,
     iterations per epoch) from its training set."""
-    args = ['--dataroot', opt.dataroot, '--checkpoints_dir', opt.runs_dir, '--name', config['name'],
-            '--gpu_ids', '-1', *opt.common, *config['flags']]
     errors = io.StringIO()
     try:
-        with quiet(), contextlib.redirect_stderr(errors):
-            train_opt = TrainOptions().parse(args, save=False)
+        with contextlib.redirect_stderr(errors):
+            train_opt = train_options(config, opt)
+        with quiet():
             dataset = create_dataset(train_opt)
     except SystemExit:  # argparse: an unknown flag or a bad value
         lines = [ln for ln in errors.getvalue().splitlines() if ln.strip()]

@@ -1,17 +1,23 @@
 """The study's evaluations, in its own process: `Evaluator` runs the metrics of scripts/evaluate.py
 (metrics/evaluation.py) on each run's checkpoints with one Inception network and the features of
 the real test images computed once; on a ground-truth set (data/ground_truth.py) it also scores
-the translations against the true day photos (`truth_scores`) and gives the floor and ceiling
-rows (`REFERENCES`); it translates the test images of the sample grids."""
+the translations against the true day photos (`truth_scores`), scores the uncertainty and the
+other per-pixel predictors against the true error and the hidden pixels (`uncertainty_scores`),
+and gives the floor and ceiling rows (`references`); it translates the test images of the sample
+grids."""
+import math
 import os
 import time
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 import metrics
 from data import TEST_READING, create_dataset
-from data.ground_truth import exact_inverse, is_ground_truth_set
+from data.ground_truth import exact_inverse, hidden_mask, is_ground_truth_set, task_of
 from inference import Translator
+from metrics import uncertainty
 from metrics.evaluation import domain_images, evaluate_checkpoint, real_features, test_samples, to_unit
 from models import create_model
 from options import replaced
@@ -24,8 +30,19 @@ from util.seeding import seed_everything
 # Scores against the truth, on a ground-truth set (data/ground_truth.py): PSNR, SSIM and the
 # correlation of edges between each translation and the day photo it was rendered from.
 GT_COLUMNS = ['gt_psnr', 'gt_ssim', 'gt_edge']
-# The rows of a ground-truth study that no training makes: the floor and the ceiling of the task.
-REFERENCES = {'(night input)': lambda night: night, '(exact inverse)': exact_inverse}
+# The uncertainty scores of each per-pixel predictor against the truth (metrics/uncertainty.py).
+UNCERTAINTY_COLUMNS = [f'unc_{p}_{s}' for p in uncertainty.PREDICTORS for s in uncertainty.SCORES]
+# The rows of a ground-truth study that no training makes: the untouched input (the floor) and the
+# night look undone, the ceiling of the night task; on the rainy task it leaves the rain.
+REFERENCE_LABELS = ('(night input)', '(exact inverse)', '(global inverse)')
+# Pixels of each test image that the uncertainty scores pool (a seeded sample: the same for every row).
+UNCERTAINTY_PIXELS = 4096
+
+
+def references(task):
+    """{label: night -> day in [0, 1]} of the rows that bound a ground-truth task."""
+    return {'(night input)': lambda night: night,
+            '(exact inverse)' if task == 'night' else '(global inverse)': exact_inverse}
 
 
 class Evaluator:
@@ -37,6 +54,8 @@ class Evaluator:
         self.inception = None
         self.real_features = {}
         self.ground_truth = is_ground_truth_set(opt.dataroot)
+        self.task = task_of(opt.dataroot) if self.ground_truth else None
+        self.calibration = {}  # {(name, iteration): {predictor: (mean u, mean error) per bin}}
 
     def options(self, name, epoch, size):
         o = self.opt
@@ -85,19 +104,23 @@ class Evaluator:
             if self.ground_truth:
                 translator = Translator(model.netG_A, model.autocast)
                 row.update(truth_scores(dataset, samples['A'], lambda night: translator(night.to(model.device))[0]))
+                pooled = predictor_pixels(model, dataset, opt.dataroot, samples['A'], opt.seed)
+                row.update(uncertainty_scores(pooled, opt.seed))
+                self.calibration[name, point] = {p: uncertainty.calibration(pooled[p], pooled['error'])
+                                                 for p in uncertainty.PREDICTORS if p in pooled}
             row['kid_subset_size'] = min(opt.kid_subset_size, row['n_fake'], row['n_real'])
             yield point, row, time.time() - start
 
     def references(self, name):
-        """{label: row} of the ground-truth set's floor and ceiling (REFERENCES), on the test images
-        every configuration is scored on (run `name` gives the test options; no network is read)."""
+        """{label: row} of the ground-truth set's floor and ceiling (`references`), on the test
+        images every configuration is scored on (run `name` gives the test options; no network is read)."""
         opt = self.options(name, 'latest', self.opt.eval_size)
         seed_everything(opt.seed)
         with quiet():
             dataset = create_dataset(opt)
         picks = metrics.sample_indices(len(dataset.A_paths), opt.num_test, opt.seed)
         return {label: truth_scores(dataset, picks, lambda night, f=fn: f(to_unit(night)) * 2 - 1)
-                for label, fn in REFERENCES.items()}
+                for label, fn in references(self.task).items()}
 
     def translate(self, name, epoch, count):
         """{side: (real tiles, translated tiles)}, HxWx3 uint8 arrays, for `count` images of testA
@@ -154,6 +177,50 @@ def score_pairs(pairs, translate):
         scores['gt_ssim'].append(float(metrics.ssim(fake, day)[0]))
         scores['gt_edge'].append(float(metrics.edge_correlation(fake, day)[0]))
     return {c: float(np.mean(v)) for c, v in scores.items()}
+
+
+def predictor_pixels(model, dataset, dataroot, indices, seed):
+    """{'error', 'hidden' (rainy task only), predictor: pixel array} pooled over the test night
+    images at `indices`: a seeded sample of UNCERTAINTY_PIXELS pixels of each image, where error is
+    |translation - truth| (8-bit translation, mean over channels, in [0, 1]) and the predictors are
+    those of metrics.uncertainty.predictor_maps (σ only for a model with an uncertainty map)."""
+    forward = Translator(model.netG_A, model.autocast, uncertainty=True)
+    back = Translator(model.netG_B, model.autocast)
+    rng = np.random.default_rng(seed)
+    pooled = {}
+    nights = domain_images(dataset, 'A', indices)
+    days = domain_images(dataset, 'B', true_indices(dataset, indices))
+    for i, night, day in zip(indices, nights, days):
+        night = night.to(model.device)
+        fake, sigma = forward(night)
+        cycled, _ = back(fake)
+        fake = (to_unit(fake).cpu() * 255).round() / 255
+        maps = uncertainty.predictor_maps(night, cycled, sigma, rng)
+        maps['error'] = (fake - to_unit(day)).abs().mean(dim=1)[0].numpy()
+        mask = hidden_mask(dataroot, dataset.A_paths[i])
+        if mask is not None:
+            maps['hidden'] = scaled_mask(mask, maps['error'].shape)
+        keep = rng.choice(maps['error'].size, min(UNCERTAINTY_PIXELS, maps['error'].size), replace=False)
+        for key, value in maps.items():
+            pooled.setdefault(key, []).append(value.reshape(-1)[keep])
+    return {key: np.concatenate(values) for key, values in pooled.items()}
+
+
+def scaled_mask(mask, shape):
+    """A mask (bool HxW) at another size: a pixel is hidden when at least half of what it covers was."""
+    share = F.adaptive_avg_pool2d(torch.from_numpy(mask.astype(np.float32))[None, None], shape)[0, 0]
+    return share.numpy() >= 0.5
+
+
+def uncertainty_scores(pooled, seed):
+    """{UNCERTAINTY_COLUMNS: score} of each predictor in `pooled` (predictor_pixels); NaN for a
+    predictor the model lacks (σ), and for AUROC without masks."""
+    row = {c: math.nan for c in UNCERTAINTY_COLUMNS}
+    for p in uncertainty.PREDICTORS:
+        if p in pooled:
+            scores = uncertainty.scores(pooled[p], pooled['error'], pooled.get('hidden'), seed)
+            row.update({f'unc_{p}_{s}': v for s, v in scores.items()})
+    return row
 
 
 def to_uint8(x):

@@ -4,8 +4,9 @@ A translation can miss the truth for two reasons: the unpaired objective does no
 right answer, or the generator has not learnt the mapping in the budget it had. This separates
 them. A fresh copy of a run's G_A (the architecture its file records, new weights initialised as
 the run's were) is trained on pairs: crops of the set's training day photos (trainB, scaled,
-cropped and flipped as the run's) and the night images rendered from them
-(`data.ground_truth.render_night`, fresh noise every draw), by
+cropped and flipped as the run's) and the night images rendered from them by the set's task
+(`data.ground_truth.render`: fresh noise, and on the rainy task fresh rain, every draw; the rain
+is rendered on the crop, so its sizes are fractions of the crop's height rather than the frame's), by
 
     L = || G(night) - day ||_1
 
@@ -35,7 +36,7 @@ import torch
 from tqdm import tqdm
 
 from data.base_dataset import Geometry, get_transform, load_image, parse_size
-from data.ground_truth import IMAGE_EXTENSIONS, is_ground_truth_set, render_night
+from data.ground_truth import IMAGE_EXTENSIONS, is_ground_truth_set, render, task_of
 from models.layers import init_weights
 from models.persistence import build_network
 from options.run_options import load_record
@@ -79,13 +80,13 @@ def to_tensor(array):
     return torch.from_numpy(np.array(array)).permute(2, 0, 1)[None].float() / 127.5 - 1
 
 
-def training_pairs(days, geometry, rng):
+def training_pairs(days, geometry, rng, task='night'):
     """An endless stream of (night, day) crops: a random day photo, cropped and flipped as
-    `geometry` says, and its night rendering with noise of its own."""
+    `geometry` says, and its rendering for `task` with noise (and rain) of its own."""
     transform = get_transform(geometry, convert=False)
     while True:
         day = np.asarray(transform(days[rng.integers(len(days))]))
-        yield to_tensor(render_night(day, int(rng.integers(2 ** 31)))), to_tensor(day)
+        yield to_tensor(render(task, day, int(rng.integers(2 ** 31)))[0]), to_tensor(day)
 
 
 def scored_pairs(dataroot, size):
@@ -126,7 +127,7 @@ def paired_bound(opt, progress=True):
     lr = record.get('lr', 2e-4)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, betas=(record.get('beta1', 0.5), 0.999))
     full_rate = opt.iters // 2
-    pairs = training_pairs(days, geometry, np.random.default_rng(opt.seed))
+    pairs = training_pairs(days, geometry, np.random.default_rng(opt.seed), task_of(opt.dataroot))
     trained.eval()
     with torch.no_grad():
         rows = [{'model': f'{opt.name} {opt.epoch} (unpaired)', 'iteration': iteration,

@@ -5,6 +5,7 @@ samples.png and samples_BtoA.png."""
 import csv
 import datetime
 import io
+import json
 import math
 import os
 import platform
@@ -16,14 +17,19 @@ from PIL import Image, ImageDraw, ImageFont
 
 from metrics.evaluation import COLUMNS
 from study.common import log, write_text
-from study.evaluation import GT_COLUMNS, REFERENCES, checkpoint_present
+from metrics import uncertainty
+from study.evaluation import GT_COLUMNS, REFERENCE_LABELS, UNCERTAINTY_COLUMNS, checkpoint_present
 from util.checkpoint import atomic_write_text
 from util.errors import UserError
 
 # study.csv's columns: the run and checkpoint, the metrics of metrics/evaluation.py, the scores against
 # the truth (NaN off a ground-truth set), the KID subset size and the seconds the row took.
 CSV_COLUMNS = (['config', 'iteration', 'checkpoint'] + [c for c in COLUMNS if c != 'epoch'] + GT_COLUMNS
-               + ['kid_subset_size', 'eval_seconds'])
+               + ['kid_subset_size', 'eval_seconds'] + UNCERTAINTY_COLUMNS + ['train_seconds', 'train_tflop'])
+# Columns that studies made before them lack: read as NaN.
+LATER_COLUMNS = UNCERTAINTY_COLUMNS + ['train_seconds', 'train_tflop']
+# The calibration curves of the uncertainty scores: {config: {iteration: {predictor: [[mean u], [mean error]]}}}
+CALIBRATION = 'calibration.json'
 GT_SUMMARY = [('gt_psnr', 'PSNR vs truth', '{:.2f}'), ('gt_ssim', 'SSIM vs truth', '{:.3f}'),
               ('gt_edge', 'edge r vs truth', '{:.3f}')]
 # The Markdown summary's columns: (CSV column, heading, format).
@@ -42,10 +48,14 @@ def read_results(path):
         return {}
     with open(path, newline='', encoding='utf-8') as f:
         reader = csv.DictReader(f)
-        if reader.fieldnames != CSV_COLUMNS:
+        older = reader.fieldnames != CSV_COLUMNS and reader.fieldnames == [c for c in CSV_COLUMNS
+                                                                           if c not in LATER_COLUMNS]
+        if reader.fieldnames != CSV_COLUMNS and not older:
             raise UserError(f'{path} has other columns than this version of the study writes: move it away and rerun')
         rows, kept, dropped = {}, [], 0
         for row in reader:
+            if older:
+                row.update({c: 'nan' for c in LATER_COLUMNS})
             try:
                 parsed = {c: row[c] if c in ('config', 'checkpoint') else float(row[c]) for c in CSV_COLUMNS}
             except (TypeError, ValueError):
@@ -54,8 +64,8 @@ def read_results(path):
             parsed['iteration'] = int(parsed['iteration'])
             rows[parsed['config'], parsed['iteration']] = parsed
             kept.append(row)
-    if dropped:
-        write_results(path, kept)  # the rows as they were written
+    if dropped or older:
+        write_results(path, kept)  # the rows as they were written, under today's columns
     return rows
 
 
@@ -66,6 +76,17 @@ def write_results(path, rows):
     writer.writerows(rows)
     atomic_write_text(path, text.getvalue())
     os.chmod(path, 0o644)
+
+
+def save_calibration(path, name, iteration, curves):
+    """Add one evaluation's calibration curves ({predictor: (mean u, mean error)}) to calibration.json."""
+    data = {}
+    if os.path.isfile(path):
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+    data.setdefault(name, {})[str(iteration)] = {p: [list(map(float, u)), list(map(float, e))]
+                                                 for p, (u, e) in curves.items()}
+    write_text(path, json.dumps(data) + '\n')
 
 
 def append_result(path, row):
@@ -111,35 +132,39 @@ def write_markdown(path, opt, configs, results, records, command):
              'configurations, not with published values. Cycle PSNR/SSIM/L1: A->B->A (A) and B->A->B (B); σ and '
              'r(σ, error) only for models with an uncertainty map.', '',
              f'## At iteration {last}', '']
-    ground_truth = any(label in {k[0] for k in results} for label in REFERENCES)
+    ground_truth = is_ground_truth_study(results)
     summary = (GT_SUMMARY if ground_truth else []) + SUMMARY
     if ground_truth:
         lines[-2:-2] = ['A ground-truth set (data/ground_truth.py): every test night image was rendered from a day '
                         'photo, and PSNR, SSIM and edge r (the correlation of the gradient magnitudes: is the scene\'s '
                         'structure where it was) score each translation against that photo. The untouched night input '
-                        'is the floor and the exact inverse of the rendering (which cannot undo its noise) the '
-                        'ceiling.', '']
-    head = ['config', 'flags', 'KID ×10³', *[h for _, h, _ in summary], 'train s/it']
+                        'is the floor. On the night task the exact inverse of the rendering (which cannot undo its '
+                        'noise) is the ceiling; on the rainy task the global inverse undoes the night look only, and '
+                        'the ceiling is the paired bound (python -m study.paired_bound).', '']
+    head = ['config', 'flags', 'KID ×10³', *[h for _, h, _ in summary], 'train s/it', 'GFLOP/it']
     lines += ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
-    for label in REFERENCES if ground_truth else []:
+    for label in REFERENCE_LABELS if ground_truth else []:
         row = results.get((label, 0))
         if row is not None:
             lines.append('| ' + ' | '.join([label, 'reference', 'n/a', *[fmt(row[col], spec) for col, _, spec in summary],
-                                            'n/a']) + ' |')
+                                            'n/a', 'n/a']) + ' |')
     for c in configs:
         row = results.get((c['name'], last))
         record = records.get(c['name']) or {}
-        per_it = (f'{record["train_seconds"] / record["trained_iters"]:.3f}'
-                  if record.get('trained_iters') else 'n/a')
+        per_it = fmt(seconds_per_iter(record), '{:.3f}')
         flags = f'`{shlex.join(c["flags"])}`' if c['flags'] else '(defaults)'
         if row is None:
             lines.append(f'| {c["name"]} | {flags} | not evaluated yet |' + ' |' * (len(head) - 3))
             continue
         kid = f'{1e3 * row["kid"]:.2f} ± {1e3 * row["kid_std"]:.2f}'
-        cells = [c['name'], flags, kid, *[fmt(row[col], spec) for col, _, spec in summary], per_it]
+        cells = [c['name'], flags, kid, *[fmt(row[col], spec) for col, _, spec in summary], per_it,
+                 fmt(record.get('step_gflop', math.nan), '{:.1f}')]
         lines.append('| ' + ' | '.join(cells) + ' |')
-    lines += ['', 'train s/it: wall-clock seconds per iteration of train.py, start-up and checkpoints included.', '',
+    lines += ['', 'train s/it: wall-clock seconds per iteration of train.py, start-up and checkpoints included. '
+              'GFLOP/it: the FLOPs of one training step (counted on FakeTensors).', '',
               *(['![PSNR against the truth, against iterations](ground_truth.png)', ''] if ground_truth else []),
+              *uncertainty_lines(configs, results, last),
+              *equal_time_lines(opt, configs, records, command),
               '![KID against iterations](kid.png)', '', '![night -> day by each configuration](samples.png)', '',
               '![day -> night by each configuration](samples_BtoA.png)', '', '## Every evaluation', '']
     columns = [c for c in CSV_COLUMNS if c != 'eval_seconds']
@@ -148,6 +173,87 @@ def write_markdown(path, opt, configs, results, records, command):
     for key in sorted(results, key=lambda k: (names.index(k[0]) if k[0] in names else len(names), k[1])):
         lines.append('| ' + ' | '.join(fmt(results[key][c]) for c in columns) + ' |')
     write_text(path, '\n'.join(lines) + '\n')
+
+
+def is_ground_truth_study(results):
+    return any(label in {k[0] for k in results} for label in REFERENCE_LABELS)
+
+
+def seconds_per_iter(record):
+    return record['train_seconds'] / record['trained_iters'] if record.get('trained_iters') else math.nan
+
+
+def uncertainty_lines(configs, results, last):
+    """study.md's table of the uncertainty scores at the last eval point (ground-truth studies)."""
+    rows = [(c['name'], results[c['name'], last]) for c in configs if (c['name'], last) in results]
+    rows = [(name, row) for name, row in rows if not math.isnan(row['unc_cycle_spearman'])]
+    if not rows:
+        return []
+    head = ['config'] + [f'{p} {label}' for p in uncertainty.PREDICTORS
+                         for label in ('r', 'AUSE', 'AUROC')]
+    lines = ['## Where is the translation wrong? Per-pixel predictors of the true error', '',
+             'For each predictor: Spearman r with the true error |translation - truth| (higher is better), AUSE '
+             '(the sparsification error normalised by a random order\'s: 0 orders pixels as their error does, 1 is '
+             'chance; lower is better) and AUROC for the hidden pixels (rainy task; 0.5 is chance). σ: the model\'s '
+             'uncertainty; cycle: |x - F(G(x))|; brightness: the input\'s; random: a random order. Pixels pooled over '
+             'the test images (metrics/uncertainty.py).', '',
+             '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for name, row in rows:
+        cells = [fmt(row[f'unc_{p}_{s}'], '{:.2f}') for p in uncertainty.PREDICTORS for s in uncertainty.SCORES]
+        lines.append('| ' + ' | '.join([name] + cells) + ' |')
+    return lines + ['', '![true error against each predictor, binned](calibration.png)', '']
+
+
+def equal_time_iters(seconds, seconds_per_iteration):
+    """The iterations a run at `seconds_per_iteration` trains in `seconds` (rounded)."""
+    return max(1, round(seconds / seconds_per_iteration))
+
+
+def equal_time_lines(opt, configs, records, command):
+    """study.md's equal-time plan: the iterations each configuration gets in the time the slowest
+    one took for --iters, and the study command that trains a configuration for that long."""
+    rates = {c['name']: seconds_per_iter(records.get(c['name']) or {}) for c in configs}
+    rates = {name: rate for name, rate in rates.items() if not math.isnan(rate)}
+    if len(rates) < 2:
+        return []
+    slowest = max(rates, key=rates.get)
+    budget = rates[slowest] * opt.iters
+    lines = ['## At equal training time', '',
+             f'{slowest} took {budget:.0f} s for {opt.iters} iterations; in that time, at its own rate on this machine:',
+             '', '| config | s/it | iterations in that time | × the iterations |', '|---|---|---|---|']
+    for name, rate in rates.items():
+        n = equal_time_iters(budget, rate)
+        lines.append(f'| {name} | {rate:.3f} | {n} | {n / opt.iters:.2f} |')
+    lines += ['', 'To compare at equal time, train each faster configuration for its iterations in a study of its own, '
+              'e.g. `' + command.replace(f'--iters {opt.iters}', '--iters N') + ' --only NAME` with another --out '
+              '(its schedule then decays over the longer budget).', '']
+    return lines
+
+
+def plot_calibration(path, opt, calibration):
+    """calibration.png: the true error against each predictor, binned, one panel per predictor and a
+    line per configuration, at the last eval point."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    last = str(opt.eval_at[-1])
+    fig = Figure(figsize=(4 * len(uncertainty.PREDICTORS), 4), dpi=100)
+    FigureCanvasAgg(fig)
+    for k, predictor in enumerate(uncertainty.PREDICTORS):
+        ax = fig.add_subplot(1, len(uncertainty.PREDICTORS), k + 1)
+        for name, points in calibration.items():
+            if predictor in points.get(last, {}):
+                u, e = points[last][predictor]
+                ax.plot(u, e, marker='o', label=name)
+        ax.set_xlabel(f'{predictor} (bin mean)')
+        ax.set_ylabel('true error |translation - truth|')
+        ax.grid(True, alpha=0.3)
+        ax.set_title(predictor, fontsize='medium')
+    fig.axes[0].legend(fontsize='small')
+    fig.suptitle(f'True error against each predictor at iteration {last}, in bins of equal pixel counts',
+                 fontsize='medium')
+    fig.tight_layout()
+    fig.savefig(path, format='png')
 
 
 def plot_kid(path, opt, configs, results):
@@ -193,7 +299,7 @@ def plot_ground_truth(path, opt, configs, results):
             rows = [results[name, p] for p in opt.eval_at if (name, p) in results]
             if rows:
                 ax.plot([r['iteration'] for r in rows], [r[column] for r in rows], marker='o', label=name)
-        for label, style in zip(REFERENCES, (':', '--')):
+        for label, style in zip(REFERENCE_LABELS, (':', '--', '-.')):
             if (label, 0) in results:
                 ax.axhline(results[label, 0][column], color='grey', linestyle=style, label=label)
         ax.set_xlabel('training iteration')
@@ -265,7 +371,11 @@ def report(opt, configs, records, command, evaluator=None):
     results = read_results(opt.csv_path)
     write_markdown(os.path.join(opt.out, 'study.md'), opt, configs, results, records, command)
     plot_kid(os.path.join(opt.out, 'kid.png'), opt, configs, results)
-    if any(label in {k[0] for k in results} for label in REFERENCES):
+    if is_ground_truth_study(results):
         plot_ground_truth(os.path.join(opt.out, 'ground_truth.png'), opt, configs, results)
+    calibration_path = os.path.join(opt.out, CALIBRATION)
+    if os.path.isfile(calibration_path):
+        with open(calibration_path, encoding='utf-8') as f:
+            plot_calibration(os.path.join(opt.out, 'calibration.png'), opt, json.load(f))
     if evaluator is not None:
         log('rendering samples: ' + ', '.join(render_samples(evaluator, opt, configs)))

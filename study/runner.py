@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 from data.ground_truth import is_ground_truth_set, make_ground_truth_set
-from study.common import log, write_text
-from study.configs import check_settings, inspect_config, load_configs, select
-from study.evaluation import REFERENCES, Evaluator, checkpoint_present
-from study.report import CSV_COLUMNS, append_result, fmt, read_results, report
+from study.common import log, quiet, write_text
+from study.configs import check_settings, inspect_config, load_configs, select, train_options
+from study.evaluation import REFERENCE_LABELS, Evaluator, checkpoint_present
+from study.report import CALIBRATION, CSV_COLUMNS, append_result, fmt, read_results, report, save_calibration
 from util import processes
 from util.checkpoint import load_training_state
 from util.errors import UserError
@@ -137,6 +137,8 @@ def train(config, k, n, opt, epoch_iters):
         log(f'config {k}/{n} {name}: trained ({opt.iters} iterations), not training again')
         return record
     log(f'training config {k}/{n} {name}: iterations {done} -> {opt.iters} ({plan})')
+    if 'step_gflop' not in record:
+        record['step_gflop'] = step_gflop(opt, config)
     os.makedirs(run_dir, exist_ok=True)
     write_text(os.path.join(run_dir, 'study_train.json'), json.dumps(record, indent=1) + '\n')
     start = time.time()
@@ -156,6 +158,27 @@ def train(config, k, n, opt, epoch_iters):
     return record
 
 
+def compute_spent(record, iteration):
+    """{train_seconds, train_tflop} to reach `iteration` of a run: its mean seconds per iteration
+    (start-up and saves included) and its FLOPs per step, times the iteration."""
+    rate = record['train_seconds'] / record['trained_iters'] if record.get('trained_iters') else math.nan
+    return {'train_seconds': rate * iteration, 'train_tflop': record.get('step_gflop', math.nan) * iteration / 1e3}
+
+
+def step_gflop(opt, config):
+    """GFLOPs of one training step of a configuration, counted on FakeTensors (its crop size and
+    batch; no data, no time)."""
+    from data.base_dataset import size_hw
+    from models import create_model
+    from models.memory import fake_step_flops
+    train_opt = train_options(config, opt)
+    with quiet():
+        model = create_model(train_opt)
+        model.setup(train_opt)
+    return fake_step_flops(model, train_opt.batch_size, *size_hw(train_opt.crop_size),
+                           (train_opt.input_nc, train_opt.output_nc)) / 1e9
+
+
 def prune(run_dir, keep):
     """Delete the iter_<n> checkpoints that are not eval points."""
     pattern = re.compile(r'^iter_(\d+)_(net_\w+|state)\.pth$')
@@ -171,7 +194,7 @@ def run_study(opt, command):
     study.csv, the report rewritten after each; `command` is what study.md says made it."""
     opt.dataroot, opt.out = os.path.abspath(opt.dataroot), os.path.abspath(opt.out)
     if opt.ground_truth and not is_ground_truth_set(opt.dataroot):
-        opt.dataroot = ground_truth_data(opt.dataroot, os.path.join(opt.out, 'data'))
+        opt.dataroot = ground_truth_data(opt.dataroot, os.path.join(opt.out, 'data'), opt.ground_truth)
     if not os.path.isdir(os.path.join(opt.dataroot, 'trainA')):
         raise UserError(f'--dataroot {opt.dataroot} has no trainA folder: point it at a folder with '
                         f'trainA/trainB/testA/testB')
@@ -214,8 +237,10 @@ def run_study(opt, command):
             log(f'evaluating config {k}/{len(chosen)} {name} ({model}) at iterations {",".join(map(str, todo))}')
             for point, row, seconds in evaluator.evaluate(name, todo):
                 out = {'config': name, 'iteration': point, 'checkpoint': f'iter_{point}', **row,
-                       'eval_seconds': seconds}
+                       **compute_spent(records[name], point), 'eval_seconds': seconds}
                 out = {col: out.get(col, math.nan) for col in CSV_COLUMNS}
+                if (name, point) in evaluator.calibration:
+                    save_calibration(os.path.join(opt.out, CALIBRATION), name, point, evaluator.calibration[name, point])
                 append_result(opt.csv_path, out)
                 results[name, point] = out
                 log(f'{name} at {point}: FID {fmt(row["fid"], "{:.1f}")}, KID {1e3 * row["kid"]:.2f} ± '
@@ -229,21 +254,21 @@ def run_study(opt, command):
     log(f'wrote {opt.csv_path}, {os.path.join(opt.out, "study.md")} and {os.path.join(opt.out, "kid.png")}')
 
 
-def ground_truth_data(source, dest):
-    """The ground-truth set rendered from `source`'s day photos into `dest` (once, also by a dry
-    run: the configurations are checked against it); its path."""
+def ground_truth_data(source, dest, task):
+    """The ground-truth set of `task` rendered from `source`'s day photos into `dest` (once, also
+    by a dry run: the configurations are checked against it); its path."""
     for folder in ('trainB', 'testB'):
         if not os.path.isdir(os.path.join(source, folder)):
             raise UserError(f'--ground_truth renders the day photos of --dataroot, but {source} has no {folder} folder')
-    log(f'rendering the ground-truth set from the day photos of {source} into {dest}')
-    counts = make_ground_truth_set(source, dest)
+    log(f'rendering the {task} ground-truth set from the day photos of {source} into {dest}')
+    counts = make_ground_truth_set(source, dest, task=task)
     log('ground-truth set: ' + ', '.join(f'{folder} {n}' for folder, n in counts.items()))
     return dest
 
 
 def add_references(evaluator, name, csv_path, results):
     """The floor and ceiling rows (iteration 0) of a ground-truth study, once."""
-    if all((label, 0) in results for label in REFERENCES):
+    if any((label, 0) in results for label in REFERENCE_LABELS):
         return
     for label, scores in evaluator.references(name).items():
         row = {col: math.nan for col in CSV_COLUMNS}

@@ -97,7 +97,7 @@ def test_study_end_to_end_and_resume(daynight, tmp_path, monkeypatch):
     markdown = (out / 'study.md').read_text()
     assert '## At iteration 4' in markdown and '## Every evaluation' in markdown
     assert 'scripts/study.py --dataroot' in markdown and 'torch ' in markdown and 'CPUs' in markdown
-    summary = markdown.split('## At iteration 4')[1].split('## Every evaluation')[0]
+    summary = markdown.split('## At iteration 4')[1].split('\n## ')[0]
     assert summary.count('| au_gan_tiny |') == 1 and summary.count('| cycle_gan_tiny |') == 1
     with Image.open(out / 'kid.png') as image:
         assert image.width > 300 and image.height > 200
