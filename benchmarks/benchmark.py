@@ -25,6 +25,12 @@ speedup_vs_reference. `--json` prints one JSON object on the last line; `--compa
 (precisions x channels_last x compile where supported) in one process and prints a table and JSON.
 `--profile` also profiles one step: the convolutions' share of its time, the FLOP/s they ran at
 (against the same conv peak), and the costliest other ops -- what limits the step.
+
+`--versus FLAGS` times another configuration of this project beside this one, same process,
+steps alternated (e.g. `--model au_gan --ngf 16 --ndf 16 --versus "--model cycle_gan"`: the
+command's flags, then these): it adds versus_s_per_step, versus_gflop_per_step and time_ratio_vs
+(this step's time over the other's, the median of the per-round ratios) -- how two models compare
+at equal compute, measured so that the machine's load falls on both alike.
 """
 import sys
 from pathlib import Path
@@ -40,6 +46,7 @@ import math  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
+import shlex  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
@@ -75,6 +82,9 @@ class BenchmarkOptions(TrainOptions):
         parser.add_argument('--reference_dir', default='',
                             help='a checkout of junyanz/pytorch-CycleGAN-and-pix2pix: time its cycle_gan step '
                                  'beside ours (with --model cycle_gan)')
+        parser.add_argument('--versus', default='',
+                            help='flags of another configuration, added to this command\'s (e.g. "--model '
+                                 'cycle_gan"): its steps are timed alternately with ours, and the ratio reported')
         parser.add_argument('--compare_axes', default='amp,channels_last,compile',
                             help='what --compare varies, of amp, channels_last, compile (the rest as given)')
         parser.add_argument('--checkpoint_cost', action='store_true',
@@ -343,11 +353,12 @@ def counted_step(model, batch):
             'step_mem_mb': memory['total'] / MB}
 
 
-def measure(opt, reference=None):
+def measure(opt, reference=None, versus=None):
     """Build the model as `opt` says and measure one configuration; returns a list of result
     dicts: one, or with --checkpoint_cost two (without and with activation checkpointing, their
     steps alternated in one timing loop).
-    `reference`: the reference's CycleGANModel class, timed alongside (see load_reference_model)."""
+    `reference`: the reference's CycleGANModel class, timed alongside (see load_reference_model);
+    `versus`: the options of another configuration of this project (--versus), timed alongside."""
     model = build(opt)
     device = model.device
     batch = synthetic_batch(opt)
@@ -358,6 +369,10 @@ def measure(opt, reference=None):
     steps = {'ours': train_step, 'peak': peak_step}
     if reference is not None:
         steps['reference'] = reference_step(reference, opt, device, batch)
+    if versus is not None:
+        versus_model = build(versus)
+        versus_batch = synthetic_batch(versus)
+        steps['versus'] = training_step(versus_model, versus_batch)
     other = None
     if opt.checkpoint_cost:  # the same configuration with checkpointing flipped, same weights and noise
         other_opt = copy.copy(opt)
@@ -371,6 +386,12 @@ def measure(opt, reference=None):
     del steps['peak'], peak_step  # frees the peak conv's tensors before the memory is read
     counts = counted_step(model, batch)
     flops, conv_flops = counts['flops'], counts['conv_flops']
+    compared = {}
+    if versus is not None:
+        compared = {'versus': opt.versus, 'versus_s_per_step': times['versus'][0],
+                    'versus_gflop_per_step': counted_step(versus_model, versus_batch)['flops'] / 1e9,
+                    'time_ratio_vs': ratio_by_rounds(record, 'ours', 'versus')}
+        del steps['versus'], versus_model
     profiled = profile_step(train_step, device, conv_flops, peak) if opt.profile else {}
 
     model.eval()
@@ -407,7 +428,7 @@ def measure(opt, reference=None):
                 'reference_s_per_step': times['reference'][0] if reference is not None else None,
                 'speedup_vs_reference': times['reference'][0] / s_per_step if reference is not None else None}
 
-    results = [{**result(opt.checkpoint_activations, s_per_step, first, counts), **profiled}]
+    results = [{**result(opt.checkpoint_activations, s_per_step, first, counts), **profiled, **compared}]
     if other is not None:
         results.append(result(other_opt.checkpoint_activations, *times['other'], counted_step(other, batch)))
         results.sort(key=lambda r: bool(r['checkpoint_activations']))
@@ -573,18 +594,47 @@ def main(args=None):
         return
     configs = grid(device, opt) if opt.compare else [(opt.amp, opt.channels_last, opt.compile)]
     reference = load_reference_model(opt.reference_dir) if opt.reference_dir else None
+    versus = versus_options(opt, sys.argv[1:] if args is None else args)
     results = []
     print(HEADER + (REFERENCE_HEADER if reference else ''))
     for amp, channels_last, compile_ in configs:
         run = copy.copy(opt)
         run.amp, run.channels_last, run.compile = amp, channels_last, compile_
-        for result in measure(run, reference):
+        for result in measure(run, reference, versus and versus_in(versus, run)):
             result['machine'] = machine
             results.append(result)
             print(row(result), flush=True)
+            if 'versus' in result:
+                print(f"versus {result['versus']}: {result['versus_s_per_step']:.3f} s/step, "
+                      f"{result['versus_gflop_per_step']:.1f} GFLOP; this step takes {result['time_ratio_vs']:.2f}x "
+                      f"its time for {result['gflop_per_step'] / result['versus_gflop_per_step']:.2f}x its FLOPs",
+                      flush=True)
             if opt.profile and 'profiled_step_s' in result:
                 print('\n'.join(profile_lines(result)), flush=True)
     report(opt, results, results if opt.compare or opt.checkpoint_cost else results[0])
+
+
+def versus_options(opt, args):
+    """The options of --versus: this command's flags, then its own (the later flag wins); None without it."""
+    if not opt.versus:
+        return None
+    try:
+        extra = shlex.split(opt.versus)
+    except ValueError as e:
+        raise UserError(f'--versus: cannot split {opt.versus!r} into flags ({e})')
+    with contextlib.redirect_stdout(None):
+        try:
+            return BenchmarkOptions().parse([str(a) for a in args] + extra + ['--versus', ''], save=False)
+        except SystemExit:
+            raise UserError(f'--versus {opt.versus!r}: the other configuration refuses these flags with this '
+                            f'command\'s (give only flags both models have, e.g. the sizes and widths)')
+
+
+def versus_in(versus, run):
+    """--versus's options in a --compare cell: the cell's precision, layout and compile setting."""
+    other = copy.copy(versus)
+    other.amp, other.channels_last, other.compile = run.amp, run.channels_last, run.compile
+    return other
 
 
 def report(opt, results, printed):

@@ -133,3 +133,22 @@ def test_benchmark_compare_runs_the_grid_in_one_process(tmp_path):
     table = [ln for ln in proc.stdout.splitlines() if ln.lstrip().startswith('cycle_gan')]
     assert len(table) == 2 * len(amps)
 
+
+
+@pytest.mark.slow
+def test_benchmark_times_another_configuration_beside_this_one(tmp_path):
+    common = ['--crop_size', '32', '--ngf', '4', '--ndf', '4', '--n_layers_D', '2', '--steps', '2', '--warmup', '1',
+              '--gpu_ids', '-1', '--checkpoints_dir', tmp_path]
+    proc = run_cli('benchmarks/benchmark.py', '--model', 'au_gan', *common, '--json',
+                   '--versus', '--model cycle_gan --netG resnet_6blocks')
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result['model'] == 'au_gan' and result['versus'] == '--model cycle_gan --netG resnet_6blocks'
+    assert result['versus_s_per_step'] > 0 and result['time_ratio_vs'] > 0
+    # the other model's FLOPs, as its own benchmark counts them
+    alone = run_cli('benchmarks/benchmark.py', '--model', 'cycle_gan', '--netG', 'resnet_6blocks', *common, '--json')
+    assert result['versus_gflop_per_step'] == pytest.approx(json.loads(alone.stdout.strip().splitlines()[-1])['gflop_per_step'])
+    assert result['versus_gflop_per_step'] != pytest.approx(result['gflop_per_step'])
+    assert 'versus --model cycle_gan' in proc.stdout and 'its time for' in proc.stdout
+    refused = run_cli('benchmarks/benchmark.py', '--model', 'au_gan', '--n_blocks_T', '1', *common,
+                      '--versus', '--model cycle_gan', check=False)
+    assert refused.returncode == 2 and 'the other configuration refuses these flags' in refused.stdout + refused.stderr
