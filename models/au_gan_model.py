@@ -13,6 +13,8 @@ Generator objective (default weights in brackets):
   + lambda_conf * mean(exp(-sigma) * w |x_A - G_B(fake_B)| + sigma / 2)      [lambda_conf 1,
                                                           w = conf_residual_weight 5]
     (with --uncertainty none: lambda_A * L1(G_B(fake_B), x_A))               [lambda_A 10]
+    (with --uncertainty gengauss: lambda_conf * the generalized Gaussian NLL of the same residual,
+    losses.gen_gaussian_nll, its scale and shape predicted per pixel by G_A's head: UGAC's cycle loss)
   + lambda_B * L1(G_A(fake_A), x_B)                                           [lambda_B 10]
   + lambda_rec * (L1(rec_A, x_A) + L1(rec_B, x_B))                            [lambda_rec 10]
   + lambda_fm * (L1(m(T(E_A(x_A))), m(E_B(fake_B))) + L1(m(E_B(x_B)), m(E_A(fake_A))))  [lambda_fm 1]
@@ -67,8 +69,10 @@ class AUGANModel(BaseModel):
         parser.add_argument('--t_net_concat', action='store_true',
                             help="G_A's translation decoder reads [encoding, T-net output] (the first upload of the "
                                  "official code, commit 953bdad)")
-        parser.add_argument('--uncertainty', type=str, default='exp', choices=['exp', 'laplace', 'none'],
-                            help='uncertainty-aware cycle loss on the A side; none falls back to lambda_A * L1')
+        parser.add_argument('--uncertainty', type=str, default='exp', choices=['exp', 'laplace', 'gengauss', 'none'],
+                            help='uncertainty-aware cycle loss on the A side: exp (AU-GAN\'s), laplace, gengauss (a '
+                                 'per-pixel generalized Gaussian scale and shape, UGAC); none falls back to '
+                                 'lambda_A * L1')
         if is_train:
             add_flags(parser, AUGANLosses)
             parser.add_argument('--pool_mode', type=str, default='per_domain', choices=['per_domain', 'shared'],
@@ -88,11 +92,12 @@ class AUGANModel(BaseModel):
             self.visual_names += ['idt_A', 'idt_B']
         for name in self.visual_names:
             setattr(self, name, None)
-        self.sigma_A = None
+        self.sigma_A = self.sigma_params_A = None
 
         config = from_options(ForkGeneratorConfig, opt)
         G_A = ForkGenerator(opt.input_nc, opt.output_nc, config, n_blocks_T=opt.n_blocks_T,
-                            t_net_concat=opt.t_net_concat, uncertainty=opt.uncertainty != 'none')
+                            t_net_concat=opt.t_net_concat, uncertainty=opt.uncertainty != 'none',
+                            gen_gaussian=opt.uncertainty == 'gengauss')
         G_B = ForkGenerator(opt.output_nc, opt.input_nc, config)
         # both built, then both initialised: the order the seed's random draws have always followed
         self.netG_A, self.netG_B = self.init_net(G_A), self.init_net(G_B)
@@ -118,6 +123,7 @@ class AUGANModel(BaseModel):
     def forward(self):
         out = self.netG_A(self.real_A)
         self.fake_B, self.rec_A, self.sigma_A, self.code_A = out.fake, out.rec, out.sigma, out.code
+        self.sigma_params_A = out.sigma_params  # (scale, shape) with --uncertainty gengauss
         cyc = self.netG_B(self.fake_B, reconstruct=False)
         self.cyc_A, self.enc_fake_B = cyc.fake, cyc.enc
         if self.real_B is None:  # a one-domain test set: the A side only
@@ -139,7 +145,8 @@ class AUGANModel(BaseModel):
         losses = {'G_A': w.lambda_gan * self.criterionGAN(D_B(self.fake_B), True),
                   'G_B': w.lambda_gan * self.criterionGAN(D_A(self.fake_A), True)}
         if self.sigma_A is not None:
-            losses['cycle_A'] = w.lambda_conf * uncertainty_cycle_loss(self.real_A, self.cyc_A, self.sigma_A,
+            sigma = self.sigma_params_A if self.sigma_params_A is not None else self.sigma_A
+            losses['cycle_A'] = w.lambda_conf * uncertainty_cycle_loss(self.real_A, self.cyc_A, sigma,
                                                                        self.opt.uncertainty, w.conf_residual_weight)
         else:
             losses['cycle_A'] = w.lambda_A * l1(self.cyc_A, self.real_A)

@@ -74,6 +74,19 @@ class GeneratorOutput(NamedTuple):
     sigma: Optional[torch.Tensor]     # per-pixel uncertainty, (N, 1, H, W), >= 0
     enc: torch.Tensor                 # encoder output
     code: torch.Tensor                # what the translation decoder reads: T(enc) with a T-net, else enc
+    # generalized Gaussian heads only: the (scale, shape) maps sigma is made of (losses.gen_gaussian_nll)
+    sigma_params: Optional[tuple] = None
+
+
+# Floors of the generalized Gaussian's scale and shape: a shape near 0 would send lgamma(3 / shape) to
+# infinity, a scale of 0 divides by zero.
+MIN_SCALE, MIN_SHAPE = 1e-3, 0.1
+
+
+def gen_gaussian_std(scale, shape):
+    """The standard deviation of a generalized Gaussian: scale * sqrt(Γ(3/shape) / Γ(1/shape)),
+    computed in log space (Γ overflows for small shapes)."""
+    return torch.exp(torch.log(scale) + 0.5 * (torch.lgamma(3 / shape) - torch.lgamma(1 / shape)))
 
 
 class Encoder(Checkpointable, nn.Sequential):
@@ -156,11 +169,11 @@ class Decoder(Checkpointable, nn.Module):
 
 
 class UncertaintyHead(Checkpointable, nn.Sequential):
-    """From the decoder's H/2 features to a non-negative per-pixel sigma map at full size. One
-    checkpointing segment."""
+    """From the decoder's H/2 features to non-negative per-pixel maps at full size: sigma, or (with
+    `channels` 2) a generalized Gaussian's scale and shape. One checkpointing segment."""
 
-    def __init__(self, config):
-        super().__init__(config.up(2 * config.ngf, config.ngf), *config.output(config.ngf, 1, nn.Softplus()))
+    def __init__(self, config, channels=1):
+        super().__init__(config.up(2 * config.ngf, config.ngf), *config.output(config.ngf, channels, nn.Softplus()))
 
     def forward(self, x):
         return recompute(self, super().forward, x)
@@ -174,11 +187,13 @@ class ForkGenerator(nn.Module):
     `config` says how it is built (ForkGeneratorConfig); the rest is AU-GAN's, for G_A:
     `n_blocks_T` residual blocks of T-net, `uncertainty` a sigma head, and `t_net_concat` feeds the
     translation decoder [encoding, T(encoding)] through a JoinBlock, as the first upload of the
-    official AU-GAN code does.
+    official AU-GAN code does. With `gen_gaussian` the head predicts a generalized Gaussian's scale
+    and shape per pixel (UGAC, Upadhyay et al. 2021), and sigma is that distribution's standard
+    deviation.
     """
 
     def __init__(self, input_nc, output_nc, config: ForkGeneratorConfig = ForkGeneratorConfig(), n_blocks_T=0,
-                 t_net_concat=False, uncertainty=False):
+                 t_net_concat=False, uncertainty=False, gen_gaussian=False):
         super().__init__()
         if t_net_concat and not n_blocks_T:
             raise UserError('--t_net_concat needs a T-net (--n_blocks_T at least 1)')
@@ -191,7 +206,10 @@ class ForkGenerator(nn.Module):
         noisy = {'rec': (0.0, config.noise_std), 'translation': (config.noise_std, 0.0)}[config.noise_on]
         self.decoder = Decoder(output_nc, config, noisy[0], join=t_net_concat)
         self.rec_decoder = Decoder(input_nc, config, noisy[1])
-        self.sigma_head = UncertaintyHead(config) if uncertainty else None
+        if gen_gaussian and not uncertainty:
+            raise UserError('a generalized Gaussian uncertainty needs an uncertainty head')
+        self.gen_gaussian = gen_gaussian
+        self.sigma_head = UncertaintyHead(config, 2 if gen_gaussian else 1) if uncertainty else None
 
     def forward(self, x, reconstruct=True, uncertainty=True):
         """Translate `x`; the reconstruction and sigma are skipped when not asked for (the cycle
@@ -202,8 +220,12 @@ class ForkGenerator(nn.Module):
         want_sigma = uncertainty and self.sigma_head is not None
         fake, features = self.decoder(torch.cat([enc, code], 1) if self.t_net_concat else code, return_features=True)
         sigma = self.sigma_head(features) if want_sigma else None
+        params = None
+        if sigma is not None and self.gen_gaussian:
+            params = (sigma[:, :1].float() + MIN_SCALE, sigma[:, 1:].float() + MIN_SHAPE)
+            sigma = gen_gaussian_std(*params)
         rec = self.rec_decoder(enc) if reconstruct else None
-        return GeneratorOutput(fake, rec, sigma, enc, code)
+        return GeneratorOutput(fake, rec, sigma, enc, code, params)
 
     def translate(self, x):
         """The one-image-in, one-image-out interface used by test and conversion tools."""

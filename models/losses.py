@@ -51,18 +51,34 @@ def weighted_l1(a, b, weights):
 def uncertainty_cycle_loss(real, cycled, sigma, mode='exp', residual_weight=5.0):
     """Cycle loss weighted by the predicted uncertainty sigma (N, 1, H, W), broadcast over channels.
 
-    exp:     mean(exp(-sigma) * w * |r| + sigma / 2)   (AU-GAN's loss; w = residual_weight, 5 in the
-             official code, 1 in its first upload)
-    laplace: mean(2 |r| / (sigma + 1e-7) + log(2 sigma + 1e-7))  (the official code's unused variant)
+    exp:      mean(exp(-sigma) * w * |r| + sigma / 2)   (AU-GAN's loss; w = residual_weight, 5 in the
+              official code, 1 in its first upload)
+    laplace:  mean(2 |r| / (sigma + 1e-7) + log(2 sigma + 1e-7))  (the official code's unused variant)
+    gengauss: `sigma` is the pair (scale, shape) of a generalized Gaussian: gen_gaussian_nll
     Pixels the generator marks as uncertain cost less, at the price of the sigma penalty.
     """
     r = (real.float() - cycled.float()).abs()
+    if mode == 'gengauss':
+        return gen_gaussian_nll(r, *sigma)
     sigma = sigma.float()
     if mode == 'exp':
         return (torch.exp(-sigma) * residual_weight * r + sigma / 2).mean()
     if mode == 'laplace':
         return (r * 2.0 / (sigma + 1e-7) + torch.log(2.0 * sigma + 1e-7)).mean()
     raise ValueError(f'unknown uncertainty mode {mode!r}')
+
+
+def gen_gaussian_nll(r, scale, shape):
+    """The negative log-likelihood of residuals |r| under a zero-mean generalized Gaussian of
+    per-pixel `scale` a and `shape` b (N, 1, H, W), up to the constant log 2 (UGAC, Upadhyay et al.,
+    NeurIPS 2021):
+
+        mean((|r| / a) ** b - log b + log a + lgamma(1 / b))
+
+    b = 2 is a Gaussian, b = 1 a Laplacian; a per-pixel shape lets heavy-tailed errors (what a
+    hidden region leaves) cost less than a Gaussian would charge."""
+    scale, shape = scale.float(), shape.float()
+    return ((r / scale) ** shape - torch.log(shape) + torch.log(scale) + torch.lgamma(1 / shape)).mean()
 
 
 def channel_mean_l1(a, b):

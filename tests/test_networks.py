@@ -3,13 +3,14 @@ uncertainty loss and where its gradient goes."""
 import math
 
 import pytest
+import scipy.stats
 import torch
 import torch.nn.functional as F
 
 from models.discriminators import DiscriminatorConfig, MultiscaleDiscriminator, NLayerDiscriminator, define_D
-from models.generators import ForkGenerator, ForkGeneratorConfig
+from models.generators import MIN_SCALE, MIN_SHAPE, ForkGenerator, ForkGeneratorConfig, gen_gaussian_std
 from models.layers import DemodConv2d, ResidualBlock, count_parameters
-from models.losses import GANLoss, channel_mean_l1, uncertainty_cycle_loss
+from models.losses import GANLoss, channel_mean_l1, gen_gaussian_nll, uncertainty_cycle_loss
 from util.errors import UserError
 
 
@@ -169,6 +170,38 @@ def test_uncertainty_loss_matches_formula():
     expected_lap = sum(ri * 2 / (si + 1e-7) + math.log(2 * si + 1e-7) for ri, si in zip(r, s)) / 4
     assert math.isclose(uncertainty_cycle_loss(real, cycled, sigma, 'exp').item(), expected_exp, rel_tol=1e-5)
     assert math.isclose(uncertainty_cycle_loss(real, cycled, sigma, 'laplace').item(), expected_lap, rel_tol=1e-4)
+
+
+def test_generalized_gaussian_loss_is_its_negative_log_likelihood():
+    r = torch.tensor([0.5, 1.0, 0.25, 0.0]).view(1, 1, 2, 2)
+    for shape in (1.0, 2.0, 0.7):
+        scale = torch.full_like(r, 0.3)
+        loss = gen_gaussian_nll(r, scale, torch.full_like(r, shape)).item()
+        # scipy's generalized normal density, less the log 2 the loss leaves out
+        expected = -scipy.stats.gennorm.logpdf(r.flatten().numpy(), shape, scale=0.3).mean() - math.log(2)
+        assert math.isclose(loss, expected, rel_tol=1e-5), shape
+    # through the cycle loss, as (scale, shape) maps
+    real, cycled = torch.zeros(1, 3, 2, 2), r.expand(1, 3, 2, 2)
+    params = (torch.full_like(r, 0.3), torch.full_like(r, 2.0))
+    assert math.isclose(uncertainty_cycle_loss(real, cycled, params, 'gengauss').item(),
+                        gen_gaussian_nll(r, *params).item(), rel_tol=1e-6)
+
+
+def test_a_generalized_gaussian_head_gives_scale_shape_and_their_std():
+    torch.manual_seed(0)
+    config = ForkGeneratorConfig(ngf=4, n_blocks_enc=1, n_blocks_dec=1, dilation=1)
+    net = ForkGenerator(3, 3, config, n_blocks_T=1, uncertainty=True, gen_gaussian=True)
+    out = net(torch.rand(1, 3, 16, 16) * 2 - 1)
+    scale, shape = out.sigma_params
+    assert scale.shape == shape.shape == out.sigma.shape == (1, 1, 16, 16)
+    assert scale.min() >= MIN_SCALE and shape.min() >= MIN_SHAPE
+    # sigma is the distribution's standard deviation: scale / sqrt(2) for a Gaussian shape
+    assert torch.allclose(gen_gaussian_std(torch.tensor(0.5), torch.tensor(2.0)), torch.tensor(0.5 / math.sqrt(2)))
+    assert torch.allclose(out.sigma, gen_gaussian_std(scale, shape))
+    assert net.config['gen_gaussian'] is True  # recorded in its checkpoint
+    assert small_generator(uncertainty=True)(torch.rand(1, 3, 16, 16)).sigma_params is None
+    with pytest.raises(UserError, match='needs an uncertainty head'):
+        ForkGenerator(3, 3, config, gen_gaussian=True)
 
 
 def test_uncertainty_loss_is_float32_under_half_inputs():
