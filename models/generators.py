@@ -43,6 +43,8 @@ class ForkGeneratorConfig:
     tf_padding: bool = flag(False, "stride-2 convs and transposed convs aligned as TensorFlow's 'SAME' (pad after, "
                                    "not around): the official code's geometry, needed for its weights")
     no_output_bias: bool = flag(False, 'no bias in the 7x7 output convs (the official code has none anywhere)')
+    input_skip: bool = flag(False, "the translation decoder's 7x7 output conv also reads the input image: what the "
+                                   "input shows needs not pass through the H/4 code")
 
     def conv(self, in_channels, out_channels, kernel_size, stride=1, padding=0, padding_mode='zeros'):
         if self.tf_padding and stride > 1:
@@ -140,12 +142,15 @@ class Decoder(Checkpointable, nn.Module):
     Gaussian noise is added to its input and after its first residual block during training.
     With `join`, the input is [encoding, T-net output] and the first block is a JoinBlock.
 
+    With `skip_nc` > 0 the 7x7 output conv reads [upsampled features, skip], where skip is an image
+    of skip_nc channels at full size (the generator's input, with --input_skip).
+
     Checkpointing segments: each residual block, the first upsampling stage, and the second with
     the 7x7 output conv (one segment, so that the full-size ngf-channel map between them is never
     kept). The noise is added between segments.
     """
 
-    def __init__(self, output_nc, config, noise_std=0.0, join=False):
+    def __init__(self, output_nc, config, noise_std=0.0, join=False, skip_nc=0):
         super().__init__()
         ngf = config.ngf
         self.noise = GaussianNoise(noise_std)
@@ -155,16 +160,19 @@ class Decoder(Checkpointable, nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.up1 = config.up(4 * ngf, 2 * ngf)
         self.up2 = config.up(2 * ngf, ngf)
-        self.out = config.output(ngf, output_nc)
+        self.out = config.output(ngf + skip_nc, output_nc)
 
-    def forward(self, x, return_features=False):
+    def forward(self, x, return_features=False, skip=None):
         x = self.noise(x)
         for i, block in enumerate(self.blocks):
             x = recompute(self, block, x, block=True)
             if i == 0:
                 x = self.noise(x)
         features = recompute(self, self.up1, x)  # (N, 2*ngf, H/2, W/2): where the uncertainty head branches off
-        image = recompute(self, chain(self.up2, self.out), features)
+        if skip is None:
+            image = recompute(self, chain(self.up2, self.out), features)
+        else:
+            image = recompute(self, lambda f, s: self.out(torch.cat([self.up2(f), s.to(f.dtype)], 1)), features, skip)
         return (image, features) if return_features else image
 
 
@@ -204,7 +212,9 @@ class ForkGenerator(nn.Module):
         self.t_net = nn.Sequential(*[config.block(channels, 1) for _ in range(n_blocks_T)]) if n_blocks_T else None
         self.t_net_concat = t_net_concat
         noisy = {'rec': (0.0, config.noise_std), 'translation': (config.noise_std, 0.0)}[config.noise_on]
-        self.decoder = Decoder(output_nc, config, noisy[0], join=t_net_concat)
+        self.decoder = Decoder(output_nc, config, noisy[0], join=t_net_concat,
+                               skip_nc=input_nc if config.input_skip else 0)
+        self.input_skip = config.input_skip
         self.rec_decoder = Decoder(input_nc, config, noisy[1])
         if gen_gaussian and not uncertainty:
             raise UserError('a generalized Gaussian uncertainty needs an uncertainty head')
@@ -218,7 +228,8 @@ class ForkGenerator(nn.Module):
         enc = self.encoder(x)
         code = self.t_net(enc) if self.t_net is not None else enc
         want_sigma = uncertainty and self.sigma_head is not None
-        fake, features = self.decoder(torch.cat([enc, code], 1) if self.t_net_concat else code, return_features=True)
+        fake, features = self.decoder(torch.cat([enc, code], 1) if self.t_net_concat else code, return_features=True,
+                                      skip=x if self.input_skip else None)
         sigma = self.sigma_head(features) if want_sigma else None
         params = None
         if sigma is not None and self.gen_gaussian:

@@ -94,7 +94,7 @@ def test_checkpointed_stages_equal_plain_steps(tmp_path, model):
 
 
 @pytest.mark.parametrize('extra', [['--netD', 'augan', '--t_net_concat', '--uncertainty', 'laplace'],
-                                   ['--uncertainty', 'gengauss'], ['--preset', 'official']])
+                                   ['--uncertainty', 'gengauss', '--input_skip'], ['--preset', 'official']])
 def test_checkpointed_official_layers_equal_plain(tmp_path, extra):
     """The two-path discriminators, the join block, TensorFlow padding and affine norms."""
     plain, _ = build(tmp_path, 'au_gan', *extra)

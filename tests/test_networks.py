@@ -204,6 +204,22 @@ def test_a_generalized_gaussian_head_gives_scale_shape_and_their_std():
         ForkGenerator(3, 3, config, gen_gaussian=True)
 
 
+def test_the_input_skip_brings_the_input_to_the_output_conv():
+    torch.manual_seed(0)
+    net = small_generator(input_skip=True)
+    conv = net.decoder.out[1]
+    assert conv.in_channels == 4 + 3 and net.rec_decoder.out[1].in_channels == 4  # the translation decoder's only
+    with torch.no_grad():  # only the skip's centre taps, channel to channel: the output is tanh(input)
+        conv.weight.zero_()
+        conv.bias.zero_()
+        for c in range(3):
+            conv.weight[c, 4 + c, 3, 3] = 1.0
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    assert torch.allclose(net(x).fake, torch.tanh(x), atol=1e-6)
+    assert net.config['input_skip'] is True
+    assert small_generator().decoder.out[1].in_channels == 4
+
+
 def test_uncertainty_loss_is_float32_under_half_inputs():
     real = torch.zeros(1, 3, 2, 2, dtype=torch.bfloat16)
     sigma = torch.full((1, 1, 2, 2), 20.0, dtype=torch.bfloat16)
