@@ -12,7 +12,7 @@ from PIL import Image
 from conftest import run_cli
 from data import ground_truth as gt
 from data import rain
-from study import evaluation
+from study import evaluation, report
 from test_ground_truth import day_photo, make_source
 from util.errors import UserError
 
@@ -109,6 +109,16 @@ def test_a_rainy_study_scores_the_uncertainty_of_each_model(tmp_path, monkeypatc
     curves = json.loads((out / 'calibration.json').read_text())
     assert set(curves['au_gan_tiny']['2']) == {'sigma', 'cycle', 'brightness', 'random'}
     assert 'sigma' not in curves['cycle_gan_tiny']['2']
+    # the picture: night, truth, both translations, then AU-GAN's true error, σ and the hidden pixels
+    picture = tmp_path / 'figure.png'
+    proc = run_cli('-m', 'study.figure', '--study', out, '--configs', 'au_gan_tiny,cycle_gan_tiny', '--num', '2',
+                   '--size', '32', '--out', picture)
+    assert 'hidden pixels' in proc.stdout
+    with Image.open(picture) as image:
+        assert (image.width - report.PAD) / (report.tile_width(32) + report.PAD) == 7
+        assert (image.height - report.HEADER) / (32 + report.PAD) == 2
+    refused = run_cli('-m', 'study.figure', '--study', tmp_path, '--out', picture, check=False)
+    assert refused.returncode == 2 and 'has no study.json' in refused.stdout + refused.stderr
 
 
 def test_the_paired_bound_trains_on_the_sets_own_rendering():
