@@ -70,7 +70,7 @@ def figure_columns(study, names, epoch, num, size, error_max):
         if k == 0:
             extra[f'{name}: true error (0-{error_max:g})'] = errors
             if all(s is not None for s in sigmas):
-                extra[f'{name}: σ (own max)'] = sigmas
+                extra[f'{name}: sigma (own max)'] = sigmas
             masks = [hidden_mask(dataroot, dataset.A_paths[i]) for i in picks]
             if all(m is not None for m in masks):
                 extra['hidden pixels'] = [
