@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from metrics import uncertainty
 from metrics.evaluation import COLUMNS
 from study.common import log, write_text
-from metrics import uncertainty
 from study.evaluation import GT_COLUMNS, REFERENCE_LABELS, UNCERTAINTY_COLUMNS, checkpoint_present
 from util.checkpoint import atomic_write_text
 from util.errors import UserError
@@ -180,6 +180,7 @@ def is_ground_truth_study(results):
 
 
 def seconds_per_iter(record):
+    """A run's mean wall-clock seconds per iteration (start-up and saves included); NaN before it trained."""
     return record['train_seconds'] / record['trained_iters'] if record.get('trained_iters') else math.nan
 
 

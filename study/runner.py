@@ -19,7 +19,8 @@ from data.ground_truth import is_ground_truth_set, make_ground_truth_set
 from study.common import log, quiet, write_text
 from study.configs import check_settings, inspect_config, load_configs, select, train_options
 from study.evaluation import REFERENCE_LABELS, Evaluator, checkpoint_present
-from study.report import CALIBRATION, CSV_COLUMNS, append_result, fmt, read_results, report, save_calibration
+from study.report import (CALIBRATION, CSV_COLUMNS, append_result, fmt, read_results, report, save_calibration,
+                          seconds_per_iter)
 from util import processes
 from util.checkpoint import load_training_state
 from util.errors import UserError
@@ -161,8 +162,7 @@ def train(config, k, n, opt, epoch_iters):
 def compute_spent(record, iteration):
     """{train_seconds, train_tflop} to reach `iteration` of a run: its mean seconds per iteration
     (start-up and saves included) and its FLOPs per step, times the iteration."""
-    rate = record['train_seconds'] / record['trained_iters'] if record.get('trained_iters') else math.nan
-    return {'train_seconds': rate * iteration, 'train_tflop': record.get('step_gflop', math.nan) * iteration / 1e3}
+    return {'train_seconds': seconds_per_iter(record) * iteration, 'train_tflop': record.get('step_gflop', math.nan) * iteration / 1e3}
 
 
 def step_gflop(opt, config):

@@ -151,3 +151,22 @@ def test_the_compute_columns_and_the_equal_time_arithmetic():
     assert 'au_gan took 300 s for 1200 iterations' in lines[2]
     assert '| cycle_gan | 0.180 | 1667 | 1.39 |' in lines and '| au_gan | 0.250 | 1200 | 1.00 |' in lines
     assert report.equal_time_lines(opt, configs, {'au_gan': record}, 'x') == []  # nothing to compare
+
+
+def test_a_study_csv_from_before_the_new_columns_is_read_and_rewritten(tmp_path):
+    from study import report
+    older = [c for c in report.CSV_COLUMNS if c not in report.LATER_COLUMNS]
+    path = tmp_path / 'study.csv'
+    row = {c: '1.5' for c in older}
+    row.update(config='au_gan', iteration='600', checkpoint='iter_600')
+    with open(path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=older, lineterminator='\n')
+        writer.writeheader()
+        writer.writerow(row)
+    rows = report.read_results(path)
+    assert rows['au_gan', 600]['gt_psnr'] == 1.5 and math.isnan(rows['au_gan', 600]['train_seconds'])
+    assert path.read_text().splitlines()[0].split(',') == report.CSV_COLUMNS  # appends now fit its header
+    with open(path, 'w') as f:
+        f.write('config,iteration,something_else\n')
+    with pytest.raises(UserError, match='other columns'):
+        report.read_results(path)
