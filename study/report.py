@@ -250,7 +250,10 @@ def plot_calibration(path, opt, calibration):
         ax.set_ylabel('true error |translation - truth|')
         ax.grid(True, alpha=0.3)
         ax.set_title(predictor, fontsize='medium')
-    fig.axes[0].legend(fontsize='small')
+    labels = {}  # every configuration once, also those without a σ panel
+    for ax in fig.axes:
+        labels.update({label: handle for handle, label in zip(*ax.get_legend_handles_labels())})
+    fig.axes[-1].legend(labels.values(), labels.keys(), fontsize='small', loc='upper left', bbox_to_anchor=(1.01, 1))
     fig.suptitle(f'True error against each predictor at iteration {last}, in bins of equal pixel counts',
                  fontsize='medium')
     fig.tight_layout()
