@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 
 from data.ground_truth import GAIN, GAMMA, TINT  # the night look of the night task: exact_inverse undoes it
 
-SHOT, READ = 0.003, 0.01           # noise variance SHOT * x + READ^2: about 3 grey levels in the dark, 8 at x = 0.2
+SHOT, READ = 0.003, 0.01           # noise variance SHOT * x + READ^2: about 3 grey levels in the dark, 7 at x = 0.2
 DROPS = (4, 9)                     # drops per image (uniform, inclusive)
 DROP_RADIUS = (0.04, 0.10)         # of the height
 DROP_BLUR = 0.5                    # Gaussian blur inside a drop: this fraction of its radius
