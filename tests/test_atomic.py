@@ -1,5 +1,6 @@
 """Tests for util/atomic.py, the one atomic file-write helper: a write replaces the file whole,
 a failing write leaves the old file as it was and no temporary file behind. In-process, fast."""
+import errno
 import os
 import stat
 
@@ -90,3 +91,59 @@ def test_replacement_commit_and_discard_for_writers_spanning_calls(tmp_path):
     open(dropped.tmp, 'wb').close()
     dropped.discard()
     assert not (tmp_path / 'w.mp4').exists() and leftovers(tmp_path) == []
+
+
+def no_room(code):
+    """A writer that writes part of its file, then finds no room as torch.save reports it: its own
+    RuntimeError, raised while handling the OSError."""
+    def write(f):
+        f.write(b'part of the file')
+        try:
+            raise OSError(code, os.strerror(code))
+        except OSError:
+            raise RuntimeError('[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598')
+    return write
+
+
+@pytest.mark.parametrize('code, reason', [(errno.ENOSPC, 'the disk is full'),
+                                          (errno.EFBIG, 'the file-size limit (ulimit -f) is reached')])
+def test_no_room_is_one_line_naming_the_file_its_need_and_the_free_space(tmp_path, code, reason):
+    path = tmp_path / 'f.pth'
+    path.write_bytes(b'x' * 2500)
+    with pytest.raises(atomic.NoSpaceError) as caught:
+        atomic.write_with(path, no_room(code), durable=True)
+    message = str(caught.value)
+    assert '\n' not in message and caught.value.exit_status == 74
+    assert f'could not write {path}: {reason} (it needs about 2.5 kB, ' in message
+    assert f' free in {tmp_path}): ' in message
+    assert path.read_bytes() == b'x' * 2500 and leftovers(tmp_path) == []
+    # a new file: the need is what was written before the failure, a lower bound
+    with pytest.raises(atomic.NoSpaceError, match=r'it needs more than 16 B'):
+        atomic.write_with(tmp_path / 'new.pth', no_room(code))
+    assert not (tmp_path / 'new.pth').exists() and leftovers(tmp_path) == []
+
+
+def test_no_room_when_the_file_is_flushed_at_the_rename(tmp_path, monkeypatch):
+    path = tmp_path / 'page.html'
+    path.write_text('old page')
+
+    def fsync(p):
+        raise OSError(errno.EDQUOT, 'Disk quota exceeded')
+
+    monkeypatch.setattr(atomic, 'fsync', fsync)
+    with pytest.raises(atomic.NoSpaceError, match='the disk quota is used up'):
+        atomic.write_text(path, 'new page', durable=True)
+    assert path.read_text() == 'old page' and leftovers(tmp_path) == []
+
+
+def test_the_result_pages_say_when_there_is_no_room(tmp_path, monkeypatch):
+    from util import html
+    page = html.HTML(str(tmp_path / 'web'), 'title')
+    page.save()
+    before = (tmp_path / 'web' / 'index.html').read_text()
+    monkeypatch.setattr(atomic, 'write_bytes', lambda path, data, durable=False: atomic.write_with(
+        path, no_room(errno.ENOSPC), durable=durable))
+    page.add_header('more')
+    with pytest.raises(atomic.NoSpaceError, match=r'index.html: the disk is full'):
+        page.save()
+    assert (tmp_path / 'web' / 'index.html').read_text() == before

@@ -17,9 +17,63 @@ permissions a plain `open()` would give them (the umask decides), not mkstemp's 
 The default temporary name is `.<name>.<pid>.<random>.tmp`; a writer whose leftovers are
 recognised by name (`.<name>.partial` of conversions, `.prepare-<pid>.tmp` of data preparation)
 passes its own with `tmp=`.
+
+A write that finds no room (a full disk, a used-up quota, or a file-size limit: ENOSPC, EDQUOT,
+EFBIG, also when torch.save reports it as its own RuntimeError) removes its temporary file and
+raises `NoSpaceError`: one line naming the file, why, what it needs and what is free.
 """
+import errno
 import os
 import secrets
+import shutil
+
+from util.errors import UserError
+
+# Why a write found no room, by errno. (A process over its file-size limit gets SIGXFSZ, which
+# kills it unless ignored: train.py ignores it, so that the write fails with EFBIG instead.)
+NO_SPACE = {errno.ENOSPC: 'the disk is full', errno.EDQUOT: 'the disk quota is used up',
+            errno.EFBIG: 'the file-size limit (ulimit -f) is reached'}
+
+
+class NoSpaceError(UserError):
+    """A write that found no room. Exit status 74 (EX_IOERR): what was there before is intact, and
+    the command can go on once there is room."""
+
+    exit_status = 74
+
+    def __init__(self, what, folder, reason, need, then='run the command again'):
+        """`what` could not be written into `folder` for `reason` (a NO_SPACE value); `need`
+        says how much it needs ('about 12.3 MB'); `then` is what to do once there is room."""
+        free = shutil.disk_usage(folder).free if os.path.isdir(folder) else 0
+        fix = 'raise the limit' if reason == NO_SPACE[errno.EFBIG] else 'make room there'
+        super().__init__(f'could not write {what}: {reason} (it needs {need}, {size_text(free)} free in {folder}): '
+                         f'{fix} and {then}')
+        self.reason = reason
+
+
+def no_space_reason(error):
+    """Why `error` (or an error it was raised from or during) found no room, or None when it is
+    another error."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError) and error.errno in NO_SPACE:
+            return NO_SPACE[error.errno]
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def size_text(n):
+    """`n` bytes for people: '812 B', '3.4 MB', '1.2 GB'."""
+    for unit in ('B', 'kB', 'MB', 'GB'):
+        if n < 1000 or unit == 'GB':
+            return f'{n:.0f} {unit}' if unit == 'B' else f'{n:.1f} {unit}'
+        n /= 1000
+
+
+def file_size(path):
+    """The size of the file at `path`, 0 when there is none."""
+    return os.path.getsize(path) if os.path.isfile(path) else 0
 
 
 def write_text(path, text, durable=False, encoding='utf-8'):
@@ -82,9 +136,24 @@ class Replacement:
         try:
             if exc_type is None:
                 self.commit()
-        finally:
-            self.discard()  # after a commit there is nothing left to remove
+        except OSError as error:  # a full disk may show only when the file is flushed
+            self._fail(error)
+            raise
+        if exc is not None:
+            self._fail(exc)
+        self.discard()  # after a commit there is nothing left to remove
         return False
+
+    def _fail(self, error):
+        """Remove the temporary file; a write that found no room becomes a NoSpaceError."""
+        written = file_size(self.tmp)
+        self.discard()
+        reason = no_space_reason(error)
+        if reason is not None:
+            # What the file needs: about its previous version's size, else more than was written.
+            previous = file_size(self.path)
+            need = f'about {size_text(previous)}' if previous else f'more than {size_text(written)}'
+            raise NoSpaceError(self.path, self.folder, reason, need) from error
 
 
 def fsync(path):

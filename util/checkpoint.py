@@ -41,16 +41,36 @@ def save_together(folder, label, objects):
     """Write {file name: object} into `folder` as one save: every file first goes to a staging
     folder `.saving_<label>`, a COMPLETE list is written there last, then the files are renamed
     into place. Killed before COMPLETE exists, the old files are untouched (the next save discards
-    the staging folder); killed after, `finish_saves` moves the rest into place."""
+    the staging folder); killed after, `finish_saves` moves the rest into place. A save that fails
+    (a full disk: NoSpaceError, naming the whole save's need) removes its staging folder at once."""
     stage = os.path.join(folder, STAGING_PREFIX + str(label))
     finish_saves(folder)
     if os.path.isdir(stage):  # a save killed before it was complete: nothing of it counts
         shutil.rmtree(stage)
-    os.makedirs(stage)
-    for name, obj in objects.items():
-        atomic_torch_save(obj, os.path.join(stage, name))
-    atomic_write_text(os.path.join(stage, COMPLETE), json.dumps(sorted(objects)))
+    try:
+        os.makedirs(stage)
+        for name, obj in objects.items():
+            atomic_torch_save(obj, os.path.join(stage, name))
+        atomic_write_text(os.path.join(stage, COMPLETE), json.dumps(sorted(objects)))
+    except (OSError, atomic.NoSpaceError) as error:
+        raise _not_saved(error, folder, label, stage, objects)
     finish_saves(folder)
+
+
+def _not_saved(error, folder, label, stage, objects):
+    """The error to raise for a save that failed while staging: its partial files are removed
+    (the previous save is untouched); no room becomes a NoSpaceError for the whole save."""
+    staged = sum(atomic.file_size(os.path.join(stage, name)) for name in objects)
+    shutil.rmtree(stage, ignore_errors=True)
+    reason = atomic.no_space_reason(error)
+    if reason is None:
+        return error
+    previous = sum(atomic.file_size(os.path.join(folder, name)) for name in objects)
+    need = (f'about {atomic.size_text(previous)}, as the previous save' if previous
+            else f'more than {atomic.size_text(staged)}')
+    then = ('continue from the previous save, complete and kept, with --continue_train' if previous
+            else 'run the command again')
+    return atomic.NoSpaceError(f'the save {label!r}', folder, reason, need, then=then)
 
 
 def finish_saves(folder):

@@ -9,7 +9,10 @@ import sys
 
 
 class UserError(Exception):
-    """An error with a one-line, user-facing message."""
+    """An error with a one-line, user-facing message. `exit_status` is the program's exit status
+    when it ends with this error (2; a subclass may choose another, documented in docs/training.md)."""
+
+    exit_status = 2
 
     def __init__(self, message):
         super().__init__(_one_line(str(message)))
@@ -26,7 +29,7 @@ def _one_line(message):
 
 
 def exit_on_user_error(main):
-    """Decorator for entry points: a UserError ends the program with its line and exit code 2."""
+    """Decorator for entry points: a UserError ends the program with its line and its exit status (2)."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
@@ -34,6 +37,6 @@ def exit_on_user_error(main):
             return main(*args, **kwargs)
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
-            sys.exit(2)
+            sys.exit(e.exit_status)
 
     return wrapper
