@@ -10,7 +10,15 @@ when enabled). `latest` is saved every `--save_latest_freq` iterations and at th
 epoch, `<epoch>` every `--save_epoch_freq` epochs; each save holds the full training state, so
 `--continue_train` goes on exactly where it left off. Frequencies count iterations (batches).
 Only rank 0 prints, logs and writes; all ranks train.
+
+One run per folder: the run holds <checkpoints_dir>/<name>/train.lock while it trains, and a fresh
+run (no --continue_train) is refused in a folder holding a save unless --overwrite. SIGTERM, SIGINT
+(Ctrl-C) or SIGUSR1 stops the run after the iteration in flight, with a save of `latest` there and
+exit status 75; a full disk stops it with the previous save kept and exit status 74
+(docs/training.md, "When a run stops").
 """
+import os
+import sys
 import time
 
 import torch
@@ -20,17 +28,31 @@ from data import create_dataloader, create_dataset
 from models import create_model
 from models.losses import as_floats
 from models.memory import optimize_or_explain
-from models.training_state import TrainingState
+from models.training_state import TrainingState, start_fresh
 from options.run_options import add_to_record
 from options.train_options import TrainOptions
-from util import distributed, reporting
+from util import distributed, reporting, run_lock, stopping
 from util.errors import exit_on_user_error
 from util.seeding import seed_everything
 
 
 @exit_on_user_error
 def main(args=None):
-    opt = TrainOptions().parse(args)
+    options = TrainOptions()
+    opt = options.parse(args, save=False)
+    run_dir = os.path.join(opt.checkpoints_dir, opt.name)
+    main_process = distributed.launch_rank() == 0  # the launcher's rank 0: known before the process group
+    with run_lock.held(run_dir, take=main_process), stopping.StopSignals() as stop:  # one run per folder
+        if main_process and not opt.continue_train:
+            start_fresh(run_dir, opt.overwrite)  # never over another run's save
+        options.save(opt)
+        stopped = train(opt, stop, args)
+    if stopped:
+        sys.exit(stopping.EXIT_STOPPED)  # saved where it stopped: --continue_train goes on
+
+
+def train(opt, stop, args):
+    """Train as `opt` says; True when a stop signal ended it (saved), False when it ran its course."""
     distributed.setup(opt.gpu_ids, opt.dist_backend, opt.local_rank)  # joins the process group under torchrun
     batch_size, num_threads = distributed.share(opt.batch_size, opt.num_threads)  # this process's part
     main_process = distributed.is_main_process()
@@ -72,7 +94,8 @@ def main(args=None):
               f'batch {batch_size} each, precision {model.precision.name}'
               + (f', activation checkpointing ({opt.checkpoint_activations})' if opt.checkpoint_activations else ''))
 
-    compile_reported = False
+    compile_reported = signalled = stop_now = False
+    stop.listen()  # from here a stop signal saves (util/stopping.py)
     for epoch in range(start_epoch, last_epoch + 1):
         epoch_start = time.time()
         logged_totals = []  # each printout's sum of losses: the plateau policy's metric
@@ -104,16 +127,17 @@ def main(args=None):
                 reporter.plot_current_losses(epoch, (epoch_iter - 1) / max(bar.total, 1), losses, total_iters)
             if total_iters % opt.display_freq == 0:
                 show_visuals(epoch, total_iters)
-            stop = reached_max_iters()
-            if total_iters % opt.save_latest_freq == 0 or (stop and epoch_iter < bar.total):
+            signalled = stop.requested()  # SIGTERM, SIGINT, SIGUSR1 on any process: stop here, saving
+            stop_now = reached_max_iters() or signalled
+            if total_iters % opt.save_latest_freq == 0 or (stop_now and epoch_iter < bar.total):
                 save('latest', epoch, epoch_iter, total_iters)
                 if opt.save_by_iter:
                     save(f'iter_{total_iters}', epoch, epoch_iter, total_iters)
-            if stop:
+            if stop_now:
                 break
             t_data_start = time.time()
         bar.close()
-        if reached_max_iters() and epoch_iter < bar.total:
+        if stop_now and epoch_iter < bar.total:
             break  # stopped mid-epoch; `latest` is saved
 
         show_visuals(epoch, total_iters)
@@ -133,7 +157,7 @@ def main(args=None):
             print(f'end of epoch {epoch}/{last_epoch}: {total_iters} iterations, {time.time() - epoch_start:.1f} s, '
                   f'learning rate {old_lr:.7f} -> {new_lr:.7f}{skipped}')
         epoch_iter = 0
-        if reached_max_iters():
+        if stop_now:
             break
 
     if distributed.is_distributed():
@@ -141,9 +165,12 @@ def main(args=None):
         if main_process:
             print(f'weights identical on all {n} processes')
     reporter.close()
+    stopped = signalled and not (reached_max_iters() or (epoch, epoch_iter) == (last_epoch, 0))  # else it is done
     if main_process:
-        print(f'done: checkpoints in {model.save_dir}, training page {model.save_dir}/web/index.html')
+        print(stop.stopped_line('latest', model.save_dir, epoch, total_iters, args) if stopped else
+              f'done: checkpoints in {model.save_dir}, training page {model.save_dir}/web/index.html')
     distributed.cleanup()
+    return stopped
 
 
 if __name__ == '__main__':

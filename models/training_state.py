@@ -12,13 +12,21 @@ The data sampler needs nothing of its own: it is seeded by (seed, epoch, index),
 says where it continues (train.py: `set_epoch`, `set_start`). A save is atomic as a whole
 (util.checkpoint.save_together): a kill at any instant leaves the previous complete save or
 the new one, and `load` finishes a save that was killed while renaming its files into place.
+
+A fresh run (no --continue_train) never writes over a save: `start_fresh` refuses a folder that
+holds one, or with --overwrite deletes the old run's saves and loss log first.
 """
 import os
+import re
+import shutil
 
 from util import distributed, seeding
-from util.checkpoint import load_training_state, network_file, save_together, training_state_file
+from util.checkpoint import (STAGING_PREFIX, finish_saves, load_training_state, network_file, save_together,
+                             training_state_file)
 from util.errors import UserError
 from .persistence import describe
+
+SAVE_FILE = re.compile(r'^(.+?)_(state|net_\w+)\.pth$')  # <label>_state.pth, <label>_net_<name>.pth
 
 
 class TrainingState:
@@ -90,3 +98,25 @@ class TrainingState:
                   f'random generators start afresh')
         print(f'resuming at epoch {progress["epoch"]}, iteration {progress["total_iters"]}')
         return progress
+
+
+def start_fresh(folder, overwrite):
+    """Before a fresh run writes into `folder`: refuse when it holds a save (continuing is
+    --continue_train, starting over --overwrite); with `overwrite`, delete the saves, unfinished
+    ones and the loss log of the old run, so that nothing of it mixes with the new one."""
+    finish_saves(folder)  # a save completed in its staging folder counts as a save
+    entries = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    saves = [e for e in entries if SAVE_FILE.match(e)]
+    if not saves:
+        return
+    labels = sorted({SAVE_FILE.match(e).group(1) for e in saves}, key=lambda x: (not x.isdigit(), x.zfill(12)))
+    if not overwrite:
+        raise UserError(f'{folder} holds the saves of a run ({", ".join(labels)}): continue it with --continue_train, '
+                        f'or start over with --overwrite (deletes them), or train under another --name')
+    for entry in entries:
+        path = os.path.join(folder, entry)
+        if entry.startswith(STAGING_PREFIX):
+            shutil.rmtree(path)
+        elif SAVE_FILE.match(entry) or entry == 'loss_log.txt':
+            os.remove(path)
+    print(f'--overwrite: deleted the saves ({", ".join(labels)}) and the loss log of the previous run in {folder}')

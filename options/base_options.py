@@ -167,20 +167,26 @@ class BaseOptions:
             opt.name = opt.name + '_' + opt.suffix.format(**vars(opt))
         opt.gpu_ids = distributed.parse_gpu_ids(opt.gpu_ids)
         self.validate(opt)
+        self.opt = opt
+        if save:
+            self.save(opt)
+        return opt
+
+    def save(self, opt):
+        """Print the options and save them in the run folder (train.py: once it holds the folder)."""
         # Only the launcher's rank 0 prints and records (parsing comes before the process group);
         # the record keeps the global sizes, as given, and how many processes shared them.
-        if save and distributed.launch_rank() == 0:
-            text = self.format_options(opt)
-            print(text)
-            # Saved next to the checkpoints so a run can always be reproduced and re-tested.
-            run_dir = os.path.join(opt.checkpoints_dir, opt.name)
-            os.makedirs(run_dir, exist_ok=True)
-            with open(os.path.join(run_dir, f'{opt.phase}_opt.txt'), 'wt') as f:
-                f.write(text + '\n')
-            if self.isTrain:  # what later commands rebuild the networks from (options/run_options.py)
-                save_record(opt, os.path.join(run_dir, RECORD), world_size=distributed.launch_world_size())
-        self.opt = opt
-        return opt
+        if distributed.launch_rank() != 0:
+            return
+        text = self.format_options(opt)
+        print(text)
+        # Saved next to the checkpoints so a run can always be reproduced and re-tested.
+        run_dir = os.path.join(opt.checkpoints_dir, opt.name)
+        os.makedirs(run_dir, exist_ok=True)
+        with open(os.path.join(run_dir, f'{opt.phase}_opt.txt'), 'wt') as f:
+            f.write(text + '\n')
+        if self.isTrain:  # what later commands rebuild the networks from (options/run_options.py)
+            save_record(opt, os.path.join(run_dir, RECORD), world_size=distributed.launch_world_size())
 
     def validate(self, opt):
         """Reject option combinations that would only fail later, deep inside a run."""

@@ -31,6 +31,9 @@ class TrainOptions(BaseOptions):
         parser.add_argument('--save_by_iter', action='store_true', help='also keep iter_<n> checkpoints')
         parser.add_argument('--continue_train', action='store_true',
                             help='continue exactly where the checkpoint --epoch left off (epoch, iteration, optimizers, ...)')
+        parser.add_argument('--overwrite', action='store_true',
+                            help='start a fresh run in a folder that holds the saves of another: delete them (and its '
+                                 'loss log) first; without it such a folder is refused')
         parser.add_argument('--epoch_count', type=int, default=1,
                             help='number of the first epoch; only for a fresh run or a checkpoint without training state')
         parser.add_argument('--max_iters', type=int, default=0,
@@ -69,6 +72,8 @@ class TrainOptions(BaseOptions):
     def validate(self, opt):
         super().validate(opt)
         require_at_least(opt, 0, 'n_epochs', 'n_epochs_decay', 'max_iters')
+        if opt.continue_train and opt.overwrite:
+            raise UserError('--continue_train goes on from the saves that --overwrite deletes: give one of them')
         if opt.n_epochs + opt.n_epochs_decay < 1:
             raise UserError(f'--n_epochs {opt.n_epochs} --n_epochs_decay {opt.n_epochs_decay} trains no epoch: '
                             'give at least one between them')

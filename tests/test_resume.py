@@ -16,11 +16,15 @@ from util.errors import UserError
 NETS = ['G_A', 'G_B', 'D_A', 'D_B']
 
 
-def train(root, ckpt, name, *extra):
+def train_args(root, ckpt, name, *extra):
     # 4 images per epoch, 2 epochs: iteration 6 is in the second epoch
-    return run_cli('train.py', '--dataroot', root, '--checkpoints_dir', ckpt, '--name', name, *TINY,
-                   '--num_threads', '1', '--load_size', '40', '--crop_size', '32', '--max_dataset_size', '4',
-                   '--n_epochs', '1', '--n_epochs_decay', '1', '--amp', 'off', *extra)
+    return ['train.py', '--dataroot', root, '--checkpoints_dir', ckpt, '--name', name, *TINY, '--num_threads', '1',
+            '--load_size', '40', '--crop_size', '32', '--max_dataset_size', '4', '--n_epochs', '1',
+            '--n_epochs_decay', '1', '--amp', 'off', *extra]
+
+
+def train(root, ckpt, name, *extra):
+    return run_cli(*train_args(root, ckpt, name, *extra))
 
 
 @pytest.mark.slow
@@ -32,14 +36,20 @@ def test_resume_is_exact(tmp_path, daynight, stop_at):
     assert state['progress']['total_iters'] == stop_at
     resumed = train(daynight, tmp_path, 'split', '--max_iters', '6', '--continue_train')
     assert f'resuming at epoch {1 if stop_at < 4 else 2}, iteration {stop_at}' in resumed.stdout
+    assert_same_latest(tmp_path / 'straight', tmp_path / 'split')
+
+
+def assert_same_latest(one, two):
+    """The `latest` saves of run folders `one` and `two` hold identical weights, progress and
+    learning-rate schedules (a resumed run against an uninterrupted one)."""
     for net in NETS:
-        a = load_network(tmp_path / 'straight' / f'latest_net_{net}.pth')[0]
-        b = load_network(tmp_path / 'split' / f'latest_net_{net}.pth')[0]
+        a = load_network(one / f'latest_net_{net}.pth')[0]
+        b = load_network(two / f'latest_net_{net}.pth')[0]
         for key in a:
             assert torch.equal(a[key], b[key]), (net, key)
-    straight = load_training_state(tmp_path / 'straight' / 'latest_state.pth')
-    assert straight['progress'] == load_training_state(tmp_path / 'split' / 'latest_state.pth')['progress']
-    assert straight['schedulers'] == load_training_state(tmp_path / 'split' / 'latest_state.pth')['schedulers']
+    straight = load_training_state(one / 'latest_state.pth')
+    assert straight['progress'] == load_training_state(two / 'latest_state.pth')['progress']
+    assert straight['schedulers'] == load_training_state(two / 'latest_state.pth')['schedulers']
 
 
 @pytest.mark.slow

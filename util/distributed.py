@@ -19,6 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from util.errors import UserError
 
 _device = None
+_flag_group = None  # a gloo group for any_process, so that it never waits for a GPU
 _ddp_params = inspect.signature(DistributedDataParallel.__init__).parameters
 
 
@@ -162,6 +163,19 @@ def all_gather_object(obj):
     return out
 
 
+def any_process(flag):
+    """Whether `flag` is true on any process: a collective (every process calls it at the same
+    point), one integer summed on the CPU over gloo, also when the networks use NCCL."""
+    global _flag_group
+    if not is_distributed():
+        return flag
+    if _flag_group is None:
+        _flag_group = dist.group.WORLD if dist.get_backend() == 'gloo' else dist.new_group(backend='gloo')
+    votes = torch.tensor([int(flag)])
+    dist.all_reduce(votes, group=_flag_group)
+    return bool(votes.item())
+
+
 def fingerprint(nets):
     """A hash of the networks' parameters and buffers, to check that every process holds the same."""
     h = hashlib.sha256()
@@ -182,6 +196,8 @@ def check_in_sync(nets):
 
 
 def cleanup():
+    global _flag_group
     if is_distributed():
         dist.barrier()
         dist.destroy_process_group()
+    _flag_group = None

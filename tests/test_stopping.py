@@ -1,0 +1,108 @@
+"""A stop signal saves: SIGTERM or SIGINT (Ctrl-C) stops a real training process after the iteration
+in flight, with a save there, and its printed command goes on exactly as an uninterrupted run;
+under torchrun, the launcher's signal stops every process at one iteration with one save."""
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, run_cli
+from test_resume import assert_same_latest, train, train_args
+from util.checkpoint import load_training_state
+from util.stopping import EXIT_STOPPED
+
+pytestmark = pytest.mark.slow  # every test here trains in processes
+
+# 16 images, batch 1: a signal lands mid-epoch 15 times in 16; 40 + 40 epochs: it lands long before the end
+LONG = ['--max_dataset_size', '16', '--n_epochs', '40', '--n_epochs_decay', '40', '--print_freq', '1']
+
+
+def start(args, log):
+    """`python <args>` in a child process writing to `log`; returns it once it has trained an iteration."""
+    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
+    with open(log, 'w') as out:
+        proc = subprocess.Popen([sys.executable, *map(str, args)], cwd=REPO, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while '(epoch: ' not in log.read_text() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, log.read_text()[-3000:]
+    return proc
+
+
+def stopped_save(run_dir, output, signame):
+    """The iteration of the one save the stopped run made, checked against its one stop line;
+    returns (iteration, the command the line gives)."""
+    assert output.count('stopped by ') == 1, output[-3000:]
+    line = next(ln for ln in output.splitlines() if ln.startswith('stopped by '))
+    reached = load_training_state(run_dir / 'latest_state.pth')['progress']['total_iters']
+    assert line.startswith(f'stopped by {signame} after iteration {reached} (epoch ')
+    assert f"saved 'latest' in {run_dir}; exit status {EXIT_STOPPED}; continue with: " in line
+    assert not (run_dir / 'train.lock').exists() and not (run_dir / '.saving_latest').exists()
+    return reached, line.split('continue with: ', 1)[1]
+
+
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_saves_where_it_stopped_and_the_run_resumes_exactly(tmp_path, daynight, signum):
+    log = tmp_path / 'stopped.log'
+    proc = start(train_args(daynight, tmp_path, 'stopped', *LONG), log)
+    proc.send_signal(signum)
+    if signum == signal.SIGINT:
+        time.sleep(0.01)
+        proc.send_signal(signum)  # a second Ctrl-C, while it finishes the iteration and saves
+    assert proc.wait(timeout=120) == EXIT_STOPPED, log.read_text()[-3000:]
+    reached, command = stopped_save(tmp_path / 'stopped', log.read_text(), signum.name)
+    words = shlex.split(command)
+    assert words[0] == 'python' and words[-1] == '--continue_train'
+    resumed = run_cli(*words[1:], '--max_iters', str(reached + 2))
+    assert f'iteration {reached}' in resumed.stdout and 'done: checkpoints' in resumed.stdout
+    train(daynight, tmp_path, 'straight', *LONG, '--max_iters', str(reached + 2))
+    assert_same_latest(tmp_path / 'straight', tmp_path / 'stopped')
+
+
+def children(pid):
+    """The pids of the processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for entry in os.listdir('/proc'):
+        try:
+            with open(f'/proc/{entry}/stat') as f:
+                if entry.isdigit() and int(f.read().rsplit(')', 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_torchrun_stops_every_process_at_one_iteration_with_one_save(tmp_path, daynight):
+    launch = ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2']
+    ddp = [*LONG, '--batch_size', '2', '--num_threads', '0']
+    log = tmp_path / 'ddp.log'
+    proc = start([*launch, *train_args(daynight, tmp_path, 'ddp', *ddp)], log)
+    workers = children(proc.pid)
+    assert len(workers) == 2, workers
+    proc.send_signal(signal.SIGTERM)  # to the launcher, which passes it to its processes
+    proc.wait(timeout=120)
+    output = log.read_text()
+    deadline = time.time() + 30
+    while not all(map(gone, workers)) and time.time() < deadline:
+        time.sleep(0.1)
+    assert all(map(gone, workers)), output[-3000:]
+    # the processes ended the same iteration: their weights were compared, equal, before the save's line
+    assert 'weights identical on all 2 processes' in output, output[-3000:]
+    reached, _ = stopped_save(tmp_path / 'ddp', output, 'SIGTERM')
+    assert len(load_training_state(tmp_path / 'ddp' / 'latest_state.pth')['rng']) == 2
+    resumed = run_cli(*launch, *train_args(daynight, tmp_path, 'ddp', *ddp, '--continue_train', '--max_iters',
+                                           str(reached + 1)))
+    assert f'iteration {reached}' in resumed.stdout and 'weights identical on all 2 processes' in resumed.stdout

@@ -1,0 +1,73 @@
+"""Stopping training on a signal without losing it: finish the iteration, save, say how to go on.
+
+SIGTERM (a cluster's preemption or time limit, `kill`), SIGINT (Ctrl-C) and SIGUSR1 (SLURM's
+`--signal`, before the time limit) only set a flag here: nothing is written from inside a signal
+handler. The training loop asks `requested()` after each iteration, saves there with the usual
+atomic save, prints `stopped_line(...)` and exits with EXIT_STOPPED. Signals that come while it
+saves are only counted, so a second Ctrl-C neither interrupts the save nor hangs it.
+
+Under torchrun every process asks at the same iteration, and `requested()` is true on all of them
+when any one was signalled (one tiny all-reduce per iteration): they stop at the same iteration
+and the save is written once, by rank 0.
+"""
+import shlex
+import signal
+import sys
+
+from util import distributed
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+# sysexits' EX_TEMPFAIL: not an error, the run stopped with a save; running it again with
+# --continue_train goes on. Scripts and schedulers tell it from 0 (done) and errors (1, 2, 74).
+EXIT_STOPPED = 75
+
+
+class StopSignals:
+    """`with StopSignals() as stop:` around a run; `stop.listen()` once training starts (before
+    it, a signal stops the program as usual: there is nothing to save yet). Leaving the block
+    gives the signals back their previous handlers."""
+
+    def __init__(self):
+        self.received = []  # every stop signal received, in order
+        self._previous = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+        return False
+
+    def listen(self):
+        """From now on the stop signals set the flag (and a write over the file-size limit fails
+        with EFBIG, a one-line error, instead of SIGXFSZ killing the process mid-save)."""
+        for signum in (*STOP_SIGNALS, signal.SIGXFSZ):
+            self._previous[signum] = signal.signal(signum, signal.SIG_IGN if signum == signal.SIGXFSZ
+                                                   else self._note)
+
+    def _note(self, signum, frame):
+        self.received.append(signum)  # nothing else: the loop acts on it at a safe point
+
+    def requested(self):
+        """Whether this process, or under torchrun any process, got a stop signal. Every process
+        must ask at the same point (it is a collective)."""
+        return distributed.any_process(bool(self.received))
+
+    def stopped_line(self, label, folder, epoch, total_iters, args):
+        """The line that ends a stopped run: what was saved and the command that goes on."""
+        name = signal.Signals(self.received[0]).name if self.received else 'a stop signal on another process'
+        return (f'stopped by {name} after iteration {total_iters} (epoch {epoch}): saved {label!r} in {folder}; '
+                f'exit status {EXIT_STOPPED}; continue with: {resume_command(args)}')
+
+
+def resume_command(args):
+    """The command that continues this run: the same one with --continue_train (and without
+    --overwrite, which would start over)."""
+    program = sys.argv[0] if args is None else 'train.py'
+    args = [str(a) for a in (sys.argv[1:] if args is None else args) if a != '--overwrite']
+    if '--continue_train' not in args:
+        args.append('--continue_train')
+    launcher = 'torchrun [the same torchrun flags] ' if distributed.launched() else 'python '
+    return launcher + shlex.join([program, *args])
