@@ -91,17 +91,24 @@ def test_two_processes_equal_one_process_with_their_batch(tmp_path, daynight):
     assert any(not torch.equal(initial['G_A'][k], v) for k, v in one['G_A'].items())
 
 
-def test_slurm_script_runs_and_requeues(tmp_path, daynight):
-    """scripts/slurm_train.sh under stand-ins for srun/scontrol: one node, two CPU processes."""
+def slurm_stand_ins(tmp_path, daynight):
+    """The environment of scripts/slurm_train.sh under stand-ins for srun and scontrol (which notes
+    each `scontrol requeue` in <tmp_path>/requeued): job 42, one node, two CPU processes."""
     bin_dir = tmp_path / 'bin'
     bin_dir.mkdir()
-    (bin_dir / 'scontrol').write_text('#!/bin/sh\necho 127.0.0.1\n')
+    (bin_dir / 'scontrol').write_text(f'#!/bin/sh\nif [ "$1" = requeue ]; then echo "$@" >> {tmp_path / "requeued"}; '
+                                      f'else echo 127.0.0.1; fi\n')
     (bin_dir / 'srun').write_text('#!/bin/bash\nwhile [[ "$1" == --* ]]; do shift; done\nexec "$@"\n')
     for f in bin_dir.iterdir():
         f.chmod(0o755)
-    env = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}', SLURM_NNODES='1', SLURM_JOB_ID='42',
-               SLURM_JOB_NODELIST='localhost', SLURM_CPUS_PER_TASK='2', GPUS_PER_NODE='2', PORT=str(free_port()),
-               NAME='slurm', DATAROOT=str(daynight), CHECKPOINTS=str(tmp_path / 'ck'), VENV=sys.prefix)
+    return dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}', SLURM_NNODES='1', SLURM_JOB_ID='42',
+                SLURM_JOB_NODELIST='localhost', SLURM_CPUS_PER_TASK='2', GPUS_PER_NODE='2', PORT=str(free_port()),
+                NAME='slurm', DATAROOT=str(daynight), CHECKPOINTS=str(tmp_path / 'ck'), VENV=sys.prefix)
+
+
+def test_slurm_script_runs_and_requeues(tmp_path, daynight):
+    """scripts/slurm_train.sh under stand-ins for srun/scontrol: one node, two CPU processes."""
+    env = slurm_stand_ins(tmp_path, daynight)
     small = [*TINY, '--load_size', '32', '--crop_size', '32', '--max_dataset_size', '4', '--amp', 'off',
              '--netD', 'basic', '--norm', 'instance']
     first = subprocess.run(['bash', 'scripts/slurm_train.sh', *small, '--max_iters', '1'], cwd=REPO, env=env,

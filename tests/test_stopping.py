@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO, TINY, run_cli
+from test_distributed import slurm_stand_ins
 from test_resume import assert_same_latest, train, train_args
 from util.checkpoint import load_training_state
 from util.stopping import EXIT_STOPPED
@@ -21,12 +22,12 @@ pytestmark = pytest.mark.slow  # every test here trains in processes
 LONG = ['--max_dataset_size', '16', '--n_epochs', '40', '--n_epochs_decay', '40', '--print_freq', '1']
 
 
-def start(args, log):
-    """`python <args>` in a child process writing to `log`; returns it once it has trained an iteration."""
-    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
+def start(args, log, command=(sys.executable,), env=os.environ):
+    """`python <args>` (or `<command> <args>`) in a child process writing to `log`; returns it once
+    it has trained an iteration."""
+    env = dict(env, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
     with open(log, 'w') as out:
-        proc = subprocess.Popen([sys.executable, *map(str, args)], cwd=REPO, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([*command, *map(str, args)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
     while '(epoch: ' not in log.read_text() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -106,3 +107,21 @@ def test_torchrun_stops_every_process_at_one_iteration_with_one_save(tmp_path, d
     resumed = run_cli(*launch, *train_args(daynight, tmp_path, 'ddp', *ddp, '--continue_train', '--max_iters',
                                            str(reached + 1)))
     assert f'iteration {reached}' in resumed.stdout and 'weights identical on all 2 processes' in resumed.stdout
+
+
+def test_slurm_script_saves_and_requeues_on_the_time_limit_signal(tmp_path, daynight):
+    """SLURM's SIGUSR1 to scripts/slurm_train.sh (stand-ins for srun and scontrol): training saves and
+    stops, the script requeues job 42, and the requeued job goes on from that save."""
+    env = slurm_stand_ins(tmp_path, daynight)
+    small = [*TINY, '--load_size', '32', '--crop_size', '32', '--amp', 'off', '--netD', 'basic', '--norm', 'instance',
+             *LONG, '--batch_size', '2']
+    log = tmp_path / 'job.log'
+    job = start(['scripts/slurm_train.sh', *small], log, command=('bash',), env=env)
+    job.send_signal(signal.SIGUSR1)
+    job.wait(timeout=300)
+    assert (tmp_path / 'requeued').read_text() == 'requeue 42\n', log.read_text()[-3000:]
+    reached, _ = stopped_save(tmp_path / 'ck' / 'slurm', log.read_text(), 'SIGUSR1')
+    again = subprocess.run(['bash', 'scripts/slurm_train.sh', *small, '--max_iters', str(reached + 1)], cwd=REPO,
+                           env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert f'iteration {reached}' in again.stdout and 'weights identical on all 2 processes' in again.stdout
