@@ -29,6 +29,7 @@ from inference import (Translator, VideoReader, VideoWriter, find_inputs, genera
 from models import create_model  # noqa: E402
 from options.convert_options import ConvertOptions  # noqa: E402
 from util import distributed  # noqa: E402
+from util.atomic import NoSpaceError  # noqa: E402
 from util.errors import UserError, exit_on_user_error  # noqa: E402
 from util.util import heatmap, name_list  # noqa: E402
 
@@ -126,21 +127,23 @@ class Converter:
                 self.skipped += 1
         self.bar = tqdm(total=len(plans), desc='converting', unit='file', disable=not distributed.is_main_process())
         batch = []
-        for item, plan, loaded in prefetch(self.load, plans, self.opt.num_threads):
-            key = (tuple(plan), tuple(t.shape for t in loaded[1].values())) if isinstance(loaded, tuple) else None
-            if batch and (key != batch[0][3] or len(batch) == self.opt.batch_size):
+        try:
+            for item, plan, loaded in prefetch(self.load, plans, self.opt.num_threads):
+                key = (tuple(plan), tuple(t.shape for t in loaded[1].values())) if isinstance(loaded, tuple) else None
+                if batch and (key != batch[0][3] or len(batch) == self.opt.batch_size):
+                    self.convert_images(batch)
+                    batch = []
+                if item.video:
+                    self.guarded([item], lambda: self.convert_video(item, plan))
+                elif isinstance(loaded, UserError):
+                    self.fail(item, loaded)
+                    self.bar.update()
+                else:
+                    batch.append((item, plan, loaded, key))
+            if batch:
                 self.convert_images(batch)
-                batch = []
-            if item.video:
-                self.guarded([item], lambda: self.convert_video(item, plan))
-            elif isinstance(loaded, UserError):
-                self.fail(item, loaded)
-                self.bar.update()
-            else:
-                batch.append((item, plan, loaded, key))
-        if batch:
-            self.convert_images(batch)
-        self.bar.close()
+        finally:
+            self.bar.close()  # ends its line, so that an error that stops the run is a line of its own
 
     def load(self, entry):
         """(item, plan, X): X is (size, {direction: input tensor}), the UserError of an unreadable
@@ -171,10 +174,13 @@ class Converter:
                             f'batch of {len(x)}: use --tile 512 (or lower --batch_size or --load_size)')
 
     def guarded(self, items, work):
-        """Run `work`; a UserError fails `items` (one line each) and the run goes on."""
+        """Run `work`; a UserError fails `items` (one line each) and the run goes on, except when
+        the disk is full: no later output would fit either, so the run stops with that line."""
         try:
             work()
             self.done(len(items))
+        except NoSpaceError:
+            raise
         except UserError as e:
             for item in items:
                 self.fail(item, e)

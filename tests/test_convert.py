@@ -7,6 +7,7 @@ tiles agree with the whole frame, and Kaiming initialisation, whose untrained ou
 draws a picture rather than flat grey. Most conversions call the script's main() in this process,
 which spares a Python start per run; the first test and the torchrun one go through the command line.
 """
+import errno
 import importlib.util
 import os
 import shutil
@@ -336,3 +337,26 @@ def test_animated_gif_converts_its_first_frame_and_other_files_are_named(ckpt, t
     first, last = (np.asarray(Image.open(tmp_path / 'out' / f'frame{k}.png').convert('RGB'), dtype=np.int16)
                    for k in (0, 2))
     assert np.abs(translated - first).mean() < 0.5 * np.abs(translated - last).mean()
+
+
+def test_a_full_disk_stops_the_conversion_in_one_line_keeping_the_outputs(convert, photos, tmp_path, capsys,
+                                                                           monkeypatch):
+    out = tmp_path / 'out'
+    args = ['--input', photos, '--results_dir', out, '--load_size', '32']
+    assert convert(*args) == 0
+    before = {rel: (out / rel).read_bytes() for rel in files(out)}
+    capsys.readouterr()
+
+    def full_disk(image, fp, *a, **k):
+        with open(fp, 'wb') as f:
+            f.write(b'the first bytes')
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(Image.Image, 'save', full_disk)
+    with pytest.raises(SystemExit) as stopped:
+        convert(*args, '--overwrite')
+    assert stopped.value.code == 74
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if 'error' in ln or 'failed' in ln]
+    assert len(errors) == 1 and errors[0].startswith('error: could not write ') and \
+        ': the disk is full (it needs about ' in errors[0] and f'free in {out}' in errors[0], errors
+    assert {rel: (out / rel).read_bytes() for rel in files(out)} == before  # no partial file, none replaced
