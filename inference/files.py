@@ -15,6 +15,7 @@ from PIL import Image
 from data.image_folder import IMG_EXTENSIONS, is_image_file
 from util import atomic
 from util.errors import UserError
+from util.util import image_format
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov')
 LIST_EXTENSIONS = ('.txt',)
@@ -131,7 +132,7 @@ def _write_atomic(path, write):
 
 def save_image_atomic(image, path):
     """Write a PIL image, in the format of the extension (JPEG at quality 95), atomically."""
-    fmt = Image.registered_extensions().get(os.path.splitext(path)[1].lower())
+    fmt = image_format(path)
     options = {'quality': 95} if fmt == 'JPEG' else {}
     _write_atomic(path, lambda tmp: image.save(tmp, format=fmt, **options))
 

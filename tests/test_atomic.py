@@ -147,3 +147,22 @@ def test_the_result_pages_say_when_there_is_no_room(tmp_path, monkeypatch):
     with pytest.raises(atomic.NoSpaceError, match=r'index.html: the disk is full'):
         page.save()
     assert (tmp_path / 'web' / 'index.html').read_text() == before
+
+
+def test_the_pages_images_say_when_there_is_no_room(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from util.util import save_image
+    path = tmp_path / 'images' / 'epoch001_fake_B.png'
+    save_image(np.zeros((4, 4, 3), np.uint8), str(path))
+    before = path.read_bytes()
+
+    def full_disk(image, fp, *args, **kwargs):
+        with open(fp, 'xb') as f:
+            no_room(errno.ENOSPC)(f)
+
+    monkeypatch.setattr(Image.Image, 'save', full_disk)
+    with pytest.raises(atomic.NoSpaceError, match=r'epoch001_fake_B.png: the disk is full'):
+        save_image(np.ones((4, 4, 3), np.uint8), str(path))
+    assert path.read_bytes() == before and leftovers(path.parent) == []

@@ -30,7 +30,8 @@ import shutil
 from util.errors import UserError
 
 # Why a write found no room, by errno. (A process over its file-size limit gets SIGXFSZ, which
-# kills it unless ignored: train.py ignores it, so that the write fails with EFBIG instead.)
+# kills it unless ignored: the entry points ignore it, util.errors.exit_on_user_error, so that the
+# write fails with EFBIG instead.)
 NO_SPACE = {errno.ENOSPC: 'the disk is full', errno.EDQUOT: 'the disk quota is used up',
             errno.EFBIG: 'the file-size limit (ulimit -f) is reached'}
 

@@ -2,10 +2,13 @@
 
 Anything the user can fix (a wrong path, an unreadable image, a checkpoint that does not fit the
 options) raises `UserError` with one line that names the culprit and the fix. The entry points
-(`train.py`, `test.py`, scripts) catch it via `exit_on_user_error` and print that line alone.
+(`train.py`, `test.py`, scripts) catch it via `exit_on_user_error` and print that line alone, with
+the error's exit status (2; a full disk's is 74, util/atomic.py).
 """
 import functools
+import signal
 import sys
+import threading
 
 
 class UserError(Exception):
@@ -33,6 +36,10 @@ def exit_on_user_error(main):
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
+        if threading.current_thread() is threading.main_thread():
+            # Over the file-size limit (ulimit -f) a write then fails with EFBIG, which the writers
+            # report in one line (util/atomic.py), instead of SIGXFSZ killing the program mid-write.
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         try:
             return main(*args, **kwargs)
         except UserError as e:

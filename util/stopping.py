@@ -41,11 +41,9 @@ class StopSignals:
         return False
 
     def listen(self):
-        """From now on the stop signals set the flag (and a write over the file-size limit fails
-        with EFBIG, a one-line error, instead of SIGXFSZ killing the process mid-save)."""
-        for signum in (*STOP_SIGNALS, signal.SIGXFSZ):
-            self._previous[signum] = signal.signal(signum, signal.SIG_IGN if signum == signal.SIGXFSZ
-                                                   else self._note)
+        """From now on the stop signals set the flag."""
+        for signum in STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._note)
 
     def _note(self, signum, frame):
         self.received.append(signum)  # nothing else: the loop acts on it at a safe point

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from util import atomic
+
 # Anchors of matplotlib's 'inferno' colour map at 17 evenly spaced points. They are only used
 # when matplotlib cannot be imported; linear interpolation between them stays within a few
 # 1/255 of the real map, which is plenty for a picture.
@@ -126,9 +128,14 @@ def save_image(image_numpy, image_path, aspect_ratio=1.0):
         image_pil = image_pil.resize((int(round(w * aspect_ratio)), h), Image.BICUBIC)
     elif aspect_ratio < 1.0:
         image_pil = image_pil.resize((w, int(round(h / aspect_ratio))), Image.BICUBIC)
-    parent = os.path.dirname(os.path.abspath(image_path))
-    mkdir(parent)
-    image_pil.save(image_path)
+    # Written whole or not at all (a full disk is one line, util/atomic.py); the folder is made.
+    with atomic.replacing(image_path) as tmp:
+        image_pil.save(tmp, format=image_format(image_path))
+
+
+def image_format(path):
+    """PIL's name for the format of `path`'s extension ('PNG', 'JPEG'), None when it has none."""
+    return Image.registered_extensions().get(os.path.splitext(path)[1].lower())
 
 
 def mkdirs(paths):
