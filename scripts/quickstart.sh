@@ -27,7 +27,7 @@ echo "[quickstart] training '$NAME' at ${SIZE}px for $((EPOCHS + DECAY_EPOCHS)) 
     --preprocess scale_height_and_crop --load_size $((SIZE * 9 / 8)) --crop_size "$SIZE" \
     --max_dataset_size "$MAX_IMAGES" \
     --n_epochs "$EPOCHS" --n_epochs_decay "$DECAY_EPOCHS" --save_epoch_freq 1 \
-    --print_freq 20 --display_freq 40
+    --print_freq 20 --display_freq 40 --overwrite  # a rerun of the quick start starts over
 
 echo "[quickstart] testing on full frames scaled to height $SIZE"
 "$VENV/bin/python" test.py --dataroot ./datasets/daynight --name "$NAME" \
