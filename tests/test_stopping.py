@@ -52,9 +52,9 @@ def test_a_stop_signal_saves_where_it_stopped_and_the_run_resumes_exactly(tmp_pa
     log = tmp_path / 'stopped.log'
     proc = start(train_args(daynight, tmp_path, 'stopped', *LONG), log)
     proc.send_signal(signum)
-    if signum == signal.SIGINT:
-        time.sleep(0.01)
-        proc.send_signal(signum)  # a second Ctrl-C, while it finishes the iteration and saves
+    while signum == signal.SIGINT and proc.poll() is None:
+        time.sleep(0.02)
+        proc.send_signal(signum)  # Ctrl-C held down: while it finishes the iteration, saves and exits
     assert proc.wait(timeout=120) == EXIT_STOPPED, log.read_text()[-3000:]
     reached, command = stopped_save(tmp_path / 'stopped', log.read_text(), signum.name)
     words = shlex.split(command)

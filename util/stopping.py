@@ -25,7 +25,9 @@ EXIT_STOPPED = 75
 class StopSignals:
     """`with StopSignals() as stop:` around a run; `stop.listen()` once training starts (before
     it, a signal stops the program as usual: there is nothing to save yet). Leaving the block
-    gives the signals back their previous handlers."""
+    gives the signals back their previous handlers, unless one came: then the program is ending,
+    and more signals (a Ctrl-C held down) are ignored, so that none breaks its exit (Python would
+    put back the default handlers, which kill, while it shuts down)."""
 
     def __init__(self):
         self.received = []  # every stop signal received, in order
@@ -36,7 +38,7 @@ class StopSignals:
 
     def __exit__(self, *exc):
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, signal.SIG_IGN if self.received else handler)
         self._previous = {}
         return False
 
