@@ -15,7 +15,6 @@ import torch.utils.data
 from data.base_dataset import BaseDataset
 from data.samplers import EpochSampler, SeededItems
 from util import distributed, registry
-from util.stopping import STOP_SIGNALS
 from util.errors import UserError
 
 
@@ -43,10 +42,10 @@ def _seed_worker(worker_id):
     seed = torch.initial_seed() % 2 ** 32
     np.random.seed(seed)
     random.seed(seed)
-    # Stop signals are the main process's to act on (util/stopping.py): Ctrl-C reaches the whole
-    # process group, and a worker it killed would break the iteration in flight.
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, signal.SIG_IGN)
+    # Ctrl-C reaches the whole process group, but stopping is the main process's to do
+    # (util/stopping.py): a worker it killed would break the iteration in flight. SIGTERM stays:
+    # it is how a worker is ended when its loader is not shut down in order.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # How test-time programs read a dataset (options.replaced(opt, **TEST_READING)): whole images, in

@@ -19,8 +19,10 @@ holds one, or with --overwrite deletes the old run's saves and loss log first.
 import os
 import re
 import shutil
+import sys
 
 from util import distributed, seeding
+from util.atomic import NoSpaceError
 from util.checkpoint import (STAGING_PREFIX, finish_saves, load_training_state, network_file, save_together,
                              training_state_file)
 from util.errors import UserError
@@ -42,9 +44,11 @@ class TrainingState:
     def save(self, label, progress):
         """Save the networks and the training state under `label`, with `progress` ({epoch,
         epoch_iter, total_iters}: where training goes on). Call on every process (each gives its
-        random generators); the main process writes."""
+        random generators); the main process writes. A save that finds no room raises
+        NoSpaceError there and ends the other processes with its exit status, none left waiting."""
         model = self.model
         rng = distributed.all_gather_object(seeding.get_rng_state())
+        no_room = None
         if distributed.is_main_process():
             files = {}
             for name, net in model.networks():
@@ -57,8 +61,14 @@ class TrainingState:
                      'precision': model.precision.state_dict(),
                      'pools': {k: p.state_dict() for k, p in model.image_pools().items()}}
             files[os.path.basename(self.path(label))] = training_state_file(state)
-            save_together(model.save_dir, label, files)
-        distributed.barrier()
+            try:
+                save_together(model.save_dir, label, files)
+            except NoSpaceError as error:
+                no_room = error
+        if distributed.any_process(no_room is not None):  # also the barrier: the others wait for the save
+            if no_room is not None:
+                raise no_room
+            sys.exit(NoSpaceError.exit_status)  # the main process says why, once
 
     def load(self, label):
         """Load the networks saved under `label`, then the rest of the state; returns the saved

@@ -70,3 +70,22 @@ def test_a_save_on_a_full_disk(tmp_path, daynight, monkeypatch):
     monkeypatch.undo()
     assert_stopped_for_want_of_room(proc.returncode, proc.stderr, tmp_path / 'full', 'the disk is full')
     resumes_exactly(daynight, tmp_path, 'full')
+
+
+def test_no_room_under_torchrun_ends_every_process_with_the_one_line(tmp_path, daynight):
+    """Rank 0 cannot write the first save: it says why, once, and every process ends with status 74,
+    none left waiting for the save (torchrun would kill it only after --shutdown_timeout)."""
+
+    def lower_the_limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))  # the training state does not fit
+
+    args = ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', '--shutdown_timeout', '300',
+            *train_args(daynight, tmp_path, 'ddp', *EVERY, '--batch_size', '2', '--num_threads', '0')]
+    proc = subprocess.run([sys.executable, *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=250,
+                          preexec_fn=lower_the_limit)
+    output = proc.stdout + proc.stderr
+    errors = [ln for ln in output.splitlines() if 'error: ' in ln]
+    assert len(errors) == 1 and "could not write the save 'latest': the file-size limit" in errors[0], output[-3000:]
+    assert 'it needs more than ' in errors[0] and errors[0].endswith('raise the limit and run the command again')
+    assert output.count('exitcode  : 74 ') == 2, output[-3000:]  # both processes, in torchrun's summary
+    assert not [p.name for p in (tmp_path / 'ddp').iterdir() if p.name.startswith('.') or p.name.endswith('.lock')]

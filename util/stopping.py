@@ -25,9 +25,11 @@ EXIT_STOPPED = 75
 class StopSignals:
     """`with StopSignals() as stop:` around a run; `stop.listen()` once training starts (before
     it, a signal stops the program as usual: there is nothing to save yet). Leaving the block
-    gives the signals back their previous handlers, unless one came: then the program is ending,
-    and more signals (a Ctrl-C held down) are ignored, so that none breaks its exit (Python would
-    put back the default handlers, which kill, while it shuts down)."""
+    gives the signals back their previous handlers, unless the program is ending: after a stop
+    signal, or under torchrun with an error on its way out (the launcher sends SIGTERM to the
+    processes still running as soon as one has ended). Then more signals are ignored, so that
+    none cuts the ending short: the error's line, the lock's release (Python would put back the
+    default handlers, which kill, while it shuts down)."""
 
     def __init__(self):
         self.received = []  # every stop signal received, in order
@@ -36,9 +38,10 @@ class StopSignals:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
+        ending = self.received or (exc_type is not None and distributed.launched())
         for signum, handler in self._previous.items():
-            signal.signal(signum, signal.SIG_IGN if self.received else handler)
+            signal.signal(signum, signal.SIG_IGN if ending else handler)
         self._previous = {}
         return False
 
