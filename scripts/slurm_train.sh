@@ -40,7 +40,7 @@ requeue=0
 pass_on() {
     if [ "$1" = USR1 ]; then requeue=1; fi
     echo "[slurm_train] SIG$1: training saves after the iteration in flight and stops"
-    kill -"$1" "$training" 2>/dev/null || true
+    kill -"$1" "${training:-}" 2>/dev/null || true  # (not started yet: nothing to save)
 }
 trap 'pass_on USR1' USR1
 trap 'pass_on TERM' TERM
