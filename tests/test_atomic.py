@@ -166,3 +166,9 @@ def test_the_pages_images_say_when_there_is_no_room(tmp_path, monkeypatch):
     with pytest.raises(atomic.NoSpaceError, match=r'epoch001_fake_B.png: the disk is full'):
         save_image(np.ones((4, 4, 3), np.uint8), str(path))
     assert path.read_bytes() == before and leftovers(path.parent) == []
+
+
+@pytest.mark.skipif(not os.path.exists('/dev/full'), reason='no /dev/full here')
+def test_a_log_appended_on_a_full_disk_says_so_in_one_line():
+    with pytest.raises(atomic.NoSpaceError, match=r'could not write /dev/full: the disk is full \(it needs 6 B more, '):
+        atomic.append_text('/dev/full', 'a line')  # a real ENOSPC, from the device that is always full

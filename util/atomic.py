@@ -10,6 +10,7 @@ fails the temporary file is removed and the old file stays as it was.
     write_with(path, write)           # write(binary file object), e.g. torch.save
     with replacing(path) as tmp:      # any writer that wants a path: PIL, matplotlib, copy2
         image.save(tmp, format='PNG')
+    append_text(path, line)           # a log: appended, not atomic; only its full disk is handled
 
 `durable=True` also fsyncs the file before the rename and the folder after it, so the new file
 survives a power cut (checkpoints want that; pages and plots do not pay for it). Files get the
@@ -50,6 +51,20 @@ class NoSpaceError(UserError):
         super().__init__(f'could not write {what}: {reason} (it needs {need}, {size_text(free)} free in {folder}): '
                          f'{fix} and {then}')
         self.reason = reason
+
+
+def append_text(path, text, encoding='utf-8'):
+    """Append `text` to `path`: a log, which grows and is not replaced, so not atomic; but a full
+    disk is a NoSpaceError here too."""
+    try:
+        with open(path, 'a', encoding=encoding) as f:
+            f.write(text)
+    except OSError as error:
+        reason = no_space_reason(error)
+        if reason is None:
+            raise
+        need = f'{size_text(len(text.encode(encoding)))} more'
+        raise NoSpaceError(path, os.path.dirname(os.path.abspath(path)), reason, need) from error
 
 
 def no_space_reason(error):

@@ -6,7 +6,7 @@ scripts/plot_losses.py) parse with the same module.
 """
 import os
 
-from .. import loss_log
+from .. import atomic, loss_log
 from .reporter import Sink
 
 
@@ -17,13 +17,11 @@ class LossLogFile(Sink):
     def __init__(self, log_path, precision=None):
         self.path = log_path
         os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as log_file:
-            log_file.write(loss_log.session_header(precision) + "\n")
+        atomic.append_text(self.path, loss_log.session_header(precision) + "\n")
 
     def print_losses(self, epoch, iters, losses, t_comp, t_data):
         """Print one line `(epoch: E, iters: I, time: T, data: D) name: value ...` and append it
         to the log."""
         message = loss_log.format_line(epoch, iters, t_comp, t_data, losses)
         print(message)
-        with open(self.path, "a", encoding="utf-8") as log_file:
-            log_file.write(message + "\n")
+        atomic.append_text(self.path, message + "\n")  # a full disk: one line, not a traceback
