@@ -102,10 +102,11 @@ def test_torchrun_stops_every_process_at_one_iteration_with_one_save(tmp_path, d
     assert all(map(gone, workers)), output[-3000:]
     # the processes ended the same iteration: their weights were compared, equal, before the save's line
     assert 'weights identical on all 2 processes' in output, output[-3000:]
-    reached, _ = stopped_save(tmp_path / 'ddp', output, 'SIGTERM')
+    reached, command = stopped_save(tmp_path / 'ddp', output, 'SIGTERM')
     assert len(load_training_state(tmp_path / 'ddp' / 'latest_state.pth')['rng']) == 2
-    resumed = run_cli(*launch, *train_args(daynight, tmp_path, 'ddp', *ddp, '--continue_train', '--max_iters',
-                                           str(reached + 1)))
+    words = shlex.split(command)  # the launcher's own command line, as it was given, + --continue_train
+    assert words[:len(launch) + 1] == [sys.executable, *launch] and words[-1] == '--continue_train'
+    resumed = run_cli(*words[1:], '--max_iters', str(reached + 1))
     assert f'iteration {reached}' in resumed.stdout and 'weights identical on all 2 processes' in resumed.stdout
 
 

@@ -10,6 +10,7 @@ Under torchrun every process asks at the same iteration, and `requested()` is tr
 when any one was signalled (one tiny all-reduce per iteration): they stop at the same iteration
 and the save is written once, by rank 0.
 """
+import os
 import shlex
 import signal
 import sys
@@ -66,11 +67,26 @@ class StopSignals:
 
 
 def resume_command(args):
-    """The command that continues this run: the same one with --continue_train (and without
-    --overwrite, which would start over)."""
-    program = sys.argv[0] if args is None else 'train.py'
-    args = [str(a) for a in (sys.argv[1:] if args is None else args) if a != '--overwrite']
-    if '--continue_train' not in args:
-        args.append('--continue_train')
-    launcher = 'torchrun [the same torchrun flags] ' if distributed.launched() else 'python '
-    return launcher + shlex.join([program, *args])
+    """The command that continues this run: the same one (under torchrun the launcher's, as the
+    system tells it) with --continue_train, and without --overwrite, which would start over.
+    `args`: train.py's arguments when main() was called with them, None for sys.argv."""
+    words = launcher_command() if distributed.launched() else None
+    prefix = ''
+    if words is None:
+        prefix = 'torchrun [the same torchrun flags] ' if distributed.launched() else 'python '
+        words = [sys.argv[0], *sys.argv[1:]] if args is None else ['train.py', *args]
+    words = [str(w) for w in words if w != '--overwrite']
+    if '--continue_train' not in words:
+        words.append('--continue_train')
+    return prefix + shlex.join(words)
+
+
+def launcher_command():
+    """The command line of the launcher that started this process (its parent), where Linux
+    tells it (/proc); None elsewhere."""
+    try:
+        with open(f'/proc/{os.getppid()}/cmdline', 'rb') as f:
+            words = [w.decode(errors='replace') for w in f.read().split(b'\0') if w]
+    except OSError:
+        return None
+    return words or None
