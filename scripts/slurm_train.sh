@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Multi-node AU-GAN training under SLURM: one torchrun per node, joined by the c10d rendezvous.
 #   sbatch scripts/slurm_train.sh            (from the repository root, after bash install.sh)
-# Five minutes before the time limit SLURM sends this script SIGUSR1 (--signal): it passes the
-# signal on, training finishes the iteration in flight on every process, saves `latest` there and
+# Five minutes before the time limit SLURM sends this script SIGUSR1 (--signal): it passes it on
+# as SIGTERM, training finishes the iteration in flight on every process, saves `latest` there and
 # stops, and the script requeues the job, which goes on from that save (--continue_train) exactly
 # as if it had never stopped. A cancelled or preempted job (SIGTERM) saves the same way; one killed
 # outright (SIGKILL, a node's failure) goes on from its last periodic save (--save_latest_freq).
@@ -34,22 +34,24 @@ if [ -f "$CHECKPOINTS/$NAME/latest_state.pth" ]; then
     resume=(--continue_train)
 fi
 
-# A signal for this script goes to training (it saves and stops; util/stopping.py); SIGUSR1, the
-# time limit's, also requeues the job once training has stopped.
+# A signal for this script goes to training as SIGTERM, which srun and every torchrun pass on
+# (training saves and stops: util/stopping.py); SIGUSR1, the time limit's, also requeues the job
+# once training has stopped.
 requeue=0
 pass_on() {
     if [ "$1" = USR1 ]; then requeue=1; fi
     echo "[slurm_train] SIG$1: training saves after the iteration in flight and stops"
-    kill -"$1" "${training:-}" 2>/dev/null || true  # (not started yet: nothing to save)
+    kill -TERM "${training:-}" 2>/dev/null || true  # (not started yet: nothing to save)
 }
 trap 'pass_on USR1' USR1
 trap 'pass_on TERM' TERM
 
-# torchrun passes SIGUSR1 on too, and leaves its processes 4 minutes to save before killing them.
+# torchrun leaves its processes 4 minutes to save before it kills them (30 s in PyTorch versions
+# that do not read this variable).
+export TORCH_ELASTIC_SHUTDOWN_TIMEOUT="${TORCH_ELASTIC_SHUTDOWN_TIMEOUT:-240}"
 srun --kill-on-bad-exit=1 "$VENV/bin/torchrun" \
     --nnodes="$SLURM_NNODES" --nproc_per_node="$GPUS_PER_NODE" \
     --rdzv_backend=c10d --rdzv_endpoint="$head_node:$PORT" --rdzv_id="$SLURM_JOB_ID" \
-    --signals_to_handle SIGTERM,SIGINT,SIGUSR1 --shutdown_timeout 240 \
     train.py --dataroot "$DATAROOT" --name "$NAME" --checkpoints_dir "$CHECKPOINTS" --model au_gan \
     --load_size 512 --crop_size 512 --preprocess scale_height_and_crop \
     --netD ms3 --norm none --lr 0.0001 --n_epochs 10 --n_epochs_decay 10 \

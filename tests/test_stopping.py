@@ -121,7 +121,7 @@ def test_slurm_script_saves_and_requeues_on_the_time_limit_signal(tmp_path, dayn
     job.send_signal(signal.SIGUSR1)
     job.wait(timeout=300)
     assert (tmp_path / 'requeued').read_text() == 'requeue 42\n', log.read_text()[-3000:]
-    reached, _ = stopped_save(tmp_path / 'ck' / 'slurm', log.read_text(), 'SIGUSR1')
+    reached, _ = stopped_save(tmp_path / 'ck' / 'slurm', log.read_text(), 'SIGTERM')  # as the script passes it on
     again = subprocess.run(['bash', 'scripts/slurm_train.sh', *small, '--max_iters', str(reached + 1)], cwd=REPO,
                            env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
