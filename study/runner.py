@@ -21,7 +21,7 @@ from study.configs import check_settings, inspect_config, load_configs, select, 
 from study.evaluation import REFERENCE_LABELS, Evaluator, checkpoint_present
 from study.report import (CALIBRATION, CSV_COLUMNS, append_result, fmt, read_results, report, save_calibration,
                           seconds_per_iter)
-from util import processes
+from util import processes, stopping
 from util.checkpoint import load_training_state
 from util.errors import UserError
 
@@ -144,6 +144,9 @@ def train(config, k, n, opt, epoch_iters):
     write_text(os.path.join(run_dir, 'study_train.json'), json.dumps(record, indent=1) + '\n')
     start = time.time()
     rc, last = run_train(cmd, os.path.join(run_dir, 'study_train.log'))
+    if rc == stopping.EXIT_STOPPED:  # a stop signal: train.py saved where it stopped
+        raise UserError(f'train.py was stopped by a signal on configuration {name} at iteration '
+                        f'{trained_iters(run_dir)} and saved there: rerun the same command to continue the study')
     if rc != 0:
         raise UserError(f'train.py stopped with exit status {rc} on configuration {name} ({last}); its output is in '
                         f'{os.path.join(run_dir, "study_train.log")}')

@@ -193,3 +193,17 @@ def test_the_recorded_command_names_no_machines_folders(tmp_path, monkeypatch):
     command = cli.recorded_command(['--dataroot', str(tmp_path / 'shared' / 'daynight'), '--out', 'studies/x',
                                     '--common', '--ngf 16'])
     assert command == "python scripts/study.py --dataroot ../shared/daynight --out studies/x --common '--ngf 16'"
+
+
+def test_a_training_stopped_by_a_signal_is_one_line_that_says_how_to_continue(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from study import runner
+    from util import stopping
+    monkeypatch.setattr(runner, 'run_train', lambda cmd, log_path: (stopping.EXIT_STOPPED, 'stopped by SIGTERM'))
+    monkeypatch.setattr(runner, 'step_gflop', lambda opt, config: 1.0)
+    opt = SimpleNamespace(runs_dir=str(tmp_path), iters=4, eval_at=[2, 4], common=[], seed=0, dataroot=str(tmp_path),
+                          gpu_ids='-1', num_threads=0, print_freq=1, dry_run=False)
+    with pytest.raises(UserError, match='stopped by a signal on configuration au_gan at iteration 0 and saved '
+                                        'there: rerun the same command'):
+        runner.train({'name': 'au_gan', 'flags': []}, 1, 1, opt, epoch_iters=2)
