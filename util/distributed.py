@@ -196,8 +196,18 @@ def check_in_sync(nets):
 
 
 def cleanup():
-    global _flag_group
+    """Leave the process group at the end of a run, once every process has got there."""
     if is_distributed():
         dist.barrier()
+    leave()
+
+
+def leave():
+    """Leave the process group now, without waiting for the others (a process ending with an error
+    whose peers may be gone already). Left to the interpreter's exit, gloo's threads can be torn
+    down while a peer's connection closes under them, and the process aborts (SIGABRT) instead of
+    ending with its exit status."""
+    global _flag_group
+    if is_distributed():
         dist.destroy_process_group()
     _flag_group = None
