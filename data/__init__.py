@@ -4,6 +4,8 @@
 so adding a dataset needs no change here (see data/template_dataset.py). Entry points call
 `create_dataset(opt)` and then `create_dataloader(opt, dataset)`, the one place DataLoaders are made.
 """
+import contextlib
+import functools
 import os
 import random
 import signal
@@ -14,7 +16,7 @@ import torch.utils.data
 
 from data.base_dataset import BaseDataset
 from data.samplers import EpochSampler, SeededItems
-from util import distributed, registry
+from util import distributed, registry, stopping
 from util.errors import UserError
 
 
@@ -36,16 +38,16 @@ def create_dataset(opt):
     return dataset
 
 
-def _seed_worker(worker_id):
+def _init_worker(worker_id, ignored=(signal.SIGINT,)):
     # torch gives each worker its own seed; derive numpy's and random's from it so random
     # augmentations differ between workers and are reproducible under a fixed torch seed.
     seed = torch.initial_seed() % 2 ** 32
     np.random.seed(seed)
     random.seed(seed)
     # Ctrl-C reaches the whole process group, but stopping is the main process's to do
-    # (util/stopping.py): a worker it killed would break the iteration in flight. SIGTERM stays:
-    # it is how a worker is ended when its loader is not shut down in order.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # (util/stopping.py): a worker it killed would break the iteration in flight.
+    for signum in ignored:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 # How test-time programs read a dataset (options.replaced(opt, **TEST_READING)): whole images, in
@@ -53,7 +55,8 @@ def _seed_worker(worker_id):
 TEST_READING = {'serial_batches': True, 'no_flip': True, 'batch_size': 1}
 
 
-def create_dataloader(opt, dataset, batch_size=None, num_threads=None, num_replicas=None, rank=None):
+def create_dataloader(opt, dataset, batch_size=None, num_threads=None, num_replicas=None, rank=None,
+                      worker_init_fn=_init_worker):
     """A DataLoader over `dataset` configured from opt.
 
     Training: an EpochSampler shards the data over the processes (global rank; shuffled unless
@@ -89,8 +92,29 @@ def create_dataloader(opt, dataset, batch_size=None, num_threads=None, num_repli
         pin_memory=distributed.device().type == 'cuda',  # pinned pages only help copies to a GPU
         persistent_workers=num_workers > 0,
         drop_last=bool(opt.isTrain),
-        worker_init_fn=_seed_worker,
+        worker_init_fn=worker_init_fn,
         # The loader's own generator, so that making an iterator does not draw from the global
         # one (a resumed run must continue the global sequence exactly).
         generator=torch.Generator().manual_seed(opt.seed),
     )
+
+
+@contextlib.contextmanager
+def training_loader(opt, dataset, batch_size, num_threads):
+    """create_dataloader for train.py, whose workers ignore every stop signal (SIGTERM and SIGUSR1 too,
+    whose default kills), and which shuts them down
+    on leaving the block, after an error too.
+
+    A cluster that preempts or cancels a job sends SIGTERM to every process of it (so do `pkill`
+    and systemd): a worker that died of it would take the run down with the loader's error before
+    the main process could save (util/stopping.py). Ignoring it means nothing else may end them:
+    Python's exit would SIGTERM the workers still running and wait for them forever, hence the
+    shutdown here. A worker whose main process is killed outright still ends by itself (the
+    loader's watchdog)."""
+    loader = create_dataloader(opt, dataset, batch_size, num_threads,
+                               worker_init_fn=functools.partial(_init_worker, ignored=stopping.STOP_SIGNALS))
+    try:
+        yield loader
+    finally:
+        if getattr(loader, '_iterator', None) is not None:  # persistent workers, started by the first epoch
+            loader._iterator._shutdown_workers()  # torch's own ending: a sentinel to each, then join

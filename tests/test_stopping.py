@@ -22,12 +22,14 @@ pytestmark = pytest.mark.slow  # every test here trains in processes
 LONG = ['--max_dataset_size', '16', '--n_epochs', '40', '--n_epochs_decay', '40', '--print_freq', '1']
 
 
-def start(args, log, command=(sys.executable,), env=os.environ):
+def start(args, log, command=(sys.executable,), env=os.environ, **popen):
     """`python <args>` (or `<command> <args>`) in a child process writing to `log`; returns it once
-    it has trained an iteration."""
-    env = dict(env, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
+    it has trained an iteration. The environment is run_cli's: a run compared with another must
+    use as many threads (a convolution's sums are ordered by its threads: 1e-5 apart otherwise)."""
+    env = dict(env, PYTHONUNBUFFERED='1', WANDB_MODE='offline', WANDB_SILENT='true')
     with open(log, 'w') as out:
-        proc = subprocess.Popen([*command, *map(str, args)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([*command, *map(str, args)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                **popen)
     deadline = time.time() + 300
     while '(epoch: ' not in log.read_text() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -47,15 +49,27 @@ def stopped_save(run_dir, output, signame):
     return reached, line.split('continue with: ', 1)[1]
 
 
-@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
-def test_a_stop_signal_saves_where_it_stopped_and_the_run_resumes_exactly(tmp_path, daynight, signum):
+@pytest.mark.parametrize('signum, to', [(signal.SIGTERM, 'process'), (signal.SIGINT, 'process'),
+                                        (signal.SIGTERM, 'group')])
+def test_a_stop_signal_saves_where_it_stopped_and_the_run_resumes_exactly(tmp_path, daynight, signum, to):
+    """`to`: the training process alone, or its whole process group (its loader worker too), as a
+    cluster's preemption, `pkill` or systemd send it."""
     log = tmp_path / 'stopped.log'
-    proc = start(train_args(daynight, tmp_path, 'stopped', *LONG), log)
-    proc.send_signal(signum)
+    proc = start(train_args(daynight, tmp_path, 'stopped', *LONG), log, start_new_session=True)  # one loader worker
+    workers = children(proc.pid)
+    assert workers, 'the run has no loader worker to signal'
+
+    def send():
+        os.killpg(proc.pid, signum) if to == 'group' else proc.send_signal(signum)
+    send()
     while signum == signal.SIGINT and proc.poll() is None:
         time.sleep(0.02)
-        proc.send_signal(signum)  # Ctrl-C held down: while it finishes the iteration, saves and exits
+        send()  # Ctrl-C held down: while it finishes the iteration, saves and exits
     assert proc.wait(timeout=120) == EXIT_STOPPED, log.read_text()[-3000:]
+    deadline = time.time() + 30
+    while not all(map(gone, workers)) and time.time() < deadline:
+        time.sleep(0.1)
+    assert all(map(gone, workers)), 'a loader worker outlived the run'
     reached, command = stopped_save(tmp_path / 'stopped', log.read_text(), signum.name)
     words = shlex.split(command)
     assert words[0] == 'python' and words[-1] == '--continue_train'
