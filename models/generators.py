@@ -13,10 +13,12 @@ import torch.nn as nn
 
 from util.config import flag
 from util.errors import UserError
-from .layers import Checkpointable, ConvBlock, GaussianNoise, ResidualBlock, UpBlock, chain, conv2d, norm_layer, recompute
+from .layers import Blur, Checkpointable, ConvBlock, GaussianNoise, ResidualBlock, UpBlock, chain, conv2d, norm_layer, recompute
 from .persistence import persistent
 
 UPSAMPLE_MODES = ('bilinear', 'nearest', 'transposed')
+ANTIALIAS_HELP = ('anti-aliased generator: a fixed binomial low-pass before every stride-2 conv and after every x2 '
+                  'upsampling (docs/models.md)')
 
 
 @dataclass(frozen=True)
@@ -45,19 +47,20 @@ class ForkGeneratorConfig:
     no_output_bias: bool = flag(False, 'no bias in the 7x7 output convs (the official code has none anywhere)')
     input_skip: bool = flag(False, "the translation decoder's 7x7 output conv also reads the input image: what the "
                                    "input shows needs not pass through the H/4 code")
+    antialias: bool = flag(False, ANTIALIAS_HELP)
 
     def conv(self, in_channels, out_channels, kernel_size, stride=1, padding=0, padding_mode='zeros'):
         if self.tf_padding and stride > 1:
             padding = 'same_tf'
         return ConvBlock(in_channels, out_channels, kernel_size, stride, padding, norm=self.norm,
-                         padding_mode=padding_mode, affine=self.affine_norm)
+                         padding_mode=padding_mode, affine=self.affine_norm, antialias=self.antialias)
 
     def block(self, channels, dilation):
         return ResidualBlock(channels, self.norm, dilation, self.block_padding, self.affine_norm)
 
     def up(self, in_channels, out_channels):
         return UpBlock(in_channels, out_channels, self.norm, self.upsample, affine=self.affine_norm,
-                       tf_same=self.tf_padding)
+                       tf_same=self.tf_padding, antialias=self.antialias)
 
     def output(self, in_channels, out_channels, activation=None):
         return output_layer(in_channels, out_channels, not self.no_output_bias, activation)
@@ -274,29 +277,37 @@ class ResnetGenerator(Checkpointable, nn.Module):
     Checkpointing segments (one flat nn.Sequential, as the reference's, cut into runs of layers):
     the 7x7 stem with the first downsampling, the second downsampling, each residual block, the
     first upsampling, the second with the output conv.
+
+    With `antialias` (--antialias) each stride-2 conv is preceded by a fixed low-pass `Blur` and
+    each transposed conv followed by one, as in the fork generator (models/layers.py).
     """
 
-    def __init__(self, input_nc, output_nc, ngf=64, norm='instance', n_blocks=9, use_dropout=False):
+    def __init__(self, input_nc, output_nc, ngf=64, norm='instance', n_blocks=9, use_dropout=False, antialias=False):
         super().__init__()
         bias = norm != 'batch'
         demod = norm == 'none'
         layers = [nn.ReflectionPad2d(3), conv2d(input_nc, ngf, 7, bias=bias, demod=demod), norm_layer(norm, ngf),
                   nn.ReLU(True)]
+        ends = []  # where each downsampling stage ends in `layers`
         for mult in (1, 2):
+            layers += [Blur(ngf * mult)] if antialias else []
             layers += [conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=bias, demod=demod),
                        norm_layer(norm, ngf * mult * 2), nn.ReLU(True)]
+            ends.append(len(layers))
         layers += [ResnetBlock(ngf * 4, norm, bias, use_dropout) for _ in range(n_blocks)]
         for mult in (4, 2):
-            layers.append(UpBlock(ngf * mult, ngf * mult // 2, norm, 'transposed', bias=bias))
+            layers.append(UpBlock(ngf * mult, ngf * mult // 2, norm, 'transposed', bias=bias, antialias=antialias))
         layers += [output_layer(ngf, output_nc)]
         self.model = nn.Sequential(*layers)
+        # A Blur reflect-pads by 2 px, which the H/2 maps of a 4-px-high input do not have.
+        self.min_size = 8 if antialias else 4
         # [start, end) of each checkpointing segment in self.model: stem + downsampling, downsampling,
         # the blocks one by one, the first upsampling, the second upsampling + output conv
         n = len(layers)
-        self.segments = [(0, 7), (7, 10)] + [(i, i + 1) for i in range(10, n - 2)] + [(n - 2, n)]
+        self.segments = [(0, ends[0]), (ends[0], ends[1])] + [(i, i + 1) for i in range(ends[1], n - 2)] + [(n - 2, n)]
 
     def forward(self, x, reconstruct=False, uncertainty=False):
-        check_size(x, 4)
+        check_size(x, self.min_size)
         if not self.checkpointing:
             return GeneratorOutput(self.model(x), None, None, None, None)
         for start, end in self.segments:
@@ -319,6 +330,7 @@ class ResnetGeneratorConfig:
     ngf: int = 64
     norm: str = 'instance'
     no_dropout: bool = True
+    antialias: bool = flag(False, ANTIALIAS_HELP)
 
 
 def define_resnet_generator(input_nc, output_nc, config=ResnetGeneratorConfig()):
@@ -326,4 +338,4 @@ def define_resnet_generator(input_nc, output_nc, config=ResnetGeneratorConfig())
     if config.netG not in RESNET_BLOCKS:
         raise UserError(f'unknown --netG {config.netG!r}: use resnet_9blocks or resnet_6blocks')
     return ResnetGenerator(input_nc, output_nc, config.ngf, config.norm, RESNET_BLOCKS[config.netG],
-                           not config.no_dropout)
+                           not config.no_dropout, config.antialias)

@@ -1,0 +1,162 @@
+"""`--antialias`: the generators with a fixed low-pass before each stride-2 conv and after each x2
+upsampling (models/layers.py `Blur`). Their output follows a 1-px shift of the input far more
+exactly than the same weights without the filters; the filters are fixed buffers; the flag reaches
+every model's generators, is off in `--preset official`, is recorded in checkpoints (which rebuild
+the network) and survives export."""
+import warnings
+from types import SimpleNamespace
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+import torch.nn.functional as F
+
+from models import create_model
+from models.generators import ForkGenerator, ForkGeneratorConfig, ResnetGenerator
+from models.layers import BINOMIAL, Blur, init_weights
+from models.persistence import build_network, check_config, describe
+from options.run_options import ARCHITECTURE
+from options.test_options import TestOptions
+from scripts.export import Translate, export_onnx
+from util.checkpoint import load_network, save_network
+from util.errors import UserError
+
+CROP = 8  # px left out at every border: padding makes the borders differ under any shift
+
+
+def fork(antialias, upsample='transposed'):
+    return ForkGenerator(3, 3, ForkGeneratorConfig(ngf=8, n_blocks_enc=1, n_blocks_dec=1, dilation=1,
+                                                   upsample=upsample, antialias=antialias), n_blocks_T=1)
+
+
+def resnet(antialias, upsample=None):
+    return ResnetGenerator(3, 3, ngf=8, n_blocks=2, antialias=antialias)
+
+
+def same_weights(src, dst):
+    """Copy src's parameters into dst (the filters have none, so both list the same ones in order)."""
+    pairs = list(zip(src.parameters(), dst.parameters(), strict=True))
+    for p, q in pairs:
+        assert p.shape == q.shape
+        q.data.copy_(p.data)
+    return dst
+
+
+def smooth_image(seed, h=64, w=68):
+    """A random image with structure at every scale above a few pixels, in [-1, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    return F.interpolate(torch.rand(1, 3, h // 4, w // 4 + 1, generator=g) * 2 - 1, size=(h, w), mode='bilinear',
+                         align_corners=False)
+
+
+def shift_error(net, image, shift=1):
+    """Mean |G(shift(x)) - shift(G(x))| over the interior, for a shift of `shift` px to the left:
+    the input windows are image[..., 0:W] and image[..., shift:W+shift], so column j of the second
+    output should show what column j+shift of the first does."""
+    w = image.shape[-1] - 4  # a multiple of 4
+    with torch.no_grad():
+        first, second = net.translate(image[..., :w]), net.translate(image[..., shift:w + shift])
+    return (first[..., CROP:-CROP, CROP + shift:w - CROP] - second[..., CROP:-CROP, CROP:w - CROP - shift]).abs().mean().item()
+
+
+@pytest.mark.parametrize('make,upsample', [(fork, 'transposed'), (fork, 'bilinear'), (resnet, None)])
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_a_one_pixel_shift_moves_the_output_far_more_exactly(make, upsample, seed):
+    torch.manual_seed(seed)
+    plain = init_weights(make(False, upsample), 'normal', 0.02).eval()
+    filtered = same_weights(plain, make(True, upsample)).eval()
+    x = smooth_image(100 + seed)
+    before, after = shift_error(plain, x), shift_error(filtered, x)
+    # Without the filters the generator is equivariant to shifts by its period only (4 px: two
+    # stride-2 stages); what a 4-px shift changes comes from the borders and the instance norms'
+    # statistics of the other window.
+    if upsample != 'bilinear':  # the transposed convs
+        assert before > 2 * shift_error(plain, x, shift=4)
+    assert after <= 0.5 * before, (before, after)
+
+
+def test_the_filter_is_a_fixed_normalised_buffer_outside_the_state_dict():
+    net = fork(True)
+    blurs = [m for m in net.modules() if isinstance(m, Blur)]
+    # before the two stride-2 convs and after the two upsamplings of each of the two decoders
+    assert len(blurs) == 2 + 2 * 2
+    assert not any(n.endswith('kernel') for n, _ in net.named_parameters())
+    assert not any(n.endswith('kernel') for n in net.state_dict())
+    kernel = blurs[0].kernel
+    assert torch.allclose(kernel.sum(dim=(-2, -1)), torch.ones(kernel.shape[0]))
+    assert kernel.shape[-1] == len(BINOMIAL) and torch.equal(kernel, kernel.transpose(-2, -1))
+    # the same parameters as without the filters: same count, same shapes
+    assert [p.shape for p in net.parameters()] == [p.shape for p in fork(False).parameters()]
+    # a constant image stays constant, borders included (reflect padding, unit gain)
+    assert torch.allclose(blurs[0](torch.full((1, 8, 12, 12), 0.3)), torch.full((1, 8, 12, 12), 0.3))
+    # the filters follow the network to another dtype
+    assert net.double().translate(torch.zeros(1, 3, 16, 16, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_off_by_default_it_is_the_network_as_before():
+    for net in (ForkGenerator(3, 3, ForkGeneratorConfig(ngf=4, n_blocks_enc=1, n_blocks_dec=1)),
+                ResnetGenerator(3, 3, ngf=4, n_blocks=1)):
+        assert not any(isinstance(m, Blur) for m in net.modules())
+        assert net.config['antialias'] is False
+
+
+def test_a_checkpoint_rebuilds_its_antialiased_network(tmp_path):
+    for make in (fork, resnet):
+        torch.manual_seed(0)
+        net = init_weights(make(True), 'normal', 0.02).eval()
+        path = tmp_path / f'{type(net).__name__}.pth'
+        save_network(path, 'G_A', net.state_dict(), describe(net))
+        state, config, _ = load_network(path)
+        assert config['kwargs']['antialias'] is True
+        rebuilt = build_network(config, path)
+        rebuilt.load_state_dict(state)
+        x = smooth_image(1, 32, 32)[..., :28]
+        with torch.no_grad():
+            assert torch.equal(rebuilt.eval().translate(x), net.translate(x))
+        # a network built without the flag refuses it, naming the flag
+        with pytest.raises(UserError, match='antialias'):
+            check_config(path, config, make(False))
+
+
+@pytest.mark.parametrize('model,extra', [('au_gan', ['--n_blocks_enc', '1', '--n_blocks_T', '1', '--n_blocks_dec', '1']),
+                                         ('fork_gan', ['--n_blocks_enc', '1', '--n_blocks_dec', '1']),
+                                         ('cycle_gan', ['--netG', 'resnet_6blocks'])])
+def test_the_flag_reaches_every_models_generators(tmp_path, model, extra):
+    def generators(*flags):
+        opt = TestOptions().parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), '--name', 'run',
+                                   '--model', model, '--ngf', '4', '--gpu_ids', '-1', *extra, *flags])
+        m = create_model(opt)
+        return [m.netG_A, m.netG_B]
+    for net in generators('--antialias'):
+        assert net.config['antialias'] is True and any(isinstance(m, Blur) for m in net.modules())
+    for net in generators():
+        assert not any(isinstance(m, Blur) for m in net.modules())
+    assert 'antialias' in ARCHITECTURE  # test.py and the scripts take it from a run's record
+
+
+def test_the_official_preset_has_no_filters(tmp_path):
+    opt = TestOptions().parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), '--name', 'run',
+                               '--preset', 'official', '--ngf', '4', '--gpu_ids', '-1', '--n_blocks_enc', '1',
+                               '--n_blocks_T', '1', '--n_blocks_dec', '1'])
+    assert opt.antialias is False
+    assert not any(isinstance(m, Blur) for m in create_model(opt).netG_A.modules())
+
+
+@pytest.mark.filterwarnings('ignore::DeprecationWarning', 'ignore::FutureWarning', 'ignore::UserWarning')
+def test_the_antialiased_generator_exports(tmp_path):
+    torch.manual_seed(0)
+    module = Translate(init_weights(fork(True), 'normal', 0.02).eval()).eval()
+    x = smooth_image(2, 32, 36)[..., :32]
+    other = smooth_image(3, 40, 28)[..., :24].expand(2, -1, -1, -1).contiguous()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        torch.jit.save(torch.jit.trace(module, x), tmp_path / 'g.pt')
+        export_onnx(module, x, str(tmp_path / 'g.onnx'), SimpleNamespace(onnx_exporter='legacy', opset=None),
+                    module.net.min_size)
+        script = torch.jit.load(tmp_path / 'g.pt')
+        session = onnxruntime.InferenceSession(str(tmp_path / 'g.onnx'), providers=['CPUExecutionProvider'])
+        for t in (x, other):
+            expected = module(t)
+            assert (script(t) - expected).abs().max() < 1e-4
+            assert np.abs(session.run(None, {'image': t.numpy()})[0] - expected.numpy()).max() < 1e-4
