@@ -7,6 +7,9 @@ SSIM, and correlations.
   `correlations` (Pearson and Spearman);
 - `metrics.uncertainty`: does a per-pixel map (σ, the cycle error, ...) mark where a translation
   is wrong: Spearman r with the true error, AUSE, AUROC for the hidden pixels, calibration bins;
+- `metrics.aliasing`: flicker and the checkerboard: clips with a known camera motion made from the
+  ground-truth set, the change between consecutive frames after undoing the motion (or an
+  estimated flow), the share of spectral power at the pixel grid's periods (not imported here);
 - `metrics.evaluation`: the row of metrics of one checkpoint of a two-way model on a test set
   (`evaluate_checkpoint`, `COLUMNS`), not imported here.
 

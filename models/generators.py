@@ -13,7 +13,8 @@ import torch.nn as nn
 
 from util.config import flag
 from util.errors import UserError
-from .layers import Blur, Checkpointable, ConvBlock, GaussianNoise, ResidualBlock, UpBlock, chain, conv2d, norm_layer, recompute
+from .layers import (Blur, Checkpointable, ConvBlock, GaussianNoise, ResidualBlock, UpBlock, chain, conv2d, norm_layer,
+                     recompute)
 from .persistence import persistent
 
 UPSAMPLE_MODES = ('bilinear', 'nearest', 'transposed')
