@@ -232,8 +232,8 @@ class ConvBlock(Checkpointable, nn.Sequential):
         if antialias and stride > 1:
             # Blur, then the strided conv (not Zhang's conv at stride 1 -> norm -> ReLU -> blur +
             # subsample): the conv is linear, so blur-then-stride subsamples the same low-passed
-            # signal as conv-blur-subsample would, and costs one depthwise 3x3 instead of the conv at
-            # four times the positions. What is blurred is the previous layer's ReLU output, whose
+            # signal as conv-blur-subsample would, and costs one depthwise 5x5 filter instead of the
+            # conv at four times the positions. What is blurred is the previous layer's ReLU output, whose
             # harmonics are what would alias.
             layers.insert(0, Blur(in_channels))
         if act:
