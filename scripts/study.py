@@ -43,7 +43,8 @@ Outputs in --out:
                        columns of scripts/evaluate.py, kid_subset_size, eval_seconds; appended as
                        each row is computed
     study.md           the table at the last eval point, the full table, the command, the
-                       settings and the machine (CPU count, torch version, device)
+                       settings and the machine (CPU count, torch version, device); with
+                       --ground_truth, the uncertainty and aliasing tables too
     kid.png            KID against iterations, one line per configuration, kid_std as error bars
     ground_truth.png   with --ground_truth: PSNR and edge r against the truth against iterations,
                        the floor and the ceiling as lines
@@ -67,6 +68,15 @@ bound the task: `(night input)`, the untouched input (the floor), and `(exact in
 the rendering undone, the ceiling, as its noise cannot be undone) or `(global inverse)` (rainy:
 the night look undone, the rain left; no exact inverse exists, and the ceiling is the paired
 bound of `python -m study.paired_bound`). samples.png gets a `true day` column.
+
+Aliasing. On a ground-truth set every row also measures flicker and the checkerboard of its A->B
+generator (metrics/aliasing.py): flicker_still, flicker_pan1..flicker_pan4, the mean change between
+consecutive translated frames (grey levels) after undoing the known motion, on clips of 8 frames
+cut from the day photos of 3 test images with the camera still or panning 1-4 px a frame, fresh
+noise in every frame; clip_psnr, those frames against their truth; grid_ratio, the test
+translations' share of spectral power at the pixel grid's periods (2 and 4 px) over the truth's;
+grid_peak, the power there over that around it, over the truth's. The (night input) row's
+flicker is the input's own change (the truth's is 0). study.md gets an "Aliasing" table.
 
 Uncertainty. On a ground-truth set every row also scores per-pixel predictors of the true error
 |translation - truth| (metrics/uncertainty.py): σ (models with an uncertainty map), the cycle

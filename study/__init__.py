@@ -9,7 +9,8 @@ docs/results.md); the parts:
 - `study.runner`: each configuration's training run (train.py in a child process, its schedule,
   resume and the pruning of checkpoints) and `run_study`, the study from start to end;
 - `study.evaluation`: `Evaluator`, the metrics of metrics/evaluation.py on each checkpoint, and
-  the scores against the truth of a ground-truth set (`truth_scores`, the floor and ceiling);
+  the scores against the truth of a ground-truth set (`truth_scores`, the floor and ceiling)
+  and its aliasing measures (`clip_scores`: flicker on clips; `grid_scores`: the checkerboard);
 - `study.report`: study.csv, study.md, kid.png, ground_truth.png and the sample grids;
 - `study.error_parts`: where a translation's error against the truth lies (colour, detail or
   scene), run on its own as `python -m study.error_parts`;

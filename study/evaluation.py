@@ -3,8 +3,9 @@
 the real test images computed once; on a ground-truth set (data/ground_truth.py) it also scores
 the translations against the true day photos (`truth_scores`), scores the uncertainty and the
 other per-pixel predictors against the true error and the hidden pixels (`uncertainty_scores`),
-and gives the floor and ceiling rows (`references`); it translates the test images of the sample
-grids."""
+measures aliasing (`grid_scores`: the checkerboard of the test translations; `clip_scores`: the
+flicker on clips with a known camera motion, metrics/aliasing.py) and gives the floor and ceiling
+rows (`references`); it translates the test images of the sample grids."""
 import math
 import os
 import time
@@ -15,9 +16,9 @@ import torch.nn.functional as F
 
 import metrics
 from data import TEST_READING, create_dataset
-from data.ground_truth import exact_inverse, hidden_mask, is_ground_truth_set, task_of
+from data.ground_truth import exact_inverse, hidden_mask, image_seed, is_ground_truth_set, task_of
 from inference import Translator
-from metrics import uncertainty
+from metrics import aliasing, uncertainty
 from metrics.evaluation import domain_images, evaluate_checkpoint, real_features, test_samples, to_unit
 from models import create_model
 from options import replaced
@@ -32,6 +33,17 @@ from util.seeding import seed_everything
 GT_COLUMNS = ['gt_psnr', 'gt_ssim', 'gt_edge']
 # The uncertainty scores of each per-pixel predictor against the truth (metrics/uncertainty.py).
 UNCERTAINTY_COLUMNS = [f'unc_{p}_{s}' for p in uncertainty.PREDICTORS for s in uncertainty.SCORES]
+# Aliasing (metrics/aliasing.py). Flicker: the mean change between consecutive translated frames
+# (grey levels) after undoing the known motion, on clips with the camera still or panning 1-4 px a
+# frame; clip_psnr: those frames against their truth. The checkerboard of the test translations:
+# grid_ratio, their share of power at the grid's periods over the truths'; grid_peak, their mean
+# grid_peak_ratio over the truths' (noise does not raise it).
+CLIP_PANS = (0, 1, 2, 3, 4)
+CLIP_FRAMES = 8
+CLIP_PHOTOS = 3  # the clips are cut from the day photos of the first test images of the sample: cheap
+FLICKER_COLUMNS = [f'flicker_pan{k}' if k else 'flicker_still' for k in CLIP_PANS]
+GRID_COLUMNS = ['grid_ratio', 'grid_peak']
+ALIASING_COLUMNS = FLICKER_COLUMNS + ['clip_psnr'] + GRID_COLUMNS
 # The rows of a ground-truth study that no training makes: the untouched input (the floor) and the
 # night look undone, the ceiling of the night task; on the rainy task it leaves the rain.
 REFERENCE_LABELS = ('(night input)', '(exact inverse)', '(global inverse)')
@@ -103,7 +115,9 @@ class Evaluator:
                                       Translator)
             if self.ground_truth:
                 translator = Translator(model.netG_A, model.autocast)
-                row.update(truth_scores(dataset, samples['A'], lambda night: translator(night.to(model.device))[0]))
+                translate = lambda night: translator(night.to(model.device))[0]  # noqa: E731
+                row.update(truth_scores(dataset, samples['A'], translate))
+                row.update(clip_scores(dataset, samples['A'], translate, self.task))
                 pooled = predictor_pixels(model, dataset, opt.dataroot, samples['A'], opt.seed)
                 row.update(uncertainty_scores(pooled, opt.seed))
                 self.calibration[name, point] = {p: uncertainty.calibration(pooled[p], pooled['error'])
@@ -119,8 +133,12 @@ class Evaluator:
         with quiet():
             dataset = create_dataset(opt)
         picks = metrics.sample_indices(len(dataset.A_paths), opt.num_test, opt.seed)
-        return {label: truth_scores(dataset, picks, lambda night, f=fn: f(to_unit(night)) * 2 - 1)
-                for label, fn in references(self.task).items()}
+        rows = {}
+        for label, fn in references(self.task).items():
+            translate = lambda night, f=fn: f(to_unit(night)) * 2 - 1  # noqa: E731
+            rows[label] = {**truth_scores(dataset, picks, translate),
+                           **clip_scores(dataset, picks, translate, self.task)}
+        return rows
 
     def translate(self, name, epoch, count):
         """{side: (real tiles, translated tiles)}, HxWx3 uint8 arrays, for `count` images of testA
@@ -156,27 +174,90 @@ def true_indices(dataset, indices):
 
 
 def truth_scores(dataset, indices, translate):
-    """Mean PSNR, SSIM and edge correlation of translate(night) against the true day photo, over
-    the test night images at `indices` (score_pairs)."""
+    """{GT_COLUMNS: mean} (`gt_means`) and {GRID_COLUMNS: value} (`grid_scores`) of translate(night)
+    against the true day photo, over the test night images at `indices`."""
     nights = domain_images(dataset, 'A', indices)
     days = domain_images(dataset, 'B', true_indices(dataset, indices))
-    return score_pairs(zip(nights, days), translate)
+    pairs = list(translated_pairs(zip(nights, days), translate))
+    return {**gt_means(pairs), **grid_scores([aliasing.grey_levels(fake[0] * 2 - 1) for fake, _ in pairs],
+                                             [aliasing.grey_levels(day[0] * 2 - 1) for _, day in pairs])}
 
 
 def score_pairs(pairs, translate):
     """{GT_COLUMNS: mean} of translate(night) against day over (night, day) pairs, each
-    (1, C, H, W) in [-1, 1]; the translations are quantised to 8 bits, as when saved."""
-    scores = {c: [] for c in GT_COLUMNS}
+    (1, C, H, W) in [-1, 1] (`translated_pairs`, `gt_means`)."""
+    return gt_means(translated_pairs(pairs, translate))
+
+
+def translated_pairs(pairs, translate):
+    """(translate(night), day) for each (night, day) pair of (1, C, H, W) tensors in [-1, 1], both
+    in [0, 1] on the CPU; the translations are quantised to 8 bits, as when saved."""
     for night, day in pairs:
         fake = (to_unit(translate(night)).cpu() * 255).round() / 255
         day = to_unit(day)
         if fake.shape != day.shape:
             raise UserError(f'a night test image translates to {tuple(fake.shape[-2:])} px, its day photo is '
                             f'{tuple(day.shape[-2:])}: testA and testB of a ground-truth set must be the same sizes')
+        yield fake, day
+
+
+def gt_means(pairs):
+    """{GT_COLUMNS: mean} over (translation, day) pairs in [0, 1] of PSNR, SSIM and edge r."""
+    scores = {c: [] for c in GT_COLUMNS}
+    for fake, day in pairs:
         scores['gt_psnr'].append(float(metrics.psnr(fake, day)[0]))
         scores['gt_ssim'].append(float(metrics.ssim(fake, day)[0]))
         scores['gt_edge'].append(float(metrics.edge_correlation(fake, day)[0]))
     return {c: float(np.mean(v)) for c, v in scores.items()}
+
+
+def grid_scores(translations, truths):
+    """{GRID_COLUMNS: value}: grid_ratio = metrics.aliasing.checkerboard_ratio(translations, truths),
+    grid_peak = mean grid_peak_ratio(translation) / mean grid_peak_ratio(truth) (1: no more of a
+    peak at the grid's periods than the truth has); HxWx3 grey-level arrays. NaN for images under
+    16 px, too small for a spectrum at the 4-px grid."""
+    if min(min(x.shape[:2]) for x in translations) < 4 * aliasing.GRID_PERIOD:
+        return {c: math.nan for c in GRID_COLUMNS}
+    peak = np.mean([aliasing.grid_peak_ratio(x) for x in translations]) / np.mean(
+        [aliasing.grid_peak_ratio(x) for x in truths])
+    return {'grid_ratio': aliasing.checkerboard_ratio(translations, truths), 'grid_peak': float(peak)}
+
+
+def clip_size(day_shape):
+    """The (h, w) of the frames of every clip cut from a day photo of `day_shape` (H, W): the whole
+    height and as wide as the fastest pan leaves, both rounded down to multiples of 4 (generator
+    inputs), so that every clip of a photo has frames of one size."""
+    H, W = day_shape
+    return H // 4 * 4, (W - max(CLIP_PANS) * (CLIP_FRAMES - 1)) // 4 * 4
+
+
+def clip_scores(dataset, indices, translate, task):
+    """{FLICKER_COLUMNS, 'clip_psnr': value} of `translate` ((N, C, H, W) -> (N, C, H, W), in
+    [-1, 1]) on the clips of metrics.aliasing.make_clip: for each of the day photos of the first
+    CLIP_PHOTOS test night images at `indices`, at the evaluation height, a clip of CLIP_FRAMES
+    frames per pan of CLIP_PANS (0: a still camera), rendered for `task` with the photo's seed (the
+    same clips for every row). flicker_<pan> is the mean over photos of temporal_change of the
+    8-bit translated frames under the known motion; clip_psnr the mean over all clips of
+    clip_psnr against the truth frames."""
+    picks = list(indices[:CLIP_PHOTOS])
+    truths = true_indices(dataset, picks)
+    changes, psnrs = {k: [] for k in CLIP_PANS}, []
+    for i, day in zip(truths, domain_images(dataset, 'B', truths)):
+        day = to_uint8(day[0])
+        size = clip_size(day.shape[:2])
+        if min(size) < 4:
+            raise UserError(f'{dataset.B_paths[i]} is {day.shape[1]}x{day.shape[0]} px at the evaluation height: too '
+                            f'narrow for clips of {CLIP_FRAMES} frames panning {max(CLIP_PANS)} px a frame; raise '
+                            f'--eval_size')
+        for pan in CLIP_PANS:
+            clip = aliasing.make_clip(day, CLIP_FRAMES, size, pan=pan, task=task,
+                                      seed=image_seed(os.path.basename(dataset.B_paths[i])))
+            night = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 127.5 - 1
+            fakes = aliasing.grey_levels(translate(night)).round()  # 8 bits, as saved
+            changes[pan].append(aliasing.temporal_change(fakes, clip.motions))
+            psnrs.append(aliasing.clip_psnr(fakes, clip.truth))
+    return {**{column: float(np.mean(changes[k])) for column, k in zip(FLICKER_COLUMNS, CLIP_PANS)},
+            'clip_psnr': float(np.mean(psnrs))}
 
 
 def predictor_pixels(model, dataset, dataroot, indices, seed):

@@ -1,7 +1,8 @@
 """The study's results: study.csv (appended row by row, a row cut short by an interruption
-dropped when read back), study.md (the table at the last eval point, every evaluation, the
-command, the settings and the machine), kid.png, ground_truth.png and the sample grids
-samples.png and samples_BtoA.png."""
+dropped when read back, a file from before the later columns read with them as NaN), study.md
+(the table at the last eval point, the uncertainty and aliasing tables of a ground-truth study,
+every evaluation, the command, the settings and the machine), kid.png, ground_truth.png and the
+sample grids samples.png and samples_BtoA.png."""
 import csv
 import datetime
 import io
@@ -18,16 +19,19 @@ from PIL import Image, ImageDraw, ImageFont
 from metrics import uncertainty
 from metrics.evaluation import COLUMNS
 from study.common import log, write_text
-from study.evaluation import GT_COLUMNS, REFERENCE_LABELS, UNCERTAINTY_COLUMNS, checkpoint_present
+from study.evaluation import (ALIASING_COLUMNS, CLIP_FRAMES, CLIP_PHOTOS, FLICKER_COLUMNS, GT_COLUMNS, REFERENCE_LABELS,
+                              UNCERTAINTY_COLUMNS, checkpoint_present)
 from util.checkpoint import atomic_write_text
 from util.errors import UserError
 
 # study.csv's columns: the run and checkpoint, the metrics of metrics/evaluation.py, the scores against
-# the truth (NaN off a ground-truth set), the KID subset size and the seconds the row took.
+# the truth (NaN off a ground-truth set), the KID subset size, the seconds the row took, the
+# uncertainty scores, the training compute and the aliasing measures (ground-truth set only).
 CSV_COLUMNS = (['config', 'iteration', 'checkpoint'] + [c for c in COLUMNS if c != 'epoch'] + GT_COLUMNS
-               + ['kid_subset_size', 'eval_seconds'] + UNCERTAINTY_COLUMNS + ['train_seconds', 'train_tflop'])
+               + ['kid_subset_size', 'eval_seconds'] + UNCERTAINTY_COLUMNS + ['train_seconds', 'train_tflop']
+               + ALIASING_COLUMNS)
 # Columns that studies made before them lack: read as NaN.
-LATER_COLUMNS = UNCERTAINTY_COLUMNS + ['train_seconds', 'train_tflop']
+LATER_COLUMNS = UNCERTAINTY_COLUMNS + ['train_seconds', 'train_tflop'] + ALIASING_COLUMNS
 # The calibration curves of the uncertainty scores: {config: {iteration: {predictor: [[mean u], [mean error]]}}}
 CALIBRATION = 'calibration.json'
 GT_SUMMARY = [('gt_psnr', 'PSNR vs truth', '{:.2f}'), ('gt_ssim', 'SSIM vs truth', '{:.3f}'),
@@ -48,14 +52,15 @@ def read_results(path):
         return {}
     with open(path, newline='', encoding='utf-8') as f:
         reader = csv.DictReader(f)
-        older = reader.fieldnames != CSV_COLUMNS and reader.fieldnames == [c for c in CSV_COLUMNS
-                                                                           if c not in LATER_COLUMNS]
+        lacking = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        older = bool(lacking) and set(lacking) <= set(LATER_COLUMNS) and reader.fieldnames == [
+            c for c in CSV_COLUMNS if c not in lacking]  # an earlier version's columns, in order
         if reader.fieldnames != CSV_COLUMNS and not older:
             raise UserError(f'{path} has other columns than this version of the study writes: move it away and rerun')
         rows, kept, dropped = {}, [], 0
         for row in reader:
             if older:
-                row.update({c: 'nan' for c in LATER_COLUMNS})
+                row.update({c: 'nan' for c in lacking})
             try:
                 parsed = {c: row[c] if c in ('config', 'checkpoint') else float(row[c]) for c in CSV_COLUMNS}
             except (TypeError, ValueError):
@@ -164,6 +169,7 @@ def write_markdown(path, opt, configs, results, records, command):
               'GFLOP/it: the FLOPs of one training step (counted on FakeTensors).', '',
               *(['![PSNR against the truth, against iterations](ground_truth.png)', ''] if ground_truth else []),
               *uncertainty_lines(configs, results, last),
+              *aliasing_lines(configs, results, last),
               *equal_time_lines(opt, configs, records, command),
               '![KID against iterations](kid.png)', '', '![night -> day by each configuration](samples.png)', '',
               '![day -> night by each configuration](samples_BtoA.png)', '', '## Every evaluation', '']
@@ -203,6 +209,32 @@ def uncertainty_lines(configs, results, last):
         cells = [fmt(row[f'unc_{p}_{s}'], '{:.2f}') for p in uncertainty.PREDICTORS for s in uncertainty.SCORES]
         lines.append('| ' + ' | '.join([name] + cells) + ' |')
     return lines + ['', '![true error against each predictor, binned](calibration.png)', '']
+
+
+def aliasing_lines(configs, results, last):
+    """study.md's table of the aliasing measures at the last eval point (ground-truth studies): the
+    references' rows, then each configuration's."""
+    rows = [(label, results[label, 0]) for label in REFERENCE_LABELS if (label, 0) in results]
+    rows += [(c['name'], results[c['name'], last]) for c in configs if (c['name'], last) in results]
+    rows = [(name, row) for name, row in rows if not all(math.isnan(row[c]) for c in ALIASING_COLUMNS)]
+    if not rows:
+        return []
+    head = ['config', 'still', *[c.replace('flicker_pan', 'pan ') + ' px' for c in FLICKER_COLUMNS[1:]],
+            'clip PSNR', 'grid ratio', 'grid peak']
+    lines = ['## Aliasing: flicker and the checkerboard', '',
+             f"Flicker: the mean change between consecutive frames, in grey levels, after undoing the known motion, "
+             f"on clips of {CLIP_FRAMES} frames cut from the day photos of {CLIP_PHOTOS} test images with the camera "
+             f"still or panning 1 to 4 px a frame, each frame rendered with fresh noise (metrics/aliasing.py). The "
+             f"truth scores 0; (night input) is the input's own change: its noise. Clip PSNR: those translated frames "
+             f"against their truth (dB). Grid ratio: the test translations' share of spectral power at the pixel "
+             f"grid's periods (2 and 4 px) over the truth's (1: as much as the truth; noise raises it too). Grid "
+             f"peak: the power at those frequencies over that of the frequencies around them, over the truth's "
+             f"(noise does not raise it).", '',
+             '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for name, row in rows:
+        cells = [fmt(row[c], '{:.2f}') for c in ALIASING_COLUMNS]
+        lines.append('| ' + ' | '.join([name] + cells) + ' |')
+    return lines + ['']
 
 
 def equal_time_iters(seconds, seconds_per_iteration):

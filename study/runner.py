@@ -279,7 +279,8 @@ def add_references(evaluator, name, csv_path, results):
         append_result(csv_path, row)
         results[label, 0] = row
         log(f'{label}: PSNR {scores["gt_psnr"]:.2f} dB, SSIM {scores["gt_ssim"]:.3f}, edge r {scores["gt_edge"]:.3f} '
-            f'against the true day photos')
+            f'against the true day photos; flicker still {scores["flicker_still"]:.2f}, 1-px pan '
+            f'{scores["flicker_pan1"]:.2f} grey levels')
 
 
 def records_of(opt, configs, records):

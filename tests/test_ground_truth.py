@@ -111,8 +111,16 @@ def test_a_ground_truth_study_scores_floor_ceiling_and_a_model(tmp_path, monkeyp
     assert float(ceiling['gt_ssim']) > float(floor['gt_ssim'])
     assert float(ceiling['gt_edge']) > 0.5
     assert math.isfinite(float(model['fid'])) and model['iteration'] == '2'
+    for column in evaluation.ALIASING_COLUMNS:
+        assert all(math.isfinite(float(r[column])) for r in (floor, ceiling, model)), column
+    # the input's own change is its fresh noise, whatever the pan: the motion is undone exactly
+    input_flicker = [float(floor[c]) for c in evaluation.FLICKER_COLUMNS]
+    assert min(input_flicker) > 1 and max(input_flicker) < 1.1 * min(input_flicker), input_flicker
+    assert float(model['flicker_still']) > 0 and float(model['grid_ratio']) > 0
     markdown = (out / 'study.md').read_text()
     assert '| (exact inverse) | reference |' in markdown and 'PSNR vs truth' in markdown
+    aliasing_table = markdown.split('## Aliasing')[1].split('\n## ')[0]
+    assert all(f'| {name} | ' in aliasing_table for name in rows), aliasing_table
     assert (out / 'ground_truth.png').is_file()
     with Image.open(out / 'samples.png') as image:  # real night, true day, the one configuration
         columns = (image.width - report.PAD) / (report.tile_width(32) + report.PAD)

@@ -153,9 +153,11 @@ def test_the_compute_columns_and_the_equal_time_arithmetic():
     assert report.equal_time_lines(opt, configs, {'au_gan': record}, 'x') == []  # nothing to compare
 
 
-def test_a_study_csv_from_before_the_new_columns_is_read_and_rewritten(tmp_path):
+@pytest.mark.parametrize('lacking', ['every later column', 'the aliasing columns'])
+def test_a_study_csv_from_before_the_new_columns_is_read_and_rewritten(tmp_path, lacking):
     from study import report
-    older = [c for c in report.CSV_COLUMNS if c not in report.LATER_COLUMNS]
+    later = report.LATER_COLUMNS if lacking == 'every later column' else evaluation.ALIASING_COLUMNS
+    older = [c for c in report.CSV_COLUMNS if c not in later]
     path = tmp_path / 'study.csv'
     row = {c: '1.5' for c in older}
     row.update(config='au_gan', iteration='600', checkpoint='iter_600')
@@ -164,8 +166,11 @@ def test_a_study_csv_from_before_the_new_columns_is_read_and_rewritten(tmp_path)
         writer.writeheader()
         writer.writerow(row)
     rows = report.read_results(path)
-    assert rows['au_gan', 600]['gt_psnr'] == 1.5 and math.isnan(rows['au_gan', 600]['train_seconds'])
+    assert rows['au_gan', 600]['gt_psnr'] == 1.5
+    assert all(math.isnan(rows['au_gan', 600][c]) for c in later)
+    assert all(rows['au_gan', 600][c] == 1.5 for c in older if c not in ('config', 'iteration', 'checkpoint'))
     assert path.read_text().splitlines()[0].split(',') == report.CSV_COLUMNS  # appends now fit its header
+    assert repr(report.read_results(path)) == repr(rows)  # and it reads the same again (NaN != NaN: by repr)
     with open(path, 'w') as f:
         f.write('config,iteration,something_else\n')
     with pytest.raises(UserError, match='other columns'):
