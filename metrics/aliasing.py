@@ -297,11 +297,19 @@ def estimated_temporal_change(frames):
     averages noise, so a noisy video reads lower than with its exact motion (docs/evaluation.md)."""
     if len(frames) < 2:
         raise ValueError('a temporal change needs at least 2 frames')
-    changes = []
-    for previous, next in zip(frames, frames[1:]):
-        flow, method = estimate_flow(previous, next)
-        changes.append(_change(*warp_by_flow(previous, flow), _channels_last(next)))
-    return float(np.mean(changes)), method
+    flows = [estimate_flow(previous, next)[0] for previous, next in zip(frames, frames[1:])]
+    return float(flow_changes(frames, flows).mean()), FLOW_METHOD
+
+
+def flow_changes(frames, flows):
+    """change_t of each pair of consecutive frames (T-1 values, grey levels), frame t warped onto
+    frame t+1 by flows[t] (`estimate_flow`'s, H x W x 2) and measured on the pixels whose point
+    lies inside frame t. The flows may be another clip's: a translation's change under the motion
+    estimated on its input, which its own pattern cannot bend."""
+    if len(flows) != len(frames) - 1:
+        raise ValueError(f'{len(frames)} frames need {len(frames) - 1} flows, not {len(flows)}')
+    return np.array([_change(*warp_by_flow(previous, flow), _channels_last(next))
+                     for previous, next, flow in zip(frames, frames[1:], flows)])
 
 
 # ----- the checkerboard -----

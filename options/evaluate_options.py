@@ -1,7 +1,10 @@
 """Flags for scripts/evaluate.py with a model (and for the study's evaluations, study/evaluation.py):
-test.py's options plus the checkpoints to evaluate and the metric settings. `add_metric_options`
-adds the metric settings alone, which --fid_dirs mode (two image folders) shares.
+test.py's options plus the checkpoints to evaluate, the metric settings and --video (the flicker of
+a video's translation, which needs no --dataroot). `add_metric_options` adds the metric settings
+alone, which --fid_dirs mode (two image folders) shares.
 """
+from util.errors import UserError
+
 from .test_options import TestOptions
 
 
@@ -29,7 +32,21 @@ class EvaluateOptions(TestOptions):
                                  '(see: scripts/evaluate.py --fid_dirs A B -h)')
         parser.add_argument('--pixels_per_image', type=int, default=10000,
                             help='pixels sampled from each image for the pooled per-pixel correlation')
+        parser.add_argument('--video', type=str, default=None,
+                            help='instead of the test set: translate the first --video_frames frames of this video '
+                                 '(--direction) and report the translation\'s frame-to-frame change after undoing the '
+                                 'motion estimated on the input frames, beside the input\'s own')
+        parser.add_argument('--video_frames', type=int, default=30, help='with --video: frames to score (at least 2)')
         add_metric_options(parser)
         # Whole frames at --load_size height, as test.py shows them.
         parser.set_defaults(preprocess='scale_height')
         return parser
+
+    def require_input(self, opt):
+        if opt.video is None:  # --video is the input of its own mode; the test set otherwise
+            super().require_input(opt)
+
+    def validate(self, opt):
+        super().validate(opt)
+        if opt.video is not None and opt.video_frames < 2:
+            raise UserError(f'--video_frames {opt.video_frames}: a frame-to-frame change needs at least 2 frames')

@@ -4,11 +4,19 @@ cycle fails (correlation of sigma with the cycle error).
 
     python scripts/evaluate.py --fid_dirs DIR_FAKE DIR_REAL
     python scripts/evaluate.py --dataroot ./datasets/daynight --name daynight_augan --model_epochs 5,10,latest
+    python scripts/evaluate.py --name daynight_augan --video clip.mp4 --video_frames 30
 
 With a model, each checkpoint translates a random sample (seeded by --seed) of --num_test images
 of testA (scaled to --load_size height and rounded to multiples of 4, as test.py does) and the
 FID/KID of those translations against as many processed testB images are reported with the cycle metrics, in a
-table, in <results_dir>/<name>/evaluation.csv and in a plot beside it. Details and caveats:
+table, in <results_dir>/<name>/evaluation.csv and in a plot beside it.
+
+With --video, each checkpoint translates the first --video_frames frames of the video (--direction;
+frames scaled as above) and the flicker is reported: the mean change between consecutive frames
+(grey levels) of the translation and of the input, each frame t warped onto frame t+1 by the flow
+estimated on the INPUT frames (metrics.aliasing.estimate_flow, classical, no learned weights), so
+that a pattern the translation adds cannot bend the motion it is measured under; printed with the
+flow method and written to <results_dir>/<name>/flicker_<video name>.csv. Details and caveats:
 docs/evaluation.md.
 """
 import sys
@@ -22,10 +30,13 @@ import math  # noqa: E402
 import os  # noqa: E402
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 import metrics  # noqa: E402
 from data import TEST_READING, create_dataset  # noqa: E402
-from inference import Translator  # noqa: E402
+from inference import Translator, VideoReader, generator_name, image_transform  # noqa: E402
+from metrics import aliasing  # noqa: E402
 from metrics.evaluation import COLUMNS, compare_features, evaluate_checkpoint, real_features, test_samples  # noqa: E402
 from models import create_model  # noqa: E402
 from options import replaced  # noqa: E402
@@ -35,6 +46,9 @@ from util.errors import UserError, exit_on_user_error  # noqa: E402
 from util.seeding import seed_everything  # noqa: E402
 
 # The CSV columns (and the table printed) are metrics.evaluation.COLUMNS.
+# --video's CSV columns: the checkpoint, the frames scored, the translation's and the input's mean
+# frame-to-frame change (grey levels) under the input's estimated motion, their ratio and the flow used.
+VIDEO_COLUMNS = ['epoch', 'frames', 'translation_change', 'input_change', 'ratio', 'flow_method']
 # Plot panels: a title and the columns drawn in it.
 PANELS = [('FID (lower is better)', ['fid']), ('KID (mean and std over subsets)', ['kid']),
           ('cycle PSNR (dB)', ['psnr_A', 'psnr_B']), ('cycle SSIM', ['ssim_A', 'ssim_B']),
@@ -155,13 +169,88 @@ def evaluate_model(opt):
     print(f'wrote {csv_path} and {png_path}')
 
 
+# ----------------------------------------------------------------------------- video mode
+def read_video(path, count, load_size, channels=3):
+    """The first `count` frames of the video at `path` as a (T, C, H, W) tensor in [-1, 1], each
+    scaled as test frames are (image_transform: --load_size height, sides multiples of 4), grey
+    for a generator of 1 input channel."""
+    if not os.path.isfile(path):
+        raise UserError(f'--video {path}: no such file: give the path of a video (.mp4 .avi .mkv .mov)')
+    transform, frames = image_transform(load_size), []
+    with VideoReader(path) as reader:
+        for frame in reader:
+            frames.append(transform(frame if channels == 3 else frame.convert('L')))
+            if len(frames) == count:
+                break
+    if len(frames) < 2:
+        raise UserError(f'--video {path} has {len(frames)} frame(s): a frame-to-frame change needs at least 2')
+    return torch.stack(frames)
+
+
+def input_flows(frames):
+    """The flow (estimate_flow) between each pair of consecutive frames (grey levels), with progress."""
+    pairs = list(zip(frames, frames[1:]))
+    return [aliasing.estimate_flow(a, b)[0] for a, b in tqdm(pairs, desc='flow of the input', unit='pair')]
+
+
+def translated_frames(translator, frames, device):
+    """The frames ((T, C, H, W) in [-1, 1]) translated one by one, as 8-bit grey levels (T, H, W, C)."""
+    out = [aliasing.grey_levels(translator(x[None].to(device))[0]).round()[0]
+           for x in tqdm(frames, desc='translating', unit='frame')]
+    return np.stack(out)
+
+
+def evaluate_video(opt):
+    epochs = [e.strip() for e in (opt.model_epochs or opt.epoch).split(',') if e.strip()]
+    distributed.setup(opt.gpu_ids, opt.dist_backend, opt.local_rank)
+    frames = read_video(opt.video, opt.video_frames, opt.load_size,
+                        opt.input_nc if opt.direction == 'AtoB' else opt.output_nc)
+    opt = replaced(opt, epoch=epochs[0])
+    model = create_model(opt)
+    model.setup(opt)
+    if opt.eval:
+        model.eval()
+    net = getattr(model, 'net' + generator_name(model, opt.direction))
+    inputs = aliasing.grey_levels(frames).round()  # the input as the translation sees it, 8 bits
+    flows = input_flows(inputs)
+    input_change = float(aliasing.flow_changes(inputs, flows).mean())
+    print(f'{opt.video}: {len(frames)} frames of {frames.shape[-1]}x{frames.shape[-2]} px, {opt.direction}; motion '
+          f'estimated on the input frames by {aliasing.FLOW_METHOD}')
+    rows = []
+    for epoch in epochs:
+        if epoch != opt.epoch:
+            opt = replaced(opt, epoch=epoch)
+            model.load_networks(epoch)
+        fakes = translated_frames(Translator(net, model.autocast), frames, model.device)
+        change = float(aliasing.flow_changes(fakes, flows).mean())
+        rows.append({'epoch': epoch, 'frames': len(frames), 'translation_change': change,
+                     'input_change': input_change, 'ratio': change / input_change if input_change > 0 else math.inf,
+                     'flow_method': aliasing.FLOW_METHOD})
+    for row in rows:
+        print(f'{row["epoch"]}: frame-to-frame change {row["translation_change"]:.2f} grey levels, the input\'s '
+              f'{row["input_change"]:.2f} ({row["ratio"]:.2f}x)')
+    out_dir = os.path.join(opt.results_dir, opt.name)
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, f'flicker_{os.path.splitext(os.path.basename(opt.video))[0]}.csv')
+    with open(path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=VIDEO_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f'wrote {path}')
+    return rows
+
+
 @exit_on_user_error
 def main(args=None):
     args = sys.argv[1:] if args is None else list(args)
     if '--fid_dirs' in args:
         evaluate_folders(folder_options(args))
+        return
+    opt = EvaluateOptions().parse(args)
+    if opt.video is not None:
+        evaluate_video(opt)
     else:
-        evaluate_model(EvaluateOptions().parse(args))
+        evaluate_model(opt)
 
 
 if __name__ == '__main__':

@@ -142,3 +142,78 @@ def test_model_mode_writes_table_csv_and_plot(tiny_run, tmp_path):
     assert rows[0]['fid'] == rows[1]['fid']
     assert (tmp_path / 'tiny' / 'evaluation.png').stat().st_size > 10000
     assert 'latest' in proc.stdout.splitlines()[-2]  # the table's last row, before the "wrote" line
+
+
+# ----- --video: the flicker of a video's translation under the input's estimated motion
+
+def evaluate_script():
+    import importlib.util
+
+    from conftest import REPO
+    spec = importlib.util.spec_from_file_location('evaluate_script', REPO / 'scripts' / 'evaluate.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_panning_video(path, frames=6, size=32, pan=1):
+    """A textured scene panning `pan` px a frame, 32x32 frames written with the project's writer."""
+    from PIL import Image
+
+    from inference import VideoWriter
+    import scipy.ndimage
+    rng = np.random.default_rng(0)
+    # smooth grey texture: what the codec (4:2:0 chroma, blocks) keeps nearly as it was
+    texture = scipy.ndimage.gaussian_filter(rng.normal(0, 1, (size, size + frames * pan)), 2)
+    scene = np.repeat((128 + 60 * texture / texture.std()).clip(0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    with VideoWriter(str(path), (size, size), 10) as writer:
+        for t in range(frames):
+            writer.write(Image.fromarray(scene[:size, t * pan:t * pan + size]))
+    return path
+
+
+def test_video_flicker_is_measured_under_the_inputs_motion(tmp_path):
+    evaluate = evaluate_script()
+    frames = evaluate.read_video(str(write_panning_video(tmp_path / 'pan.mp4')), 5, 32)
+    assert frames.shape == (5, 3, 32, 32)  # the first --video_frames frames only
+    from metrics import aliasing
+    inputs = aliasing.grey_levels(frames).round()
+    flows = evaluate.input_flows(inputs)
+    own = aliasing.flow_changes(inputs, flows).mean()
+    unmoved = aliasing.flow_changes(inputs, [np.zeros_like(flow) for flow in flows]).mean()
+    assert 0 < own < 0.2 * unmoved  # the estimated flow undoes the 1-px pan, but for the codec's loss
+    # a translation that halves the contrast changes half as much; one that adds a pattern fixed to
+    # the pixel grid (what aliasing leaves) changes more than its input
+    assert aliasing.flow_changes(0.5 * inputs + 64, flows).mean() == pytest.approx(0.5 * own, rel=1e-9)
+    grid = 40 * (np.indices((32, 32)).sum(axis=0) % 2)[..., None]
+    assert aliasing.flow_changes(inputs + grid, flows).mean() > own + 5
+
+
+def test_a_missing_or_unreadable_video_is_one_line(tmp_path):
+    from conftest import run_main
+    garbage = tmp_path / 'broken.mp4'
+    garbage.write_bytes(b'not a video at all')
+    for path, message in ((tmp_path / 'none.mp4', 'no such file'), (garbage, 'cannot read video')):
+        proc = run_main('scripts/evaluate.py', '--name', 'tiny', '--checkpoints_dir', tmp_path, '--gpu_ids', '-1',
+                        '--video', path)
+        err = proc.stderr.strip()
+        assert proc.returncode == 2 and err.startswith('error: ') and '\n' not in err and message in err, err
+    proc = run_main('scripts/evaluate.py', '--name', 'tiny', '--gpu_ids', '-1', '--video', garbage,
+                    '--video_frames', '1')
+    assert proc.returncode == 2 and 'at least 2 frames' in proc.stderr
+
+
+@pytest.mark.slow
+def test_video_mode_reports_the_flicker_of_each_checkpoint(tiny_run, tmp_path):
+    video = write_panning_video(tmp_path / 'pan.mp4')
+    proc = run_cli('scripts/evaluate.py', '--name', 'tiny', '--checkpoints_dir', tiny_run, '--results_dir', tmp_path,
+                   *TINY, '--load_size', '32', '--video', video, '--video_frames', '4', '--model_epochs', '1,latest')
+    assert 'pyramidal Lucas-Kanade' in proc.stdout and '4 frames of 32x32 px' in proc.stdout
+    with open(tmp_path / 'tiny' / 'flicker_pan.csv', newline='') as f:
+        rows = list(csv.DictReader(f))
+    assert [r['epoch'] for r in rows] == ['1', 'latest'] and list(rows[0]) == evaluate_script().VIDEO_COLUMNS
+    for row in rows:
+        assert row['frames'] == '4' and 'Lucas-Kanade' in row['flow_method']
+        change, own = float(row['translation_change']), float(row['input_change'])
+        assert math.isfinite(change) and change > 0 and float(row['ratio']) == pytest.approx(change / own)
+    assert rows[0]['translation_change'] == rows[1]['translation_change']  # epoch 1 is the latest
