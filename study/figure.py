@@ -31,8 +31,9 @@ def heat_tile(x, vmax=None):
     return to_uint8(heatmap(x.float().cpu(), vmax)[0])
 
 
-def figure_columns(study, names, epoch, num, size, error_max):
-    """[(label, [HxWx3 uint8 per row])]: the columns of the picture (module docstring)."""
+def open_study(study, epoch):
+    """(an Evaluator of the ground-truth study in folder `study`, on the CPU; `epoch` or, when
+    empty, the study's last checkpoint; the study's settings, study.json)."""
     settings_path = os.path.join(study, 'study.json')
     if not os.path.isfile(settings_path):
         raise UserError(f'{study} has no study.json: --study is the --out folder of scripts/study.py')
@@ -44,7 +45,14 @@ def figure_columns(study, names, epoch, num, size, error_max):
     epoch = epoch or f'iter_{settings["iters"]}'
     opt = SimpleNamespace(dataroot=dataroot, runs_dir=os.path.join(study, 'runs'), gpu_ids='-1',
                           seed=settings['seed'], kid_subsets=settings['kid_subsets'], out=study, num_test=None)
-    evaluator = Evaluator(opt)
+    return Evaluator(opt), epoch, settings
+
+
+def figure_columns(study, names, epoch, num, size, error_max):
+    """[(label, [HxWx3 uint8 per row])]: the columns of the picture (module docstring)."""
+    evaluator, epoch, _ = open_study(study, epoch)
+    opt = evaluator.opt
+    dataroot = opt.dataroot
     columns, extra, errors, sigmas = {}, {}, [], []
     for k, name in enumerate(names):
         if not os.path.isfile(os.path.join(opt.runs_dir, name, f'{epoch}_net_G_A.pth')):
