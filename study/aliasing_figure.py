@@ -217,9 +217,9 @@ def main(args=None):
     if not names or opt.frames < 2 or opt.pan < 0 or opt.crop < 8 or opt.spectra < 1 or opt.change_max <= 0:
         raise UserError('--configs needs a configuration, --frames at least 2, --pan at least 0, --crop at least 8, '
                         '--spectra at least 1 and --change_max above 0')
-    torch.set_grad_enabled(False)
-    changes, scores = aliasing_figure(opt.study, names, opt.epoch, opt.photo, opt.frames, opt.pan, opt.crop,
-                                      opt.change_max, opt.spectra, opt.out)
+    with torch.no_grad():  # not set_grad_enabled(False): main() also runs inside tests
+        changes, scores = aliasing_figure(opt.study, names, opt.epoch, opt.photo, opt.frames, opt.pan, opt.crop,
+                                          opt.change_max, opt.spectra, opt.out)
     print(f'wrote {opt.out}: {len(changes)} rows of {opt.frames} frames, {len(scores)} spectra')
     for (label, change), (_, score) in zip(changes.items(), scores):
         print(f'  {label}: mean change {change:.2f} grey levels, grid_ratio {score["grid_ratio"]:.3f}, '

@@ -102,8 +102,8 @@ def main(args=None):
     names = [n.strip() for n in opt.configs.split(',') if n.strip()]
     if not names or opt.num < 1 or opt.size < 16:
         raise UserError('--configs needs a configuration, --num at least 1, --size at least 16')
-    torch.set_grad_enabled(False)
-    columns = figure_columns(opt.study, names, opt.epoch, opt.num, opt.size, opt.error_max)
+    with torch.no_grad():  # not set_grad_enabled(False): main() also runs inside other programs and tests
+        columns = figure_columns(opt.study, names, opt.epoch, opt.num, opt.size, opt.error_max)
     os.makedirs(os.path.dirname(os.path.abspath(opt.out)), exist_ok=True)
     render_grid(columns, opt.size, opt.out)
     print(f'wrote {opt.out}: {len(columns[0][1])} rows, columns {", ".join(label for label, _ in columns)}')
