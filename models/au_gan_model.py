@@ -2,7 +2,10 @@
 
 Domain A is the adverse one (night, rainy night), B the normal one (day).
 - G_A (A->B) is a fork generator with a feature transfer network (T-net) between its encoder
-  and translation decoder, and an uncertainty head predicting sigma >= 0 per pixel.
+  and translation decoder, and an uncertainty head predicting sigma >= 0 per pixel (by default
+  the scale and shape of a generalized Gaussian, sigma its standard deviation).
+- Both translation decoders' output convs also read the input image (--input_skip, default on
+  here; --no_input_skip and --preset official: off, as the paper).
 - G_B (B->A) is a plain fork generator.
 - D_A judges real vs fake A, D_B real vs fake B; only translations are judged.
 
@@ -10,11 +13,13 @@ Generator objective (default weights in brackets):
     lambda_gan * (GAN(D_B(fake_B)) + GAN(D_A(fake_A)))                        [lambda_gan 1]
     (GAN averages over a discriminator's patch maps; the official code sums over its two
     discriminators, hence lambda_gan 2 with --netD augan in --preset official)
-  + lambda_conf * mean(exp(-sigma) * w |x_A - G_B(fake_B)| + sigma / 2)      [lambda_conf 1,
-                                                          w = conf_residual_weight 5]
+  + lambda_conf * mean(NLL of r = x_A - G_B(fake_B) under a generalized Gaussian of scale a and
+    shape b predicted per pixel by G_A's head: (|r| / a)^b - log(b / a) + log Gamma(1 / b))
+                                                                            [lambda_conf 1; UGAC's
+    cycle loss, losses.gen_gaussian_nll, --uncertainty gengauss, the default]
+    (with --uncertainty exp, the paper's and --preset official's: lambda_conf * mean(exp(-sigma)
+    * w |r| + sigma / 2), w = conf_residual_weight 5)
     (with --uncertainty none: lambda_A * L1(G_B(fake_B), x_A))               [lambda_A 10]
-    (with --uncertainty gengauss: lambda_conf * the generalized Gaussian NLL of the same residual,
-    losses.gen_gaussian_nll, its scale and shape predicted per pixel by G_A's head: UGAC's cycle loss)
   + lambda_B * L1(G_A(fake_A), x_B)                                           [lambda_B 10]
   + lambda_rec * (L1(rec_A, x_A) + L1(rec_B, x_B))                            [lambda_rec 10]
   + lambda_fm * (L1(m(T(E_A(x_A))), m(E_B(fake_B))) + L1(m(E_B(x_B)), m(E_A(fake_A))))  [lambda_fm 1]
@@ -64,15 +69,18 @@ class AUGANModel(BaseModel):
         parser.set_defaults(dataset_mode='unaligned')
         # rate 1, as the official code runs its blocks; transposed-conv upsampling, as the official
         # code has: interpolating upsampling paints vertical stripes over the scene (docs/results.md)
-        add_flags(parser, ForkGeneratorConfig, dilation=1, upsample='transposed')
+        # the input skip: what the input shows reaches the output without the H/4 code; with UGAC's
+        # cycle loss below, ahead of CycleGAN on the rainy task and level on the night task
+        # (two seeds each, docs/results.md)
+        add_flags(parser, ForkGeneratorConfig, dilation=1, upsample='transposed', input_skip=True)
         parser.add_argument('--n_blocks_T', type=int, default=4, help='residual blocks in the T-net of G_A')
         parser.add_argument('--t_net_concat', action='store_true',
                             help="G_A's translation decoder reads [encoding, T-net output] (the first upload of the "
                                  "official code, commit 953bdad)")
-        parser.add_argument('--uncertainty', type=str, default='exp', choices=['exp', 'laplace', 'gengauss', 'none'],
-                            help='uncertainty-aware cycle loss on the A side: exp (AU-GAN\'s), laplace, gengauss (a '
-                                 'per-pixel generalized Gaussian scale and shape, UGAC); none falls back to '
-                                 'lambda_A * L1')
+        parser.add_argument('--uncertainty', type=str, default='gengauss', choices=['exp', 'laplace', 'gengauss', 'none'],
+                            help='uncertainty-aware cycle loss on the A side: gengauss (a per-pixel generalized '
+                                 'Gaussian scale and shape, UGAC; the default), exp (the paper\'s), laplace; none '
+                                 'falls back to lambda_A * L1')
         if is_train:
             add_flags(parser, AUGANLosses)
             parser.add_argument('--pool_mode', type=str, default='per_domain', choices=['per_domain', 'shared'],

