@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from models.discriminators import DiscriminatorConfig, MultiscaleDiscriminator, NLayerDiscriminator, define_D
-from models.generators import MIN_SCALE, MIN_SHAPE, ForkGenerator, ForkGeneratorConfig, gen_gaussian_std
+from models.generators import MIN_SCALE, MIN_SHAPE, ForkGenerator, ForkGeneratorConfig, gen_gaussian_std, skip_output
 from models.layers import DemodConv2d, ResidualBlock, count_parameters
 from models.losses import GANLoss, channel_mean_l1, gen_gaussian_nll, uncertainty_cycle_loss
 from util.errors import UserError
@@ -218,6 +218,10 @@ def test_the_input_skip_brings_the_input_to_the_output_conv():
     assert torch.allclose(net(x).fake, torch.tanh(x), atol=1e-6)
     assert net.config['input_skip'] is True
     assert small_generator().decoder.out[1].in_channels == 4
+    # computed as two convolutions over the parts of the one weight: the conv over the concatenation
+    out = small_generator(input_skip=True).decoder.out
+    features, skip = torch.randn(2, 4, 16, 16), torch.randn(2, 3, 16, 16)
+    assert torch.allclose(skip_output(out, features, skip), out(torch.cat([features, skip], 1)), atol=1e-6)
 
 
 def test_uncertainty_loss_is_float32_under_half_inputs():
