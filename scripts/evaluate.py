@@ -153,12 +153,8 @@ def evaluate_model(opt):
     print(f'FID/KID of {counts["A"]} translated A images against {counts["B"]} real B images '
           f'({opt.phase}A, {opt.phase}B of {opt.dataroot}); cycle metrics on the same images')
 
-    rows = []
-    for epoch in epochs:
-        if epoch != opt.epoch:
-            opt = replaced(opt, epoch=epoch)
-            model.load_networks(epoch)
-        rows.append(evaluate_checkpoint(model, dataset, samples, inception, reals, opt, Translator))
+    rows = [evaluate_checkpoint(model, dataset, samples, inception, reals, opt, Translator)
+            for opt in each_checkpoint(model, opt, epochs)]
 
     out_dir = os.path.join(opt.results_dir, opt.name)
     os.makedirs(out_dir, exist_ok=True)
@@ -167,6 +163,16 @@ def evaluate_model(opt):
     write_csv(rows, csv_path)
     plot(rows, png_path, f'{opt.name}: {counts["A"]} translations vs {counts["B"]} real images')
     print(f'wrote {csv_path} and {png_path}')
+
+
+def each_checkpoint(model, opt, epochs):
+    """For each of `epochs` in turn, load it into `model` (the first is loaded already, by
+    model.setup) and yield the options naming it."""
+    for epoch in epochs:
+        if epoch != opt.epoch:
+            opt = replaced(opt, epoch=epoch)
+            model.load_networks(epoch)
+        yield opt
 
 
 # ----------------------------------------------------------------------------- video mode
@@ -217,13 +223,10 @@ def evaluate_video(opt):
     print(f'{opt.video}: {len(frames)} frames of {frames.shape[-1]}x{frames.shape[-2]} px, {opt.direction}; motion '
           f'estimated on the input frames by {aliasing.FLOW_METHOD}')
     rows = []
-    for epoch in epochs:
-        if epoch != opt.epoch:
-            opt = replaced(opt, epoch=epoch)
-            model.load_networks(epoch)
+    for opt in each_checkpoint(model, opt, epochs):
         fakes = translated_frames(Translator(net, model.autocast), frames, model.device)
         change = float(aliasing.flow_changes(fakes, flows).mean())
-        rows.append({'epoch': epoch, 'frames': len(frames), 'translation_change': change,
+        rows.append({'epoch': opt.epoch, 'frames': len(frames), 'translation_change': change,
                      'input_change': input_change, 'ratio': change / input_change if input_change > 0 else math.inf,
                      'flow_method': aliasing.FLOW_METHOD})
     for row in rows:
