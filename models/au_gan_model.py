@@ -24,6 +24,8 @@ Generator objective (default weights in brackets):
   + lambda_rec * (L1(rec_A, x_A) + L1(rec_B, x_B))                            [lambda_rec 10]
   + lambda_fm * (L1(m(T(E_A(x_A))), m(E_B(fake_B))) + L1(m(E_B(x_B)), m(E_A(fake_A))))  [lambda_fm 1]
     where m is the channel mean of an encoding and E_A(.) is G_A's encoding before the T-net.
+    (--n_blocks_T_B > 0, the symmetric ablation: G_B has a T-net too, and the second term reads
+    m(T_B(E_B(x_B))).)
   + lambda_identity * (lambda_B * L1(G_A(x_B), x_B) + lambda_A * L1(G_B(x_A), x_A))  [lambda_identity 0.5;
     the paper and --preset official: 0. It keeps the scene at small budgets, docs/results.md]
 Discriminators: lambda_D * 0.5 * (GAN(D(real), 1) + GAN(D(pool(fake)), 0))       [lambda_D 1]
@@ -74,6 +76,9 @@ class AUGANModel(BaseModel):
         # (two seeds each, docs/results.md)
         add_flags(parser, ForkGeneratorConfig, dilation=1, upsample='transposed', input_skip=True)
         parser.add_argument('--n_blocks_T', type=int, default=4, help='residual blocks in the T-net of G_A')
+        parser.add_argument('--n_blocks_T_B', type=int, default=0,
+                            help='residual blocks in a T-net of G_B (0: none, the paper\'s asymmetry; >0 makes the '
+                                 'generators symmetric, an ablation)')
         parser.add_argument('--t_net_concat', action='store_true',
                             help="G_A's translation decoder reads [encoding, T-net output] (the first upload of the "
                                  "official code, commit 953bdad)")
@@ -106,7 +111,7 @@ class AUGANModel(BaseModel):
         G_A = ForkGenerator(opt.input_nc, opt.output_nc, config, n_blocks_T=opt.n_blocks_T,
                             t_net_concat=opt.t_net_concat, uncertainty=opt.uncertainty != 'none',
                             gen_gaussian=opt.uncertainty == 'gengauss')
-        G_B = ForkGenerator(opt.output_nc, opt.input_nc, config)
+        G_B = ForkGenerator(opt.output_nc, opt.input_nc, config, n_blocks_T=opt.n_blocks_T_B)
         # both built, then both initialised: the order the seed's random draws have always followed
         self.netG_A, self.netG_B = self.init_net(G_A), self.init_net(G_B)
 
@@ -137,7 +142,7 @@ class AUGANModel(BaseModel):
         if self.real_B is None:  # a one-domain test set: the A side only
             return
         out = self.netG_B(self.real_B)
-        self.fake_A, self.rec_B, self.enc_B = out.fake, out.rec, out.enc
+        self.fake_A, self.rec_B, self.code_B = out.fake, out.rec, out.code  # code: after G_B's T-net, if any
         cyc = self.netG_A(self.fake_A, reconstruct=False, uncertainty=False)
         self.cyc_B, self.enc_fake_A = cyc.fake, cyc.enc  # enc: G_A's encoding before its T-net
 
@@ -162,7 +167,7 @@ class AUGANModel(BaseModel):
         losses['rec_A'] = w.lambda_rec * l1(self.rec_A, self.real_A)
         losses['rec_B'] = w.lambda_rec * l1(self.rec_B, self.real_B)
         losses['fm_A'] = w.lambda_fm * channel_mean_l1(self.code_A, self.enc_fake_B)
-        losses['fm_B'] = w.lambda_fm * channel_mean_l1(self.enc_B, self.enc_fake_A)
+        losses['fm_B'] = w.lambda_fm * channel_mean_l1(self.code_B, self.enc_fake_A)
         if w.lambda_identity > 0:
             self.idt_A = self.netG_A(self.real_B, reconstruct=False, uncertainty=False).fake
             self.idt_B = self.netG_B(self.real_A, reconstruct=False).fake

@@ -30,8 +30,8 @@ OFFICIAL_GENERATOR = ForkGeneratorConfig(
 OFFICIAL_NETWORKS = {
     'model': 'au_gan', 'input_nc': 3, 'output_nc': 3,
     **asdict(OFFICIAL_GENERATOR),
-    # G_A alone: a 4-block T-net read alone, and the uncertainty head
-    'n_blocks_T': 4, 't_net_concat': False, 'uncertainty': 'exp',
+    # G_A alone: a 4-block T-net read alone, and the uncertainty head (none in G_B)
+    'n_blocks_T': 4, 'n_blocks_T_B': 0, 't_net_concat': False, 'uncertainty': 'exp',
     # two two-path discriminators per domain, ndf / 2 = 32 wide each
     **asdict(DiscriminatorConfig(ndf=64, netD='augan', norm='instance')),
     'init_type': 'normal', 'init_gain': 0.02,

@@ -27,7 +27,7 @@ RECORD = 'train_opt.json'
 # configuration but its training-time noise, and the rest.
 ARCHITECTURE = ('model', 'preset', 'input_nc', 'output_nc', 'ndf', 'netD', 'netG', 'n_layers_D', 'no_dropout',
                 *(f.name for f in fields(ForkGeneratorConfig) if f.name not in TRAINING_ONLY),
-                'n_blocks_T', 't_net_concat', 'uncertainty')
+                'n_blocks_T', 'n_blocks_T_B', 't_net_concat', 'uncertainty')
 
 
 def record_path(checkpoints_dir, name):

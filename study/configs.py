@@ -23,6 +23,7 @@ DEFAULT_CONFIGS = [
     {'name': 'au_gan_no_uncertainty', 'flags': ['--uncertainty', 'none']},
     {'name': 'au_gan_no_fm', 'flags': ['--lambda_fm', '0']},
     {'name': 'au_gan_no_tnet', 'flags': ['--n_blocks_T', '0']},
+    {'name': 'au_gan_symmetric', 'flags': ['--n_blocks_T_B', '4']},  # a T-net in both generators
     {'name': 'au_gan_exp', 'flags': ['--uncertainty', 'exp']},  # the paper's cycle loss
     {'name': 'au_gan_no_input_skip', 'flags': ['--no_input_skip']},
     {'name': 'au_gan_paper', 'flags': ['--uncertainty', 'exp', '--no_input_skip']},  # the defaults before the rainy study
