@@ -57,7 +57,9 @@ Outputs in --out:
     samples_BtoA.png   the same for N day photos of testB translated to night
     study.json         the settings that decide the results, checked when the study is rerun
     runs/<config>/     the training run: checkpoints, loss log, train.py's output (study_train.log)
-                       and the flags it was trained with (study_train.json)
+                       and the flags it was trained with (study_train.json); a rerun refuses a
+                       run whose flags now give other options (a default changed since: its
+                       train_opt.json says) instead of reporting it as today's configuration
 
 Ground truth. With --ground_truth [night|rainy] the study renders a task with a known answer
 from the day photos of --dataroot into <out>/data (data/ground_truth.py: `night`, a fixed, global

@@ -146,10 +146,11 @@ def check_settings(opt, path):
     return settings
 
 
-def train_options(config, opt):
-    """train.py's options of a configuration, on the CPU (as the study's checks and counts read them)."""
+def train_options(config, opt, *extra):
+    """train.py's options of a configuration (and `extra` flags), on the CPU (as the study's checks
+    and counts read them)."""
     args = ['--dataroot', opt.dataroot, '--checkpoints_dir', opt.runs_dir, '--name', config['name'],
-            '--gpu_ids', '-1', *opt.common, *config['flags']]
+            '--gpu_ids', '-1', *opt.common, *config['flags'], *extra]
     with quiet():
         return TrainOptions().parse(args, save=False)
 

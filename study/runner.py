@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from data.ground_truth import is_ground_truth_set, make_ground_truth_set
+from options.run_options import load_record
 from study.common import log, quiet, write_text
 from study.configs import check_settings, inspect_config, load_configs, select, train_options
 from study.evaluation import REFERENCE_LABELS, Evaluator, checkpoint_present
@@ -34,12 +35,16 @@ def schedule(iters, epoch_iters):
     return epochs - epochs // 2, epochs // 2
 
 
+def study_flags(opt, epoch_iters):
+    """The flags the study gives every run: its seed, schedule and checkpoints."""
+    n_epochs, n_decay = schedule(opt.iters, epoch_iters)
+    return ['--seed', str(opt.seed), '--max_iters', str(opt.iters), '--n_epochs', str(n_epochs),
+            '--n_epochs_decay', str(n_decay), '--save_latest_freq', str(math.gcd(*opt.eval_at)), '--save_by_iter']
+
+
 def train_identity(config, opt, epoch_iters):
     """The flags that decide what a run learns (recorded in its folder, compared on resume)."""
-    n_epochs, n_decay = schedule(opt.iters, epoch_iters)
-    return [*opt.common, *config['flags'], '--seed', str(opt.seed), '--max_iters', str(opt.iters),
-            '--n_epochs', str(n_epochs), '--n_epochs_decay', str(n_decay),
-            '--save_latest_freq', str(math.gcd(*opt.eval_at)), '--save_by_iter']
+    return [*opt.common, *config['flags'], *study_flags(opt, epoch_iters)]
 
 
 def trained_iters(run_dir):
@@ -64,6 +69,28 @@ def check_record(run_dir, identity, name):
         raise UserError(f'{run_dir} holds a run this study did not start (no study_train.json): move it away or '
                         f'choose another --out')
     return {'flags': identity, 'train_seconds': 0.0, 'trained_iters': 0}
+
+
+# Options that say where and how a run executes, not what it learns.
+RUN_ONLY = {'dataroot', 'checkpoints_dir', 'name', 'suffix', 'phase', 'isTrain', 'gpu_ids', 'num_threads', 'world_size',
+            'local_rank', 'dist_backend', 'continue_train', 'epoch', 'epoch_count', 'print_freq', 'verbose',
+            'save_epoch_freq', 'no_html', 'use_wandb', 'wandb_project', 'compile', 'channels_last',
+            'checkpoint_activations', 'bad_images', 'display_freq', 'display_id', 'display_env', 'display_ncols',
+            'display_port', 'display_server', 'display_start_server', 'display_winsize'}
+
+
+def check_defaults(run_dir, name, options):
+    """The same flags give another run when a default has changed since it was trained (e.g.
+    --uncertainty): its train_opt.json must hold what `options` (today's parse of its flags) say,
+    or its rows would be reported under a configuration it is not."""
+    stored = load_record(os.path.dirname(run_dir), name)
+    now = json.loads(json.dumps(vars(options), default=str))  # as the record stores them
+    changed = [k for k in sorted(now) if k in stored and k not in RUN_ONLY and stored[k] != now[k]]
+    if changed:
+        k = changed[0]
+        raise UserError(f'{name} was trained with --{k} {stored[k]}, but its flags give --{k} {now[k]} today (the '
+                        f'default changed; recorded in {os.path.join(run_dir, "train_opt.json")}): delete {run_dir} '
+                        f'to retrain it, or choose another --out')
 
 
 def _pump_stderr(stream, tail):
@@ -116,6 +143,7 @@ def train(config, k, n, opt, epoch_iters):
     run_dir = os.path.join(opt.runs_dir, name)
     identity = train_identity(config, opt, epoch_iters)
     record = check_record(run_dir, identity, name)
+    check_defaults(run_dir, name, train_options(config, opt, *study_flags(opt, epoch_iters)))
     done = trained_iters(run_dir)
     if done > opt.iters:
         raise UserError(f'{run_dir} is at iteration {done}, past --iters {opt.iters}: choose another --out')

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, run_cli
+from options.run_options import save_record
 from study import report
 from study.configs import eval_points
 from study.runner import schedule
@@ -207,3 +208,28 @@ def test_a_training_stopped_by_a_signal_is_one_line_that_says_how_to_continue(tm
     with pytest.raises(UserError, match='stopped by a signal on configuration au_gan at iteration 0 and saved '
                                         'there: rerun the same command'):
         runner.train({'name': 'au_gan', 'flags': []}, 1, 1, opt, epoch_iters=2)
+
+
+def test_a_run_trained_under_other_defaults_is_refused_not_reported_as_today(tmp_path):
+    """The same flags name another run once a default changed (as --uncertainty did): the run's
+    train_opt.json tells, and the study stops before it trains or evaluates anything."""
+    from types import SimpleNamespace
+
+    from study import runner
+    from study.configs import train_options
+    opt = SimpleNamespace(runs_dir=str(tmp_path / 'runs'), dataroot=str(tmp_path), common=['--ngf', '4'],
+                          iters=4, eval_at=[2, 4], seed=0)
+    config = {'name': 'au_gan', 'flags': []}
+    flags = runner.study_flags(opt, epoch_iters=2)
+    options = train_options(config, opt, *flags)
+    run_dir = tmp_path / 'runs' / 'au_gan'
+    run_dir.mkdir(parents=True)
+    options.num_threads = 7  # how a run executes may differ
+    save_record(options, run_dir / 'train_opt.json', world_size=1)  # as train.py writes it
+    runner.check_defaults(str(run_dir), 'au_gan', train_options(config, opt, *flags))  # the same: accepted
+    record = json.loads((run_dir / 'train_opt.json').read_text())
+    record['uncertainty'] = 'exp'
+    (run_dir / 'train_opt.json').write_text(json.dumps(record))
+    with pytest.raises(UserError, match=r'au_gan was trained with --uncertainty exp, but its flags give '
+                                        r'--uncertainty gengauss today .* delete .*runs/au_gan to retrain it'):
+        runner.check_defaults(str(run_dir), 'au_gan', train_options(config, opt, *flags))
