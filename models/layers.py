@@ -184,28 +184,29 @@ def norm_layer(norm, channels, affine=False):
     raise ValueError(f'unknown norm {norm!r}: use instance, batch or none')
 
 
-# The binomial filter of the anti-aliased generators, per axis: [1, 4, 6, 4, 1] / 16 (Zhang's
-# "Bin-5"). Symmetric with an odd length, so it moves nothing by half a pixel; its response
-# cos^4(pi f) is 0 at f = 1/2 cycle/px (the period-2 checkerboard) and 1/4 at f = 1/4. Chosen over
-# [1, 2, 1] (response cos^2(pi f)) on tests/test_antialias.py's measure: on random tiny generators,
-# [1, 2, 1] left 0.32-0.55 of the 1-px shift error without the flag, this one 0.17-0.41.
-BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)
+# The binomial filters of the anti-aliased generators, per axis, by their number of taps
+# (--antialias_taps): [1, 4, 6, 4, 1] / 16 (Zhang's "Bin-5", the default) and [1, 2, 1] / 4. Symmetric
+# with an odd length, so they move nothing by half a pixel; responses cos^4(pi f) and cos^2(pi f),
+# both 0 at f = 1/2 cycle/px (the period-2 checkerboard), 1/4 and 1/2 at f = 1/4. 5 taps was chosen
+# on tests/test_antialias.py's measure: on random tiny generators [1, 2, 1] left 0.32-0.55 of the
+# 1-px shift error without the flag, [1, 4, 6, 4, 1] 0.17-0.41; 3 taps takes less of the detail.
+BINOMIAL = {3: (1.0, 2.0, 1.0), 5: (1.0, 4.0, 6.0, 4.0, 1.0)}
 
 
 class Blur(nn.Module):
     """A fixed depthwise low-pass filter: each channel convolved with B = b b^T / (sum b)^2, b =
-    BINOMIAL, reflect-padded so that the size is kept (Zhang, "Making Convolutional Networks
+    BINOMIAL[taps], reflect-padded so that the size is kept (Zhang, "Making Convolutional Networks
     Shift-Invariant Again", ICML 2019). `--antialias` puts one before every stride-2 conv and after
     every x2 upsampling.
 
     The filter is a buffer, not a parameter: no optimiser sees it and no initialisation touches it.
     It is not persistent (not in state_dict): it follows from the network's configuration, which
-    the checkpoint records (`antialias`), so the file carries the learned weights alone.
+    the checkpoint records (`antialias`, `antialias_taps`), so the file carries the learned weights alone.
     """
 
-    def __init__(self, channels):
+    def __init__(self, channels, taps=5):
         super().__init__()
-        b = torch.tensor(BINOMIAL)
+        b = torch.tensor(BINOMIAL[taps])
         kernel = torch.outer(b, b) / b.sum() ** 2
         self.register_buffer('kernel', kernel.expand(channels, 1, *kernel.shape).clone(), persistent=False)
         self.channels = channels
@@ -216,26 +217,27 @@ class Blur(nn.Module):
         return F.conv2d(x, self.kernel.to(x.dtype), groups=self.channels)
 
     def extra_repr(self):
-        return f'{self.channels}, binomial {list(BINOMIAL)}'
+        return f'{self.channels}, binomial {list(BINOMIAL[self.kernel.shape[-1]])}'
 
 
 class ConvBlock(Checkpointable, nn.Sequential):
     """conv -> norm -> activation, with demodulated convs standing in for the norm when norm='none'.
-    With `antialias` a strided conv is preceded by a `Blur`. A checkpointing segment of its own."""
+    With `blur_taps` (a Blur's taps; 0, none: no filter) a strided conv is preceded by a `Blur`. A
+    checkpointing segment of its own."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 norm='instance', padding_mode='zeros', act=True, affine=False, antialias=False):
+                 norm='instance', padding_mode='zeros', act=True, affine=False, blur_taps=0):
         # A bias right before a normalisation is cancelled by it: only demodulated convs keep one.
         layers = [conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, padding_mode,
                          bias=norm == 'none', demod=norm == 'none'),
                   norm_layer(norm, out_channels, affine)]
-        if antialias and stride > 1:
+        if blur_taps and stride > 1:
             # Blur, then the strided conv (not Zhang's conv at stride 1 -> norm -> ReLU -> blur +
             # subsample): the conv is linear, so blur-then-stride subsamples the same low-passed
             # signal as conv-blur-subsample would, and costs one depthwise 5x5 filter instead of the
             # conv at four times the positions. What is blurred is the previous layer's ReLU output, whose
             # harmonics are what would alias.
-            layers.insert(0, Blur(in_channels))
+            layers.insert(0, Blur(in_channels, blur_taps))
         if act:
             layers.append(nn.ReLU(inplace=True))
         super().__init__(*layers)
@@ -265,21 +267,21 @@ class UpBlock(Checkpointable, nn.Sequential):
     """x2 upsampling then a 3x3 conv block ('bilinear', 'nearest': no checkerboard artifacts), or a
     stride-2 transposed conv block ('transposed', as in the original ForkGAN and CycleGAN code;
     with `tf_same`, aligned as TensorFlow's 'SAME', as the official ForkGAN/AU-GAN code is).
-    With `antialias` a `Blur` follows the upsampling (the transposed conv, or the resize): it
+    With `blur_taps` (a Blur's taps; 0, none: no filter) a `Blur` follows the upsampling (the transposed conv, or the resize): it
     removes the copies of the half-size spectrum that the x2 upsampling puts near 1/2 cycle/px,
     while the transposed conv's learned upsampling stays. One checkpointing segment."""
 
     def __init__(self, in_channels, out_channels, norm='instance', mode='bilinear', bias=None, affine=False,
-                 tf_same=False, antialias=False):
+                 tf_same=False, blur_taps=0):
         if mode == 'transposed':
             bias = norm == 'none' if bias is None else bias
             up = (SameConvTranspose2d(in_channels, out_channels, 3, stride=2, bias=bias) if tf_same else
                   nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, padding=1, output_padding=1, bias=bias))
-            blur = [Blur(out_channels)] if antialias else []
+            blur = [Blur(out_channels, blur_taps)] if blur_taps else []
             super().__init__(up, *blur, norm_layer(norm, out_channels, affine), nn.ReLU(inplace=True))
             return
         up = nn.Upsample(scale_factor=2, mode=mode, align_corners=False if mode == 'bilinear' else None)
-        blur = [Blur(in_channels)] if antialias else []
+        blur = [Blur(in_channels, blur_taps)] if blur_taps else []
         super().__init__(up, *blur, ConvBlock(in_channels, out_channels, 3, padding=1, norm=norm,
                                               padding_mode='reflect', affine=affine))
 

@@ -28,6 +28,7 @@ DEFAULT_CONFIGS = [
     {'name': 'au_gan_no_input_skip', 'flags': ['--no_input_skip']},
     {'name': 'au_gan_paper', 'flags': ['--uncertainty', 'exp', '--no_input_skip']},  # the defaults before the rainy study
     {'name': 'au_gan_antialias', 'flags': ['--antialias']},
+    {'name': 'au_gan_antialias3', 'flags': ['--antialias', '--antialias_taps', '3']},  # the milder filter
     {'name': 'au_gan_bf16', 'flags': ['--amp', 'bf16']},
     {'name': 'au_gan_official', 'flags': ['--preset', 'official']},
 ]

@@ -86,7 +86,7 @@ def test_the_filter_is_a_fixed_normalised_buffer_outside_the_state_dict():
     assert not any(n.endswith('kernel') for n in net.state_dict())
     kernel = blurs[0].kernel
     assert torch.allclose(kernel.sum(dim=(-2, -1)), torch.ones(kernel.shape[0]))
-    assert kernel.shape[-1] == len(BINOMIAL) and torch.equal(kernel, kernel.transpose(-2, -1))
+    assert kernel.shape[-1] == len(BINOMIAL[5]) and torch.equal(kernel, kernel.transpose(-2, -1))
     # the same parameters as without the filters: same count, same shapes
     assert [p.shape for p in net.parameters()] == [p.shape for p in fork(False).parameters()]
     # a constant image stays constant, borders included (reflect padding, unit gain)
@@ -162,3 +162,28 @@ def test_the_antialiased_generator_exports(tmp_path):
             expected = module(t)
             assert (script(t) - expected).abs().max() < 1e-4
             assert np.abs(session.run(None, {'image': t.numpy()})[0] - expected.numpy()).max() < 1e-4
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_three_taps_is_the_milder_filter_and_is_recorded(tmp_path, seed):
+    """--antialias_taps 3: [1, 2, 1] filters in the same places; the output follows a 1-px shift
+    better than without filters and less well than with 5 taps, and the checkpoint rebuilds it."""
+    def make(antialias, taps=5):
+        return ForkGenerator(3, 3, ForkGeneratorConfig(ngf=8, n_blocks_enc=1, n_blocks_dec=1, dilation=1,
+                                                       antialias=antialias, antialias_taps=taps), n_blocks_T=1)
+    torch.manual_seed(seed)
+    plain = init_weights(make(False), 'normal', 0.02).eval()
+    mild, full = same_weights(plain, make(True, 3)).eval(), same_weights(plain, make(True, 5)).eval()
+    assert {m.kernel.shape[-1] for m in mild.modules() if isinstance(m, Blur)} == {3}
+    x = smooth_image(100 + seed)
+    before, three, five = shift_error(plain, x), shift_error(mild, x), shift_error(full, x)
+    assert five < three < before, (before, three, five)
+    path = tmp_path / 'mild.pth'
+    save_network(path, 'G_A', mild.state_dict(), describe(mild))
+    state, config, _ = load_network(path)
+    rebuilt = build_network(config, path)
+    rebuilt.load_state_dict(state)
+    with torch.no_grad():
+        assert torch.equal(rebuilt.eval().translate(x[..., :64]), mild.translate(x[..., :64]))
+    with pytest.raises(UserError, match='antialias_taps'):
+        check_config(path, config, make(True, 5))
