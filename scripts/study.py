@@ -13,8 +13,9 @@ au_gan_no_fm (--lambda_fm 0), au_gan_no_tnet (--n_blocks_T 0), au_gan_symmetric 
 a T-net in both generators), au_gan_exp (--uncertainty exp, the paper's cycle loss),
 au_gan_no_input_skip (--no_input_skip), au_gan_paper (both: the defaults before the rainy study),
 au_gan_antialias (--antialias), au_gan_antialias3 (--antialias --antialias_taps 3), au_gan_bf16
-(--amp bf16) and au_gan_official (--preset official). --configs FILE replaces them with a JSON list of {"name": ..., "flags": [...]} (an optional "model": "cycle_gan" is short for
---model cycle_gan). Each run is train.py with the --common flags first and the configuration's
+(--amp bf16) and au_gan_official (--preset official). --configs FILE replaces them with a JSON
+list of {"name": ..., "flags": [...]} (an optional "model": "cycle_gan" is short for --model
+cycle_gan). Each run is train.py with the --common flags first and the configuration's
 own flags after them, so a configuration may override a common flag; a --preset only sets
 defaults, so the common size and width flags still win over the preset's.
 
