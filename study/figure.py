@@ -20,6 +20,7 @@ import torch
 from data.ground_truth import hidden_mask, is_ground_truth_set
 from inference import Translator
 from metrics.evaluation import domain_images, to_unit
+from options.run_options import load_record
 from study.evaluation import Evaluator, scaled_mask, to_uint8, true_indices
 from study.report import render_grid
 from util.errors import UserError, exit_on_user_error
@@ -31,6 +32,20 @@ def heat_tile(x, vmax=None):
     return to_uint8(heatmap(x.float().cpu(), vmax)[0])
 
 
+def study_data(study):
+    """The folder a study trained on: <study>/data where it rendered its ground-truth set there,
+    else the --dataroot its runs record (a study pointed at an existing set)."""
+    own = os.path.join(study, 'data')
+    if os.path.isdir(own):
+        return own
+    runs = os.path.join(study, 'runs')
+    for name in sorted(os.listdir(runs)) if os.path.isdir(runs) else []:
+        dataroot = load_record(runs, name).get('dataroot')
+        if dataroot:
+            return dataroot
+    return own
+
+
 def open_study(study, epoch):
     """(an Evaluator of the ground-truth study in folder `study`, on the CPU; `epoch` or, when
     empty, the study's last checkpoint; the study's settings, study.json)."""
@@ -39,7 +54,7 @@ def open_study(study, epoch):
         raise UserError(f'{study} has no study.json: --study is the --out folder of scripts/study.py')
     with open(settings_path, encoding='utf-8') as f:
         settings = json.load(f)
-    dataroot = os.path.join(study, 'data')
+    dataroot = study_data(study)
     if not is_ground_truth_set(dataroot):
         raise UserError(f'{dataroot} is not a ground-truth set: the figure needs a study made with --ground_truth')
     epoch = epoch or f'iter_{settings["iters"]}'

@@ -96,3 +96,16 @@ def test_what_cannot_be_drawn_is_one_line(study, tmp_path, args, says):
     assert code == 2 and says in text, text
     assert len(text.strip().splitlines()) == 1 and text.startswith('error: ')
     assert not picture.exists()
+
+
+def test_a_study_pointed_at_an_existing_set_finds_it_through_its_runs(study, tmp_path):
+    """scripts/study.py --dataroot <a ground-truth set> trains there and renders no <out>/data:
+    the figures find the set in the runs' records (train_opt.json)."""
+    import shutil
+    elsewhere = tmp_path / 'study'
+    shutil.copytree(study, elsewhere, ignore=shutil.ignore_patterns('data'))
+    from study.figure import study_data
+    assert study_data(str(elsewhere)) == str(study / 'data')
+    code, text = run('--study', elsewhere, '--configs', 'au_gan_tiny', '--frames', '3', '--spectra', '2',
+                     '--out', tmp_path / 'figure.png')
+    assert code == 0, text
