@@ -22,6 +22,14 @@ UPSAMPLE_MODES = ('bilinear', 'nearest', 'transposed')
 ANTIALIAS_HELP = ('anti-aliased generator: a fixed binomial low-pass before every stride-2 conv and after every x2 '
                   'upsampling (docs/models.md)')
 ANTIALIAS_TAPS_HELP = "taps of --antialias's binomial filter per axis: 5 ([1, 4, 6, 4, 1]) or 3 ([1, 2, 1], milder)"
+ANTIALIAS_AT_HELP = ("where --antialias filters: both (before the stride-2 convs and after the x2 upsamplings), "
+                     "down (before the stride-2 convs only) or up (after the upsamplings only)")
+ANTIALIAS_SIDES = ('both', 'down', 'up')
+
+
+def blur_taps(antialias, taps, at, side):
+    """The taps of --antialias's filters on `side` ('down' or 'up') of a generator, 0 for none."""
+    return taps if antialias and at in ('both', side) else 0
 
 
 @dataclass(frozen=True)
@@ -52,23 +60,24 @@ class ForkGeneratorConfig:
                                    "input shows needs not pass through the H/4 code")
     antialias: bool = flag(False, ANTIALIAS_HELP)
     antialias_taps: int = flag(5, ANTIALIAS_TAPS_HELP, tuple(BINOMIAL))
+    antialias_at: str = flag('both', ANTIALIAS_AT_HELP, ANTIALIAS_SIDES)
 
-    @property
-    def blur_taps(self):
-        return self.antialias_taps if self.antialias else 0
+    def blur_taps(self, side):
+        """The taps of the filters on `side` ('down' or 'up'), 0 where there are none."""
+        return blur_taps(self.antialias, self.antialias_taps, self.antialias_at, side)
 
     def conv(self, in_channels, out_channels, kernel_size, stride=1, padding=0, padding_mode='zeros'):
         if self.tf_padding and stride > 1:
             padding = 'same_tf'
         return ConvBlock(in_channels, out_channels, kernel_size, stride, padding, norm=self.norm,
-                         padding_mode=padding_mode, affine=self.affine_norm, blur_taps=self.blur_taps)
+                         padding_mode=padding_mode, affine=self.affine_norm, blur_taps=self.blur_taps('down'))
 
     def block(self, channels, dilation):
         return ResidualBlock(channels, self.norm, dilation, self.block_padding, self.affine_norm)
 
     def up(self, in_channels, out_channels):
         return UpBlock(in_channels, out_channels, self.norm, self.upsample, affine=self.affine_norm,
-                       tf_same=self.tf_padding, blur_taps=self.blur_taps)
+                       tf_same=self.tf_padding, blur_taps=self.blur_taps('up'))
 
     def output(self, in_channels, out_channels, activation=None):
         return output_layer(in_channels, out_channels, not self.no_output_bias, activation)
@@ -298,12 +307,12 @@ class ResnetGenerator(Checkpointable, nn.Module):
     first upsampling, the second with the output conv.
 
     With `antialias` (--antialias) each stride-2 conv is preceded by a fixed low-pass `Blur` of
-    `antialias_taps` taps and each transposed conv followed by one, as in the fork generator
-    (models/layers.py).
+    `antialias_taps` taps and each transposed conv followed by one (`antialias_at`: both, or
+    one side only), as in the fork generator (models/layers.py).
     """
 
     def __init__(self, input_nc, output_nc, ngf=64, norm='instance', n_blocks=9, use_dropout=False, antialias=False,
-                 antialias_taps=5):
+                 antialias_taps=5, antialias_at='both'):
         super().__init__()
         bias = norm != 'batch'
         demod = norm == 'none'
@@ -311,14 +320,15 @@ class ResnetGenerator(Checkpointable, nn.Module):
                   nn.ReLU(True)]
         ends = []  # where each downsampling stage ends in `layers`
         for mult in (1, 2):
-            layers += [Blur(ngf * mult, antialias_taps)] if antialias else []
+            down = blur_taps(antialias, antialias_taps, antialias_at, 'down')
+            layers += [Blur(ngf * mult, down)] if down else []
             layers += [conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=bias, demod=demod),
                        norm_layer(norm, ngf * mult * 2), nn.ReLU(True)]
             ends.append(len(layers))
         layers += [ResnetBlock(ngf * 4, norm, bias, use_dropout) for _ in range(n_blocks)]
         for mult in (4, 2):
             layers.append(UpBlock(ngf * mult, ngf * mult // 2, norm, 'transposed', bias=bias,
-                                  blur_taps=antialias_taps if antialias else 0))
+                                  blur_taps=blur_taps(antialias, antialias_taps, antialias_at, 'up')))
         layers += [output_layer(ngf, output_nc)]
         self.model = nn.Sequential(*layers)
         # A Blur reflect-pads by 2 px, which the H/2 maps of a 4-px-high input do not have.
@@ -354,6 +364,7 @@ class ResnetGeneratorConfig:
     no_dropout: bool = True
     antialias: bool = flag(False, ANTIALIAS_HELP)
     antialias_taps: int = flag(5, ANTIALIAS_TAPS_HELP, tuple(BINOMIAL))
+    antialias_at: str = flag('both', ANTIALIAS_AT_HELP, ANTIALIAS_SIDES)
 
 
 def define_resnet_generator(input_nc, output_nc, config=ResnetGeneratorConfig()):
@@ -361,4 +372,5 @@ def define_resnet_generator(input_nc, output_nc, config=ResnetGeneratorConfig())
     if config.netG not in RESNET_BLOCKS:
         raise UserError(f'unknown --netG {config.netG!r}: use resnet_9blocks or resnet_6blocks')
     return ResnetGenerator(input_nc, output_nc, config.ngf, config.norm, RESNET_BLOCKS[config.netG],
-                           not config.no_dropout, config.antialias, config.antialias_taps)
+                           not config.no_dropout, config.antialias, config.antialias_taps,
+                           config.antialias_at)

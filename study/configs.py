@@ -29,6 +29,8 @@ DEFAULT_CONFIGS = [
     {'name': 'au_gan_paper', 'flags': ['--uncertainty', 'exp', '--no_input_skip']},  # the defaults before the rainy study
     {'name': 'au_gan_antialias', 'flags': ['--antialias']},
     {'name': 'au_gan_antialias3', 'flags': ['--antialias', '--antialias_taps', '3']},  # the milder filter
+    {'name': 'au_gan_antialias_down', 'flags': ['--antialias', '--antialias_at', 'down']},
+    {'name': 'au_gan_antialias_up', 'flags': ['--antialias', '--antialias_at', 'up']},
     {'name': 'au_gan_bf16', 'flags': ['--amp', 'bf16']},
     {'name': 'au_gan_official', 'flags': ['--preset', 'official']},
 ]

@@ -187,3 +187,20 @@ def test_three_taps_is_the_milder_filter_and_is_recorded(tmp_path, seed):
         assert torch.equal(rebuilt.eval().translate(x[..., :64]), mild.translate(x[..., :64]))
     with pytest.raises(UserError, match='antialias_taps'):
         check_config(path, config, make(True, 5))
+
+
+@pytest.mark.parametrize('at, down, up', [('both', 2, 4), ('down', 2, 0), ('up', 0, 4)])
+def test_the_filters_can_sit_on_one_side_only(tmp_path, at, down, up):
+    """--antialias_at: before the stride-2 convs (down), after the upsamplings of both decoders
+    (up), or both; recorded, so the checkpoint rebuilds the same network."""
+    net = ForkGenerator(3, 3, ForkGeneratorConfig(ngf=8, n_blocks_enc=1, n_blocks_dec=1, dilation=1, antialias=True,
+                                                  antialias_at=at), n_blocks_T=1)
+    assert sum(isinstance(m, Blur) for m in net.encoder.modules()) == down
+    assert sum(isinstance(m, Blur) for m in net.modules()) == down + up
+    resnet_net = ResnetGenerator(3, 3, ngf=8, n_blocks=1, antialias=True, antialias_at=at)
+    assert sum(isinstance(m, Blur) for m in resnet_net.modules()) == down + up // 2  # one decoder
+    path = tmp_path / 'g.pth'
+    save_network(path, 'G_A', net.state_dict(), describe(net))
+    _, config, _ = load_network(path)
+    assert config['kwargs']['antialias_at'] == at
+    assert sum(isinstance(m, Blur) for m in build_network(config, path).modules()) == down + up
