@@ -6,7 +6,7 @@ Domain A is the adverse one (night, rainy night), B the normal one (day).
   the scale and shape of a generalized Gaussian, sigma its standard deviation).
 - Both translation decoders' output convs also read the input image (--input_skip, default on
   here; --no_input_skip and --preset official: off, as the paper).
-- G_B (B->A) is a plain fork generator.
+- G_B (B->A) is a plain fork generator (with --n_blocks_T_B, the symmetric ablation, a T-net too).
 - D_A judges real vs fake A, D_B real vs fake B; only translations are judged.
 
 Generator objective (default weights in brackets):

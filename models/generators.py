@@ -318,17 +318,16 @@ class ResnetGenerator(Checkpointable, nn.Module):
         demod = norm == 'none'
         layers = [nn.ReflectionPad2d(3), conv2d(input_nc, ngf, 7, bias=bias, demod=demod), norm_layer(norm, ngf),
                   nn.ReLU(True)]
+        down, up = (blur_taps(antialias, antialias_taps, antialias_at, side) for side in ('down', 'up'))
         ends = []  # where each downsampling stage ends in `layers`
         for mult in (1, 2):
-            down = blur_taps(antialias, antialias_taps, antialias_at, 'down')
             layers += [Blur(ngf * mult, down)] if down else []
             layers += [conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=bias, demod=demod),
                        norm_layer(norm, ngf * mult * 2), nn.ReLU(True)]
             ends.append(len(layers))
         layers += [ResnetBlock(ngf * 4, norm, bias, use_dropout) for _ in range(n_blocks)]
         for mult in (4, 2):
-            layers.append(UpBlock(ngf * mult, ngf * mult // 2, norm, 'transposed', bias=bias,
-                                  blur_taps=blur_taps(antialias, antialias_taps, antialias_at, 'up')))
+            layers.append(UpBlock(ngf * mult, ngf * mult // 2, norm, 'transposed', bias=bias, blur_taps=up))
         layers += [output_layer(ngf, output_nc)]
         self.model = nn.Sequential(*layers)
         # A Blur reflect-pads by 2 px, which the H/2 maps of a 4-px-high input do not have.

@@ -209,7 +209,7 @@ class Blur(nn.Module):
         b = torch.tensor(BINOMIAL[taps])
         kernel = torch.outer(b, b) / b.sum() ** 2
         self.register_buffer('kernel', kernel.expand(channels, 1, *kernel.shape).clone(), persistent=False)
-        self.channels = channels
+        self.channels, self.taps = channels, taps
 
     def forward(self, x):
         pad = self.kernel.shape[-1] // 2
@@ -217,7 +217,7 @@ class Blur(nn.Module):
         return F.conv2d(x, self.kernel.to(x.dtype), groups=self.channels)
 
     def extra_repr(self):
-        return f'{self.channels}, binomial {list(BINOMIAL[self.kernel.shape[-1]])}'
+        return f'{self.channels}, binomial {list(BINOMIAL[self.taps])}'
 
 
 class ConvBlock(Checkpointable, nn.Sequential):
