@@ -38,7 +38,7 @@ fake_B) pairs, one coin per pair (util/image_pool.PairPool), which --preset offi
 """
 from dataclasses import dataclass
 
-from util.config import add_flags, flag, from_options
+from util.config import add_flags, at_least, flag, from_options
 from util.errors import UserError
 from util.image_pool import ImagePool, PairPool
 from util.util import heatmap
@@ -75,8 +75,8 @@ class AUGANModel(BaseModel):
         # cycle loss below, ahead of CycleGAN on the rainy task and level on the night task
         # (two seeds each, docs/results.md)
         add_flags(parser, ForkGeneratorConfig, dilation=1, upsample='transposed', input_skip=True)
-        parser.add_argument('--n_blocks_T', type=int, default=4, help='residual blocks in the T-net of G_A')
-        parser.add_argument('--n_blocks_T_B', type=int, default=0,
+        parser.add_argument('--n_blocks_T', type=at_least(0), default=4, help='residual blocks in the T-net of G_A')
+        parser.add_argument('--n_blocks_T_B', type=at_least(0), default=0,
                             help='residual blocks in a T-net of G_B (0: none, the paper\'s asymmetry; >0 makes the '
                                  'generators symmetric, an ablation)')
         parser.add_argument('--t_net_concat', action='store_true',

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from util.config import flag
+from util.config import at_least, flag
 from util.errors import UserError
 from .layers import (BINOMIAL, Blur, Checkpointable, ConvBlock, GaussianNoise, ResidualBlock, UpBlock, chain, conv2d, norm_layer,
                      recompute)
@@ -42,9 +42,10 @@ class ForkGeneratorConfig:
     """
     ngf: int = 64             # --ngf and --norm: the base options' (every network has them)
     norm: str = 'instance'
-    n_blocks_enc: int = flag(4, 'residual blocks in each encoder')
-    n_blocks_dec: int = flag(4, 'residual blocks in each decoder')
-    dilation: int = flag(2, 'dilation of the encoder/decoder residual blocks (a T-net is never dilated)')
+    n_blocks_enc: int = flag(4, 'residual blocks in each encoder', parse=at_least(0))
+    n_blocks_dec: int = flag(4, 'residual blocks in each decoder', parse=at_least(0))
+    dilation: int = flag(2, 'dilation of the encoder/decoder residual blocks (a T-net is never dilated)',
+                         parse=at_least(1))
     upsample: str = flag('bilinear', 'decoder upsampling: bilinear/nearest + conv, or a transposed conv',
                          UPSAMPLE_MODES)
     noise_std: float = flag(0.02, 'std of the decoder noise while training')

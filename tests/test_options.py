@@ -52,6 +52,19 @@ def test_bad_values_refused(tmp_path, bad, message):
         TrainOptions().parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), *bad])
 
 
+@pytest.mark.parametrize('bad, message', [
+    (['--n_blocks_T', '-1'], 'argument --n_blocks_T: must be at least 0, got -1'),
+    (['--n_blocks_T_B', '-2'], 'argument --n_blocks_T_B: must be at least 0, got -2'),
+    (['--n_blocks_enc', '-1'], 'argument --n_blocks_enc: must be at least 0, got -1'),
+    (['--n_blocks_dec', 'two'], "argument --n_blocks_dec: invalid int value: 'two'"),
+    (['--dilation', '0'], 'argument --dilation: must be at least 1, got 0')])
+def test_block_counts_below_zero_are_refused_by_the_parser(tmp_path, capsys, bad, message):
+    # argparse's own one-line error, before any network is built
+    with pytest.raises(SystemExit):
+        TrainOptions().parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), *bad])
+    assert message in capsys.readouterr().err
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize('bad, message', [(['--steps', '0'], '--steps must be at least 1, got 0'),
                                           (['--batch_size', '0'], '--batch_size must be at least 1, got 0')])

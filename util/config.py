@@ -27,6 +27,18 @@ def flag(default, help, choices=None, parse=None):
     return field(default=default, metadata={'help': help, 'choices': choices, 'parse': parse})
 
 
+def at_least(minimum):
+    """A flag's `parse` for whole numbers of `minimum` or more (block counts: at least 0): argparse
+    reports a smaller one as "argument --<flag>: must be at least <minimum>, got <value>"."""
+    def parse(text):
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f'must be at least {minimum}, got {value}')
+        return value
+    parse.__name__ = 'int'  # argparse's "invalid int value: 'x'" for what is not a number
+    return parse
+
+
 def add_flags(parser, config, **defaults):
     """Add a flag to `parser` for each `flag` field of the dataclass `config`, with `defaults` in
     place of the fields' own where given. Returns the parser."""
