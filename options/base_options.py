@@ -118,8 +118,10 @@ class BaseOptions:
         values, and for a command that loads a run (not training) the architecture its folder
         records, become defaults at every stage: flags on the command line win, and a recorded
         value they contradict is refused."""
-        parser = argparse.ArgumentParser(
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter, add_help=False, description=self.description)
+        # No abbreviations: the first stages parse before the model's flags exist, and would read a
+        # model flag that begins a base flag's name (--antialias, --antialias_D) as that flag.
+        parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter, add_help=False,
+                                         description=self.description, allow_abbrev=False)
         parser = self.initialize(parser)
         opt, _ = parser.parse_known_args(args)
         stored, geometry = {}, {}

@@ -65,6 +65,13 @@ def test_block_counts_below_zero_are_refused_by_the_parser(tmp_path, capsys, bad
     assert message in capsys.readouterr().err
 
 
+def test_an_abbreviated_flag_is_refused_not_taken_for_a_longer_one(tmp_path, capsys):
+    # the staged parse would otherwise read a model flag that begins a base flag's name as that flag
+    with pytest.raises(SystemExit):
+        TrainOptions().parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), '--batch', '2'])
+    assert 'unrecognized arguments: --batch 2' in capsys.readouterr().err
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize('bad, message', [(['--steps', '0'], '--steps must be at least 1, got 0'),
                                           (['--batch_size', '0'], '--batch_size must be at least 1, got 0')])
