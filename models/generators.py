@@ -14,14 +14,15 @@ import torch.nn.functional as F
 
 from util.config import at_least, flag
 from util.errors import UserError
-from .layers import (BINOMIAL, Blur, Checkpointable, ConvBlock, GaussianNoise, ResidualBlock, UpBlock, chain, conv2d, norm_layer,
+from .layers import (FILTERS, Blur, Checkpointable, ConvBlock, GaussianNoise, ResidualBlock, UpBlock, chain, conv2d, norm_layer,
                      recompute)
 from .persistence import persistent
 
 UPSAMPLE_MODES = ('bilinear', 'nearest', 'transposed')
 ANTIALIAS_HELP = ('anti-aliased generator: a fixed binomial low-pass before every stride-2 conv and after every x2 '
                   'upsampling (docs/models.md)')
-ANTIALIAS_TAPS_HELP = "taps of --antialias's binomial filter per axis: 5 ([1, 4, 6, 4, 1]) or 3 ([1, 2, 1], milder)"
+ANTIALIAS_TAPS_HELP = ("taps of --antialias's low-pass per axis: 11 (a half-band windowed sinc, flat below its cut-off), "
+                       "5 or 3 (the binomials [1, 4, 6, 4, 1] and [1, 2, 1])")
 ANTIALIAS_AT_HELP = ("where --antialias filters: both (before the stride-2 convs and after the x2 upsamplings), "
                      "down (before the stride-2 convs only) or up (after the upsamplings only)")
 ANTIALIAS_SIDES = ('both', 'down', 'up')
@@ -60,8 +61,11 @@ class ForkGeneratorConfig:
     input_skip: bool = flag(False, "the translation decoder's 7x7 output conv also reads the input image: what the "
                                    "input shows needs not pass through the H/4 code")
     antialias: bool = flag(False, ANTIALIAS_HELP)
-    antialias_taps: int = flag(5, ANTIALIAS_TAPS_HELP, tuple(BINOMIAL))
+    antialias_taps: int = flag(11, ANTIALIAS_TAPS_HELP, tuple(FILTERS))
     antialias_at: str = flag('both', ANTIALIAS_AT_HELP, ANTIALIAS_SIDES)
+    skip_refine: bool = flag(False, "with --input_skip: a 3x3 conv block at full size over [the translation decoder's "
+                                    "upsampled features, the input image], added to the features before the output "
+                                    "conv: the input's detail through a nonlinearity, with no stride to alias")
 
     def blur_taps(self, side):
         """The taps of the filters on `side` ('down' or 'up'), 0 where there are none."""
@@ -82,6 +86,12 @@ class ForkGeneratorConfig:
 
     def output(self, in_channels, out_channels, activation=None):
         return output_layer(in_channels, out_channels, not self.no_output_bias, activation)
+
+
+def blur_min_size(taps):
+    """The smallest generator input with Blurs of `taps` taps (0: none, 4 px): a multiple of 4 whose
+    H/2 maps have more than taps // 2 px to reflect-pad, and at least 8 (as with 5 taps)."""
+    return max(8, -(-2 * (taps // 2 + 1) // 4) * 4) if taps else 4
 
 
 def check_size(x, min_size):
@@ -164,7 +174,10 @@ class Decoder(Checkpointable, nn.Module):
     With `join`, the input is [encoding, T-net output] and the first block is a JoinBlock.
 
     With `skip_nc` > 0 the 7x7 output conv reads [upsampled features, skip], where skip is an image
-    of skip_nc channels at full size (the generator's input, with --input_skip).
+    of skip_nc channels at full size (the generator's input, with --input_skip). With
+    `config.skip_refine` too, the features first get f + (conv3x3 -> norm -> ReLU)([f, skip]): at
+    full size and stride 1, the one place where the decoder can draw the input's fine detail
+    without aliasing it (docs/models.md).
 
     Checkpointing segments: each residual block, the first upsampling stage, and the second with
     the 7x7 output conv (one segment, so that the full-size ngf-channel map between them is never
@@ -181,6 +194,8 @@ class Decoder(Checkpointable, nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.up1 = config.up(4 * ngf, 2 * ngf)
         self.up2 = config.up(2 * ngf, ngf)
+        self.refine = (ConvBlock(ngf + skip_nc, ngf, 3, padding=1, norm=config.norm, padding_mode='reflect',
+                                 affine=config.affine_norm) if skip_nc and config.skip_refine else None)
         self.out = config.output(ngf + skip_nc, output_nc)
 
     def forward(self, x, return_features=False, skip=None):
@@ -193,19 +208,38 @@ class Decoder(Checkpointable, nn.Module):
         if skip is None:
             image = recompute(self, chain(self.up2, self.out), features)
         else:
-            image = recompute(self, lambda f, s: skip_output(self.out, self.up2(f), s.to(f.dtype)), features, skip)
+            image = recompute(self, self.skip_stage, features, skip)
         return (image, features) if return_features else image
+
+    def skip_stage(self, features, skip):
+        """The second upsampling, --skip_refine's block and the output conv, reading `skip` too."""
+        skip = skip.to(features.dtype)
+        x = self.up2(features)
+        if self.refine is not None:  # the ConvBlock (conv, norm, ReLU), its conv split as skip_output's
+            conv, norm, act = self.refine
+            x = x + act(norm(conv_over_parts(conv, [x, skip])))
+        return skip_output(self.out, x, skip)
+
+
+def conv_over_parts(conv, parts):
+    """`conv` (an nn.Conv2d, its own padding mode) over the channel concatenation of `parts`, as
+    one convolution per part over its slice of the one weight: conv(cat(f, s), W) = conv(f, W_f) +
+    conv(s, W_s). The same computation and the same parameters, but a conv over ngf + 3 channels
+    misses the CPU's blocked kernels: the 7x7 output conv over [features, input] cost the input
+    skip 8% of an au_gan step at width 16 (benchmarks/benchmark.py --versus); split, about 2%."""
+    out, start = None, 0
+    for part in parts:
+        weight = conv.weight[:, start:start + part.shape[1]]
+        start += part.shape[1]
+        y = conv._conv_forward(part, weight, conv.bias if out is None else None)
+        out = y if out is None else out + y
+    return out
 
 
 def skip_output(out, features, skip):
-    """`out` (an output_layer) applied to [features, skip], as two convolutions over the parts of
-    its one weight: conv(cat(f, s), W) = conv(f, W_f) + conv(s, W_s). The same computation and the
-    same parameters, but a 7x7 conv over ngf + 3 channels misses the CPU's blocked kernels and
-    cost the input skip 8% of an au_gan step at width 16 (benchmarks/benchmark.py --versus); split,
-    it costs about 2%."""
+    """`out` (an output_layer) applied to [features, skip] (`conv_over_parts`)."""
     pad, conv, activation = out
-    c = features.shape[1]
-    return activation(F.conv2d(pad(features), conv.weight[:, :c], conv.bias) + F.conv2d(pad(skip), conv.weight[:, c:]))
+    return activation(conv_over_parts(conv, [pad(features), pad(skip)]))
 
 
 class UncertaintyHead(Checkpointable, nn.Sequential):
@@ -237,7 +271,10 @@ class ForkGenerator(nn.Module):
         super().__init__()
         if t_net_concat and not n_blocks_T:
             raise UserError('--t_net_concat needs a T-net (--n_blocks_T at least 1)')
-        self.min_size = 4 * (max(config.dilation, 1) + 1)  # reflect padding needs more than `dilation` px at H/4
+        if config.skip_refine and not config.input_skip:
+            raise UserError('--skip_refine needs --input_skip (the input image it reads)')
+        # reflect padding needs more than `dilation` px at H/4, and a Blur more than taps // 2 at H/2
+        self.min_size = max(4 * (max(config.dilation, 1) + 1), blur_min_size(config.antialias and config.antialias_taps))
         self.encoder = Encoder(input_nc, config)
         # The T-net's blocks are deliberately not dilated.
         channels = 4 * config.ngf
@@ -313,7 +350,7 @@ class ResnetGenerator(Checkpointable, nn.Module):
     """
 
     def __init__(self, input_nc, output_nc, ngf=64, norm='instance', n_blocks=9, use_dropout=False, antialias=False,
-                 antialias_taps=5, antialias_at='both'):
+                 antialias_taps=11, antialias_at='both'):
         super().__init__()
         bias = norm != 'batch'
         demod = norm == 'none'
@@ -331,8 +368,7 @@ class ResnetGenerator(Checkpointable, nn.Module):
             layers.append(UpBlock(ngf * mult, ngf * mult // 2, norm, 'transposed', bias=bias, blur_taps=up))
         layers += [output_layer(ngf, output_nc)]
         self.model = nn.Sequential(*layers)
-        # A Blur reflect-pads by 2 px, which the H/2 maps of a 4-px-high input do not have.
-        self.min_size = 8 if antialias else 4
+        self.min_size = blur_min_size(antialias and antialias_taps)
         # [start, end) of each checkpointing segment in self.model: stem + downsampling, downsampling,
         # the blocks one by one, the first upsampling, the second upsampling + output conv
         n = len(layers)
@@ -363,7 +399,7 @@ class ResnetGeneratorConfig:
     norm: str = 'instance'
     no_dropout: bool = True
     antialias: bool = flag(False, ANTIALIAS_HELP)
-    antialias_taps: int = flag(5, ANTIALIAS_TAPS_HELP, tuple(BINOMIAL))
+    antialias_taps: int = flag(11, ANTIALIAS_TAPS_HELP, tuple(FILTERS))
     antialias_at: str = flag('both', ANTIALIAS_AT_HELP, ANTIALIAS_SIDES)
 
 

@@ -27,8 +27,11 @@ DEFAULT_CONFIGS = [
     {'name': 'au_gan_exp', 'flags': ['--uncertainty', 'exp']},  # the paper's cycle loss
     {'name': 'au_gan_no_input_skip', 'flags': ['--no_input_skip']},
     {'name': 'au_gan_paper', 'flags': ['--uncertainty', 'exp', '--no_input_skip']},  # the defaults before the rainy study
+    {'name': 'au_gan_refine', 'flags': ['--skip_refine']},
     {'name': 'au_gan_antialias', 'flags': ['--antialias']},
-    {'name': 'au_gan_antialias3', 'flags': ['--antialias', '--antialias_taps', '3']},  # the milder filter
+    {'name': 'au_gan_antialias_refine', 'flags': ['--antialias', '--skip_refine']},
+    {'name': 'au_gan_antialias5', 'flags': ['--antialias', '--antialias_taps', '5']},  # the binomial filters
+    {'name': 'au_gan_antialias3', 'flags': ['--antialias', '--antialias_taps', '3']},
     {'name': 'au_gan_antialias_down', 'flags': ['--antialias', '--antialias_at', 'down']},
     {'name': 'au_gan_antialias_up', 'flags': ['--antialias', '--antialias_at', 'up']},
     {'name': 'au_gan_bf16', 'flags': ['--amp', 'bf16']},

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from models.discriminators import DiscriminatorConfig, MultiscaleDiscriminator, NLayerDiscriminator, define_D
-from models.generators import MIN_SCALE, MIN_SHAPE, ForkGenerator, ForkGeneratorConfig, gen_gaussian_std, skip_output
+from models.generators import (MIN_SCALE, MIN_SHAPE, ForkGenerator, ForkGeneratorConfig, conv_over_parts, gen_gaussian_std,
+                               skip_output)
 from models.layers import DemodConv2d, ResidualBlock, count_parameters
 from models.losses import GANLoss, channel_mean_l1, gen_gaussian_nll, uncertainty_cycle_loss
 from util.errors import UserError
@@ -222,6 +223,30 @@ def test_the_input_skip_brings_the_input_to_the_output_conv():
     out = small_generator(input_skip=True).decoder.out
     features, skip = torch.randn(2, 4, 16, 16), torch.randn(2, 3, 16, 16)
     assert torch.allclose(skip_output(out, features, skip), out(torch.cat([features, skip], 1)), atol=1e-6)
+
+
+def test_skip_refine_adds_a_full_size_block_over_the_features_and_the_input():
+    torch.manual_seed(0)
+    net = small_generator(input_skip=True, skip_refine=True)
+    conv = net.decoder.refine[0]
+    assert (conv.in_channels, conv.out_channels, conv.stride) == (4 + 3, 4, (1, 1))  # full size, no stride
+    assert net.rec_decoder.refine is None and small_generator(input_skip=True).decoder.refine is None
+    assert net.config['skip_refine'] is True  # recorded in its checkpoint
+    # the block is added to the features: with its conv at zero the generator is the one without it
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    plain = small_generator(input_skip=True)
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if '.refine.' not in k})
+    with torch.no_grad():
+        changed = net(x).fake
+        conv.weight.zero_()
+        assert not torch.allclose(changed, plain(x).fake, atol=1e-4)
+        assert torch.allclose(net(x).fake, plain(x).fake, atol=1e-6)
+    with pytest.raises(UserError, match='--skip_refine needs --input_skip'):
+        small_generator(skip_refine=True)
+    # its conv runs split over the parts of its weight: the conv over the concatenation
+    conv = small_generator(input_skip=True, skip_refine=True).decoder.refine[0]
+    features, skip = torch.randn(2, 4, 16, 16), torch.randn(2, 3, 16, 16)
+    assert torch.allclose(conv_over_parts(conv, [features, skip]), conv(torch.cat([features, skip], 1)), atol=1e-6)
 
 
 def test_uncertainty_loss_is_float32_under_half_inputs():
