@@ -13,6 +13,12 @@ The fork generator's arguments. Until its ForkGeneratorConfig, a fork generator'
 three of its arguments under other names than their flags: `affine` (--affine_norm), `tf_same`
 (--tf_padding) and `output_bias` (the opposite of --no_output_bias). `network_kwargs` reads them
 under today's names.
+
+Arguments added later. A network file or a run's train_opt.json written before an architecture
+flag existed does not name it; the network it describes was built as the code then built it,
+which is not always today's default (au_gan turned --antialias and --skip_refine on; --antialias's
+filter went from 5 to 11 taps). `ADDED_LATER` holds those values: `network_kwargs` and
+options/run_options.architecture fill them in where a record lacks them.
 """
 import os
 import re
@@ -24,6 +30,10 @@ SWAPPED = {'D_A': 'D_B', 'D_B': 'D_A'}
 NOTE = ('# cycle_gan before network file version 3: D_A and D_B of the lines above are renamed by '
         'the domain they judge (D_A: domain A)')
 OLD_FORK_NAMES = {'affine', 'tf_same', 'output_bias'}
+# flag: the network as built before the flag existed
+ADDED_LATER = {'input_skip': False, 'antialias': False, 'antialias_taps': 5, 'antialias_at': 'both',
+               'skip_refine': False, 'n_blocks_T_B': 0}
+GENERATORS = {'ForkGenerator', 'ResnetGenerator'}
 _NAME = re.compile(r'\b(D_A|D_B): ')
 
 
@@ -40,14 +50,22 @@ def network_kwargs(saved):
     """A checkpoint's record of how its network was built ({'class', 'kwargs'}), with the fork
     generator's arguments of older files under today's names."""
     kwargs = dict(saved.get('kwargs', {}))
-    if saved.get('class') != 'ForkGenerator' or not OLD_FORK_NAMES & set(kwargs):
+    if saved.get('class') not in GENERATORS:
         return saved
+    if saved['class'] == 'ResnetGenerator' or not OLD_FORK_NAMES & set(kwargs):
+        return {**saved, 'kwargs': added_later(kwargs, saved['class'])}
     for old, new in (('affine', 'affine_norm'), ('tf_same', 'tf_padding')):
         if old in kwargs:
             kwargs[new] = kwargs.pop(old)
     if 'output_bias' in kwargs:
         kwargs['no_output_bias'] = not kwargs.pop('output_bias')
-    return {**saved, 'kwargs': kwargs}
+    return {**saved, 'kwargs': added_later(kwargs, saved['class'])}
+
+
+def added_later(kwargs, cls):
+    """A generator's recorded arguments with the ADDED_LATER ones it lacks (those its class takes)."""
+    takes = {'antialias', 'antialias_taps', 'antialias_at'} if cls == 'ResnetGenerator' else set(ADDED_LATER) - {'n_blocks_T_B'}
+    return {**{k: v for k, v in ADDED_LATER.items() if k in takes}, **kwargs}
 
 
 def translate_loss_log(path):

@@ -17,6 +17,7 @@ from dataclasses import fields
 
 from data.base_dataset import parse_size, size_hw
 from models.generators import ForkGeneratorConfig
+from models.legacy import ADDED_LATER
 from models.persistence import TRAINING_ONLY
 from util.checkpoint import atomic_write_text
 from util.errors import UserError
@@ -58,8 +59,11 @@ def load_record(checkpoints_dir, name):
 
 
 def architecture(values):
-    """The ARCHITECTURE options of a run's record."""
-    return {k: values[k] for k in ARCHITECTURE if k in values}
+    """The ARCHITECTURE options of a run's record; a flag added after the run was trained takes
+    the value that builds its network as it was (models/legacy.py ADDED_LATER)."""
+    if not values:
+        return {}
+    return {k: values[k] if k in values else ADDED_LATER[k] for k in ARCHITECTURE if k in values or k in ADDED_LATER}
 
 
 def tool_geometry(values):

@@ -18,6 +18,8 @@ from models.discriminators import DiscriminatorConfig
 from models.generators import ForkGenerator, ForkGeneratorConfig, ResnetGeneratorConfig
 from models.persistence import build_network, check_config, describe
 from options.presets import OFFICIAL_GENERATOR, OFFICIAL_TRAIN
+from options.run_options import record_path, save_record
+from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from util.config import add_flags, flag, flag_names, from_options
 from util.errors import UserError
@@ -100,7 +102,8 @@ def test_a_plain_field_is_read_but_not_made_a_flag():
         add_flags(argparse.ArgumentParser(), WithShared, width=3)
 
 
-@pytest.mark.parametrize('model, defaults', [('au_gan', {'dilation': 1, 'upsample': 'transposed', 'input_skip': True}),
+@pytest.mark.parametrize('model, defaults', [('au_gan', {'dilation': 1, 'upsample': 'transposed', 'input_skip': True,
+                                                        'skip_refine': True, 'antialias': True}),
                                              ('fork_gan', {'n_blocks_enc': 5, 'dilation': 1, 'upsample': 'transposed'})])
 def test_the_fork_generator_flags_are_its_config_fields(tmp_path, model, defaults):
     """One name per fact: the flag, the config field, the network's record and the checkpoint's."""
@@ -129,6 +132,26 @@ def test_a_checkpoint_from_before_the_config_is_read_under_todays_names():
                                                     tf_padding=True))
     with pytest.raises(UserError, match='no_output_bias=True.*no_output_bias=False'):
         check_config('old.pth', saved, other)
+
+
+def test_a_record_from_before_a_flag_existed_builds_the_network_it_was(tmp_path):
+    """A checkpoint or a run's train_opt.json that lacks a later architecture flag describes the
+    network as the code built it then (models/legacy.py ADDED_LATER), not today's default."""
+    # a 5-tap --antialias generator saved before --antialias_taps and --skip_refine existed
+    then = ForkGenerator(3, 3, ForkGeneratorConfig(ngf=4, n_blocks_enc=1, n_blocks_dec=1, dilation=1, antialias=True,
+                                                   antialias_taps=5))
+    saved = {'class': 'ForkGenerator',
+             'kwargs': {k: v for k, v in describe(then)['kwargs'].items() if k not in ('antialias_taps', 'skip_refine')}}
+    assert describe(build_network(saved)) == describe(then)
+    # an au_gan run recorded before --antialias, its taps and --skip_refine existed: tested as it was built
+    args = ['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), '--name', 'run', '--gpu_ids', '-1']
+    opt = TrainOptions().parse(args + ['--no_skip_refine', '--no_antialias'], save=False)
+    for k in ('skip_refine', 'antialias', 'antialias_taps', 'antialias_at'):
+        delattr(opt, k)
+    save_record(opt, record_path(str(tmp_path), 'run'))
+    tested = TestOptions().parse(args, save=False)
+    assert (tested.skip_refine, tested.antialias, tested.antialias_taps) == (False, False, 5)
+    assert TestOptions().parse(args[:4] + ['--name', 'new', '--gpu_ids', '-1'], save=False).skip_refine  # no record
 
 
 def test_the_official_preset_is_the_official_generator_config():
