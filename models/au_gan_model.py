@@ -4,8 +4,9 @@ Domain A is the adverse one (night, rainy night), B the normal one (day).
 - G_A (A->B) is a fork generator with a feature transfer network (T-net) between its encoder
   and translation decoder, and an uncertainty head predicting sigma >= 0 per pixel (by default
   the scale and shape of a generalized Gaussian, sigma its standard deviation).
-- Both translation decoders' output convs also read the input image (--input_skip, default on
-  here; --no_input_skip and --preset official: off, as the paper).
+- Both translation decoders' output convs also read the input image (--input_skip), through a
+  full-size conv block too (--skip_refine), and every generator filters around its stride-2
+  stages (--antialias): defaults on here; --no_* and --preset official: off, as the paper.
 - G_B (B->A) is a plain fork generator (with --n_blocks_T_B, the symmetric ablation, a T-net too).
 - D_A judges real vs fake A, D_B real vs fake B; only translations are judged.
 
@@ -73,8 +74,10 @@ class AUGANModel(BaseModel):
         # code has: interpolating upsampling paints vertical stripes over the scene (docs/results.md)
         # the input skip: what the input shows reaches the output without the H/4 code; with UGAC's
         # cycle loss below, ahead of CycleGAN on the rainy task and level on the night task
-        # (two seeds each, docs/results.md)
-        add_flags(parser, ForkGeneratorConfig, dilation=1, upsample='transposed', input_skip=True)
+        # (two seeds each, docs/results.md); the filters and the full-size block: a translation that
+        # follows the camera, not the pixel grid, and keeps more of the scene (the aliasing study)
+        add_flags(parser, ForkGeneratorConfig, dilation=1, upsample='transposed', input_skip=True, skip_refine=True,
+                  antialias=True)
         parser.add_argument('--n_blocks_T', type=at_least(0), default=4, help='residual blocks in the T-net of G_A')
         parser.add_argument('--n_blocks_T_B', type=at_least(0), default=0,
                             help='residual blocks in a T-net of G_B (0: none, the paper\'s asymmetry; >0 makes the '

@@ -226,7 +226,11 @@ def conv_over_parts(conv, parts):
     one convolution per part over its slice of the one weight: conv(cat(f, s), W) = conv(f, W_f) +
     conv(s, W_s). The same computation and the same parameters, but a conv over ngf + 3 channels
     misses the CPU's blocked kernels: the 7x7 output conv over [features, input] cost the input
-    skip 8% of an au_gan step at width 16 (benchmarks/benchmark.py --versus); split, about 2%."""
+    skip 8% of an au_gan step at width 16 (benchmarks/benchmark.py --versus); split, about 2%. A
+    demodulated conv (--norm none) normalises its weight over all input channels: it gets the
+    concatenation."""
+    if not isinstance(conv, nn.Conv2d):
+        return conv(torch.cat(parts, 1))
     out, start = None, 0
     for part in parts:
         weight = conv.weight[:, start:start + part.shape[1]]
@@ -272,7 +276,8 @@ class ForkGenerator(nn.Module):
         if t_net_concat and not n_blocks_T:
             raise UserError('--t_net_concat needs a T-net (--n_blocks_T at least 1)')
         if config.skip_refine and not config.input_skip:
-            raise UserError('--skip_refine needs --input_skip (the input image it reads)')
+            raise UserError('--skip_refine needs --input_skip (the input image it reads): add --no_skip_refine, or drop '
+                            '--no_input_skip')
         # reflect padding needs more than `dilation` px at H/4, and a Blur more than taps // 2 at H/2
         self.min_size = max(4 * (max(config.dilation, 1) + 1), blur_min_size(config.antialias and config.antialias_taps))
         self.encoder = Encoder(input_nc, config)

@@ -11,10 +11,13 @@ cycle_gan, fork_gan and the AU-GAN ablations au_gan_bilinear (--upsample bilinea
 before it), au_gan_no_identity (--lambda_identity 0), au_gan_no_uncertainty (--uncertainty none),
 au_gan_no_fm (--lambda_fm 0), au_gan_no_tnet (--n_blocks_T 0), au_gan_symmetric (--n_blocks_T_B 4:
 a T-net in both generators), au_gan_exp (--uncertainty exp, the paper's cycle loss),
-au_gan_no_input_skip (--no_input_skip), au_gan_paper (both: the defaults before the rainy study),
-au_gan_antialias (--antialias), au_gan_antialias3 (--antialias --antialias_taps 3),
-au_gan_antialias_down and au_gan_antialias_up (--antialias --antialias_at down|up), au_gan_bf16
-(--amp bf16) and au_gan_official (--preset official). --configs FILE replaces them with a JSON
+au_gan_no_input_skip (--no_input_skip --no_skip_refine), au_gan_paper (the paper's network and
+loss: --uncertainty exp, no input skip, no filters), au_gan_no_antialias, au_gan_no_refine and
+au_gan_aliased (--no_antialias, --no_skip_refine, both: the defaults before the aliasing study),
+au_gan_antialias5 and au_gan_antialias3 (the binomial filters, --antialias_taps 5|3, without
+--skip_refine), au_gan_antialias_down and au_gan_antialias_up (5 taps on one side only,
+--antialias_at down|up, without --skip_refine), au_gan_bf16 (--amp bf16) and au_gan_official
+(--preset official). --configs FILE replaces them with a JSON
 list of {"name": ..., "flags": [...]} (an optional "model": "cycle_gan" is short for --model
 cycle_gan). Each run is train.py with the --common flags first and the configuration's
 own flags after them, so a configuration may override a common flag; a --preset only sets

@@ -25,15 +25,17 @@ DEFAULT_CONFIGS = [
     {'name': 'au_gan_no_tnet', 'flags': ['--n_blocks_T', '0']},
     {'name': 'au_gan_symmetric', 'flags': ['--n_blocks_T_B', '4']},  # a T-net in both generators
     {'name': 'au_gan_exp', 'flags': ['--uncertainty', 'exp']},  # the paper's cycle loss
-    {'name': 'au_gan_no_input_skip', 'flags': ['--no_input_skip']},
-    {'name': 'au_gan_paper', 'flags': ['--uncertainty', 'exp', '--no_input_skip']},  # the defaults before the rainy study
-    {'name': 'au_gan_refine', 'flags': ['--skip_refine']},
-    {'name': 'au_gan_antialias', 'flags': ['--antialias']},
-    {'name': 'au_gan_antialias_refine', 'flags': ['--antialias', '--skip_refine']},
-    {'name': 'au_gan_antialias5', 'flags': ['--antialias', '--antialias_taps', '5']},  # the binomial filters
-    {'name': 'au_gan_antialias3', 'flags': ['--antialias', '--antialias_taps', '3']},
-    {'name': 'au_gan_antialias_down', 'flags': ['--antialias', '--antialias_at', 'down']},
-    {'name': 'au_gan_antialias_up', 'flags': ['--antialias', '--antialias_at', 'up']},
+    {'name': 'au_gan_no_input_skip', 'flags': ['--no_input_skip', '--no_skip_refine']},  # the block reads the skip
+    {'name': 'au_gan_paper', 'flags': ['--uncertainty', 'exp', '--no_input_skip', '--no_skip_refine', '--no_antialias']},
+    {'name': 'au_gan_no_antialias', 'flags': ['--no_antialias']},
+    {'name': 'au_gan_no_refine', 'flags': ['--no_skip_refine']},
+    # the defaults from the rainy study to the aliasing study
+    {'name': 'au_gan_aliased', 'flags': ['--no_antialias', '--no_skip_refine']},
+    # the filters as the aliasing study first tried them (binomials, no --skip_refine)
+    {'name': 'au_gan_antialias5', 'flags': ['--antialias_taps', '5', '--no_skip_refine']},
+    {'name': 'au_gan_antialias3', 'flags': ['--antialias_taps', '3', '--no_skip_refine']},
+    {'name': 'au_gan_antialias_down', 'flags': ['--antialias_taps', '5', '--antialias_at', 'down', '--no_skip_refine']},
+    {'name': 'au_gan_antialias_up', 'flags': ['--antialias_taps', '5', '--antialias_at', 'up', '--no_skip_refine']},
     {'name': 'au_gan_bf16', 'flags': ['--amp', 'bf16']},
     {'name': 'au_gan_official', 'flags': ['--preset', 'official']},
 ]

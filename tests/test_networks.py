@@ -244,6 +244,7 @@ def test_skip_refine_adds_a_full_size_block_over_the_features_and_the_input():
     with pytest.raises(UserError, match='--skip_refine needs --input_skip'):
         small_generator(skip_refine=True)
     # its conv runs split over the parts of its weight: the conv over the concatenation
+    assert small_generator(norm='none', input_skip=True, skip_refine=True)(x).fake.shape == x.shape  # demodulated
     conv = small_generator(input_skip=True, skip_refine=True).decoder.refine[0]
     features, skip = torch.randn(2, 4, 16, 16), torch.randn(2, 3, 16, 16)
     assert torch.allclose(conv_over_parts(conv, [features, skip]), conv(torch.cat([features, skip], 1)), atol=1e-6)

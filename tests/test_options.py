@@ -11,17 +11,19 @@ def test_model_flags_and_defaults(tmp_path):
     opt = TrainOptions().parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), '--name', 'x'])
     # AU-GAN's defaults: the official layout and weights, plus the choices of docs/results.md's
     # ground-truth studies (transposed-conv upsampling, as the official code has; an identity loss;
-    # the input skip and UGAC's cycle loss, from the rainy study)
+    # the input skip and UGAC's cycle loss, from the rainy study; the filters and the full-size
+    # block, from the aliasing study)
     assert (opt.n_blocks_enc, opt.n_blocks_T, opt.n_blocks_dec, opt.dilation, opt.upsample) == (4, 4, 4, 1, 'transposed')
     assert (opt.lambda_B, opt.lambda_rec, opt.lambda_fm, opt.lambda_conf, opt.lambda_identity) == (10, 10, 1, 1, 0.5)
     assert (opt.lr, opt.beta1, opt.pool_size, opt.gan_mode, opt.uncertainty) == (0.0002, 0.5, 50, 'lsgan', 'gengauss')
-    assert opt.input_skip and not opt.antialias
+    assert opt.input_skip and opt.skip_refine and opt.antialias and opt.antialias_taps == 11
     paper = TrainOptions().parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), '--name', 'y',
-                                  '--uncertainty', 'exp', '--no_input_skip'])
-    assert (paper.uncertainty, paper.input_skip) == ('exp', False)
+                                  '--uncertainty', 'exp', '--no_input_skip', '--no_skip_refine', '--no_antialias'])
+    assert (paper.uncertainty, paper.input_skip, paper.skip_refine, paper.antialias) == ('exp', False, False, False)
     official = TrainOptions().parse(['--dataroot', str(tmp_path), '--checkpoints_dir', str(tmp_path), '--name', 'z',
                                      '--preset', 'official'])
-    assert (official.uncertainty, official.input_skip, official.antialias) == ('exp', False, False)
+    assert (official.uncertainty, official.input_skip, official.skip_refine, official.antialias) == ('exp', False, False,
+                                                                                                     False)
     saved = (tmp_path / 'x' / 'train_opt.txt').read_text()
     assert 'lambda_conf' in saved and 'dataroot' in saved
 
