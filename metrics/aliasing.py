@@ -27,7 +27,7 @@ interpolation). The truth clip of a pan scores 0; frames that differ from a stil
 independent N(0, sigma^2) noise score E|X - Y| = 2*sigma/sqrt(pi) (X, Y independent N(0, sigma^2)).
 
 Real videos (`estimated_temporal_change`): the motion is not known, so a dense optical flow is
-estimated (`estimate_flow`: a classical pyramidal Lucas-Kanade in numpy/scipy, no learned
+estimated (util/flow.py `estimate_flow`: a classical pyramidal Lucas-Kanade in numpy/scipy, no learned
 weights) and frame t is warped onto frame t+1 by it before measuring the same change; the
 function says which method it used.
 
@@ -64,10 +64,10 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-import scipy.ndimage
 from PIL import Image
 
 from data.ground_truth import render
+from util.flow import FLOW_METHOD, channels_last, estimate_flow, sample, warp_by_flow
 
 GRID_PERIOD = 4  # px: two stride-2 stages
 
@@ -150,25 +150,10 @@ def make_clip(day, frames, size, pan=0, zoom=1.0, task='night', seed=0):
     return Clip(night, truth, windows, motions)
 
 
-def _channels_last(frame):
-    frame = np.asarray(frame, dtype=np.float64)
-    return frame[..., None] if frame.ndim == 2 else frame
-
-
-def _sample(frame, ys, xs):
-    """frame (H, W, C) read at the points (ys, xs) by bilinear interpolation, and which points lie
-    inside it."""
-    H, W = frame.shape[:2]
-    inside = (ys >= 0) & (ys <= H - 1) & (xs >= 0) & (xs <= W - 1)
-    values = np.stack([scipy.ndimage.map_coordinates(frame[..., c], [ys, xs], order=1, mode='nearest')
-                       for c in range(frame.shape[-1])], axis=-1)
-    return values, inside
-
-
 def undo_motion(previous, motion, size):
     """Frame t (`previous`, H x W[ x C]) brought onto the grid of frame t+1 of `size` (h, w) by
     `motion`, and the mask (h x w) of the overlap: the pixels whose point frame t shows."""
-    previous = _channels_last(previous)
+    previous = channels_last(previous)
     h, w = size
     scale, dy, dx = motion
     if scale == 1 and int(dy) == dy and int(dx) == dx:  # a whole-pixel shift: read exactly
@@ -181,7 +166,7 @@ def undo_motion(previous, motion, size):
             inside[ys, xs] = True
         return warped, inside
     i, j = np.mgrid[0:h, 0:w].astype(np.float64)
-    return _sample(previous, scale * i + dy, scale * j + dx)
+    return sample(previous, scale * i + dy, scale * j + dx)
 
 
 def _change(warped, inside, next):
@@ -196,7 +181,7 @@ def frame_changes(frames, motions):
         raise ValueError(f'{len(frames)} frames need {len(frames) - 1} motions, not {len(motions)}')
     changes = []
     for previous, next, motion in zip(frames, frames[1:], motions):
-        next = _channels_last(next)
+        next = channels_last(next)
         changes.append(_change(*undo_motion(previous, motion, next.shape[:2]), next))
     return np.array(changes)
 
@@ -223,72 +208,7 @@ def grey_levels(images):
     return np.moveaxis((x.clip(-1, 1) + 1) * 127.5, -3, -1)
 
 
-# ----- flow, for real videos -----
-
-FLOW_METHOD = 'pyramidal Lucas-Kanade (numpy/scipy; window sigma 3 px, 5 iterations per level)'
-FLOW_WINDOW = 3.0        # px: the Gaussian window over which the flow is taken as constant
-FLOW_ITERATIONS = 5      # Gauss-Newton steps per pyramid level
-FLOW_MIN_LEVEL = 16      # px: the coarsest level's shorter side is at least this
-# x the mean gradient energy: keeps the flow near its coarser estimate where there is no texture
-FLOW_REGULARISER = 1e-2
-
-
-def _grey(frame):
-    frame = _channels_last(frame)
-    return frame.mean(axis=-1)
-
-
-def _window(x):
-    return scipy.ndimage.gaussian_filter(x, FLOW_WINDOW)
-
-
-def estimate_flow(previous, next):
-    """The dense flow (H x W x 2: dy, dx) with next(p) ~= previous(p + flow(p)), by pyramidal
-    Lucas-Kanade on the frames' mean over channels: at each level, coarse to fine, Gauss-Newton
-    steps solve, per pixel,
-
-        sum_q w(q - p) g(q) g(q)^T du = -sum_q w(q - p) g(q) e(q),
-        e = previous(q + flow(q)) - next(q),   g = the mean of both frames' gradients,
-
-    w a Gaussian window of FLOW_WINDOW px, with FLOW_REGULARISER times the mean gradient energy
-    added to the diagonal. Returns (flow, FLOW_METHOD)."""
-    a, b = _grey(previous), _grey(next)
-    if a.shape != b.shape:
-        raise ValueError(f'frames of {a.shape} and {b.shape} px: a video has one frame size')
-    pyramid = [(a, b)]
-    while min(pyramid[-1][0].shape) >= 2 * FLOW_MIN_LEVEL:
-        pyramid.append(tuple(scipy.ndimage.gaussian_filter(x, 1.0)[::2, ::2] for x in pyramid[-1]))
-    flow = None
-    for a, b in reversed(pyramid):
-        i, j = np.mgrid[0:a.shape[0], 0:a.shape[1]].astype(np.float64)
-        if flow is None:
-            flow = np.zeros(a.shape + (2,))
-        else:  # pixel k of the coarser level is pixel 2k here
-            flow = 2 * np.stack([scipy.ndimage.map_coordinates(flow[..., c], [i / 2, j / 2], order=1, mode='nearest')
-                                 for c in range(2)], axis=-1)
-        gy_b, gx_b = np.gradient(b)
-        for _ in range(FLOW_ITERATIONS):
-            ys, xs = i + flow[..., 0], j + flow[..., 1]
-            warped = scipy.ndimage.map_coordinates(a, [ys, xs], order=1, mode='nearest')
-            gy_a, gx_a = np.gradient(warped)
-            gy, gx, e = (gy_a + gy_b) / 2, (gx_a + gx_b) / 2, warped - b
-            syy, sxy, sxx = _window(gy * gy), _window(gx * gy), _window(gx * gx)
-            sye, sxe = _window(gy * e), _window(gx * e)
-            reg = FLOW_REGULARISER * float(np.mean(gx * gx + gy * gy)) + 1e-12
-            syy, sxx = syy + reg, sxx + reg
-            det = syy * sxx - sxy * sxy
-            flow[..., 0] -= (sxx * sye - sxy * sxe) / det
-            flow[..., 1] -= (syy * sxe - sxy * sye) / det
-    return flow, FLOW_METHOD
-
-
-def warp_by_flow(previous, flow):
-    """Frame t brought onto frame t+1's grid by a flow of `estimate_flow`, and the mask of the
-    pixels whose point lies inside frame t."""
-    h, w = flow.shape[:2]
-    i, j = np.mgrid[0:h, 0:w].astype(np.float64)
-    return _sample(_channels_last(previous), i + flow[..., 0], j + flow[..., 1])
-
+# ----- real videos: the motion estimated (util/flow.py) -----
 
 def estimated_temporal_change(frames):
     """A real video's mean change between consecutive frames (grey levels), each frame t warped
@@ -308,7 +228,7 @@ def flow_changes(frames, flows):
     estimated on its input, which its own pattern cannot bend."""
     if len(flows) != len(frames) - 1:
         raise ValueError(f'{len(frames)} frames need {len(frames) - 1} flows, not {len(flows)}')
-    return np.array([_change(*warp_by_flow(previous, flow), _channels_last(next))
+    return np.array([_change(*warp_by_flow(previous, flow), channels_last(next))
                      for previous, next, flow in zip(frames, frames[1:], flows)])
 
 
@@ -332,7 +252,7 @@ def grid_bins(n, radius):
 def power_spectrum(image):
     """P (module docstring): the Hann-windowed power spectrum of `image` (HxW or HxWxC), summed over
     channels, each channel's mean removed."""
-    x = _channels_last(image)
+    x = channels_last(image)
     H, W = x.shape[:2]
     if min(H, W) < 4 * GRID_PERIOD:
         raise ValueError(f'an image of {H}x{W} px is too small for a spectrum at the 4-px grid (16 px at least)')
