@@ -9,7 +9,9 @@ reuse them:
   generator inputs and back (`image_transform`, `to_image`, `resize_map`), the `Translator`
   itself, and `prefetch`;
 - `inference.tiling`: overlapping tiles blended with linear ramps (`translate_tiled`);
-- `inference.video`: `VideoReader` and `VideoWriter` (PyAV).
+- `inference.video`: `VideoReader` and `VideoWriter` (PyAV);
+- `inference.temporal`: a video's translated frames filtered over time along the motion
+  (`TemporalFilter`, `filter_frames`: convert.py's --temporal).
 
 Layering: this package uses util/, data/ and models/; nothing below it (util, data, models,
 options) imports it. tests/test_layers.py checks that.
@@ -18,9 +20,10 @@ from inference.files import (LIST_EXTENSIONS, VIDEO_EXTENSIONS, Input, find_inpu
                              save_image_atomic, save_npy_atomic)
 from inference.tiling import tile_ramp, tile_starts, translate_tiled
 from inference.translator import GENERATORS, Translator, generator_name, image_transform, prefetch, resize_map, to_image
+from inference.temporal import TemporalFilter, filter_frames
 from inference.video import VideoReader, VideoWriter
 
-__all__ = ['GENERATORS', 'LIST_EXTENSIONS', 'VIDEO_EXTENSIONS', 'Input', 'Translator', 'VideoReader', 'VideoWriter',
-           'find_inputs', 'generator_name', 'image_transform', 'is_video_file', 'output_path', 'prefetch',
-           'resize_map', 'save_image_atomic', 'save_npy_atomic', 'tile_ramp', 'tile_starts', 'to_image',
-           'translate_tiled']
+__all__ = ['GENERATORS', 'LIST_EXTENSIONS', 'VIDEO_EXTENSIONS', 'Input', 'TemporalFilter', 'Translator',
+           'VideoReader', 'VideoWriter', 'filter_frames', 'find_inputs', 'generator_name', 'image_transform',
+           'is_video_file', 'output_path', 'prefetch', 'resize_map', 'save_image_atomic', 'save_npy_atomic',
+           'tile_ramp', 'tile_starts', 'to_image', 'translate_tiled']

@@ -1,10 +1,12 @@
 """Flags for scripts/evaluate.py with a model (and for the study's evaluations, study/evaluation.py):
 test.py's options plus the checkpoints to evaluate, the metric settings and --video (the flicker of
-a video's translation, which needs no --dataroot). `add_metric_options` adds the metric settings
+a video's translation, which needs no --dataroot; with --temporal, also as convert.py --temporal
+filters it). `add_metric_options` adds the metric settings
 alone, which --fid_dirs mode (two image folders) shares.
 """
 from util.errors import UserError
 
+from .convert_options import add_temporal_options, check_temporal_options
 from .test_options import TestOptions
 
 
@@ -37,6 +39,7 @@ class EvaluateOptions(TestOptions):
                                  '(--direction) and report the translation\'s frame-to-frame change after undoing the '
                                  'motion estimated on the input frames, beside the input\'s own')
         parser.add_argument('--video_frames', type=int, default=30, help='with --video: frames to score (at least 2)')
+        add_temporal_options(parser)  # with --video: also score the translation as convert.py --temporal writes it
         add_metric_options(parser)
         # Whole frames at --load_size height, as test.py shows them.
         parser.set_defaults(preprocess='scale_height')
@@ -48,5 +51,6 @@ class EvaluateOptions(TestOptions):
 
     def validate(self, opt):
         super().validate(opt)
+        check_temporal_options(opt)
         if opt.video is not None and opt.video_frames < 2:
             raise UserError(f'--video_frames {opt.video_frames}: a frame-to-frame change needs at least 2 frames')

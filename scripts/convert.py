@@ -2,13 +2,15 @@
 
     python scripts/convert.py --name daynight_augan --input night_photos/ --direction AtoB
     python scripts/convert.py --name daynight_augan --input clip.mp4 --direction both --tile 512
+    python scripts/convert.py --name daynight_augan --input rainy_drive.mp4 --temporal
     torchrun --nproc_per_node=4 scripts/convert.py --name daynight_augan --input frames/
 
 Outputs keep the inputs' names, sub-folders and exact sizes under --results_dir (default
 ./results/<name>/convert_<epoch>; with --direction both, in its AtoB/ and BtoA/). Outputs that exist
 are skipped unless --overwrite; unreadable inputs are reported and skipped, and make the exit
-status 1. The networks are rebuilt as the run folder records them (train_opt.json). Details:
-docs/conversion.md.
+status 1. The networks are rebuilt as the run folder records them (train_opt.json). --temporal
+filters a video's translated frames over time along the input's motion (inference/temporal.py).
+Details: docs/conversion.md.
 """
 import sys
 from pathlib import Path
@@ -23,9 +25,9 @@ from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from data.base_dataset import load_image  # noqa: E402
-from inference import (Translator, VideoReader, VideoWriter, find_inputs, generator_name,  # noqa: E402
-                       image_transform, output_path, prefetch, resize_map, save_image_atomic,
-                       save_npy_atomic, to_image)
+from inference import (TemporalFilter, Translator, VideoReader, VideoWriter, filter_frames,  # noqa: E402
+                       find_inputs, generator_name, image_transform, output_path, prefetch, resize_map,
+                       save_image_atomic, save_npy_atomic, to_image)
 from models import create_model  # noqa: E402
 from options.convert_options import ConvertOptions  # noqa: E402
 from util import distributed  # noqa: E402
@@ -206,7 +208,12 @@ class Converter:
 
     def convert_video(self, item, plan):
         """Frame by frame, `--batch_size` frames at a time: never the whole video in memory. An
-        error aborts the writers, which then leave no partial file."""
+        error aborts the writers, which then leave no partial file. With --temporal each direction's
+        frames pass through a TemporalFilter of their own, in order."""
+        opt = self.opt
+        temporal = {d: TemporalFilter(opt.temporal_strength, opt.temporal_tolerance, opt.temporal_cut,
+                                      opt.temporal_flow_size)
+                    for d in plan} if opt.temporal else {}
         with VideoReader(item.path) as reader, contextlib.ExitStack() as stack, \
                 tqdm(total=reader.count or None, desc=os.path.basename(item.path), unit='frame', leave=False,
                      disable=not distributed.is_main_process()) as bar:
@@ -215,15 +222,18 @@ class Converter:
             chunk = []
             for frame in reader:
                 chunk.append(frame)
-                if len(chunk) == self.opt.batch_size:
-                    self.convert_frames(item, plan, chunk, writers)
+                if len(chunk) == opt.batch_size:
+                    self.convert_frames(item, plan, chunk, writers, temporal)
                     bar.update(len(chunk))
                     chunk = []
             if chunk:
-                self.convert_frames(item, plan, chunk, writers)
+                self.convert_frames(item, plan, chunk, writers, temporal)
                 bar.update(len(chunk))
+        if temporal:
+            cuts = max(f.cuts for f in temporal.values())
+            tqdm.write(f'{item.path}: --temporal filtered {bar.n} frames, {cuts} scene cut(s) found')
 
-    def convert_frames(self, item, plan, frames, writers):
+    def convert_frames(self, item, plan, frames, writers, temporal):
         size = frames[0].size  # a video's frames share one size
         inputs = {}  # channels -> the frames as a batch, transformed once for both directions
         for d in plan:
@@ -231,7 +241,7 @@ class Converter:
             if ch not in inputs:
                 inputs[ch] = torch.stack([self.transform(f if ch == 3 else f.convert('L')) for f in frames])
             fake, sigma = self.translate(d, inputs[ch], [item])
-            fake = fake.cpu()
+            fake = filter_frames(temporal[d], inputs[ch], fake) if temporal else fake.cpu()
             maps = heatmap(resize_map(sigma, size)).cpu() if (d, 'heatmap') in writers else None
             for i in range(len(frames)):
                 writers[d, 'image'].write(to_image(fake[i], size))
@@ -246,6 +256,8 @@ def main(args=None):
     directions = ['AtoB', 'BtoA'] if opt.direction == 'both' else [opt.direction]
     ignored = []
     items = find_inputs(opt.input, exclude=opt.results_dir, ignored=ignored)
+    if opt.temporal and not any(item.video for item in items) and distributed.is_main_process():
+        print('note: --temporal filters videos over time; the inputs are images, translated as without it')
     converter = Converter(opt, create_model(opt), directions)
     converter.ignored = ignored[distributed.rank()::distributed.world_size()]  # each process names its share
     converter.run(items)

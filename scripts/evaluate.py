@@ -16,7 +16,9 @@ frames scaled as above) and the flicker is reported: the mean change between con
 (grey levels) of the translation and of the input, each frame t warped onto frame t+1 by the flow
 estimated on the INPUT frames (metrics.aliasing.estimate_flow, classical, no learned weights), so
 that a pattern the translation adds cannot bend the motion it is measured under; printed with the
-flow method and written to <results_dir>/<name>/flicker_<video name>.csv. Details and caveats:
+flow method and written to <results_dir>/<name>/flicker_<video name>.csv. With --temporal (and its
+settings), each checkpoint gets a second row: the translation filtered over time as
+`scripts/convert.py --temporal` writes it, measured the same way. Details and caveats:
 docs/evaluation.md.
 """
 import sys
@@ -35,7 +37,7 @@ from tqdm import tqdm  # noqa: E402
 
 import metrics  # noqa: E402
 from data import TEST_READING, create_dataset  # noqa: E402
-from inference import Translator, VideoReader, generator_name, image_transform  # noqa: E402
+from inference import TemporalFilter, Translator, VideoReader, generator_name, image_transform  # noqa: E402
 from metrics import aliasing  # noqa: E402
 from metrics.evaluation import COLUMNS, compare_features, evaluate_checkpoint, real_features, test_samples  # noqa: E402
 from models import create_model  # noqa: E402
@@ -48,7 +50,8 @@ from util.seeding import seed_everything  # noqa: E402
 # The CSV columns (and the table printed) are metrics.evaluation.COLUMNS.
 # --video's CSV columns: the checkpoint, the frames scored, the translation's and the input's mean
 # frame-to-frame change (grey levels) under the input's estimated motion, their ratio and the flow used.
-VIDEO_COLUMNS = ['epoch', 'frames', 'translation_change', 'input_change', 'ratio', 'flow_method']
+# temporal: the --temporal_strength the translation was filtered with (convert.py --temporal), 0 for none.
+VIDEO_COLUMNS = ['epoch', 'temporal', 'frames', 'translation_change', 'input_change', 'ratio', 'flow_method']
 # Plot panels: a title and the columns drawn in it.
 PANELS = [('FID (lower is better)', ['fid']), ('KID (mean and std over subsets)', ['kid']),
           ('cycle PSNR (dB)', ['psnr_A', 'psnr_B']), ('cycle SSIM', ['ssim_A', 'ssim_B']),
@@ -225,13 +228,22 @@ def evaluate_video(opt):
     rows = []
     for opt in each_checkpoint(model, opt, epochs):
         fakes = translated_frames(Translator(net, model.autocast), frames, model.device)
-        change = float(aliasing.flow_changes(fakes, flows).mean())
-        rows.append({'epoch': opt.epoch, 'frames': len(frames), 'translation_change': change,
-                     'input_change': input_change, 'ratio': change / input_change if input_change > 0 else math.inf,
-                     'flow_method': aliasing.FLOW_METHOD})
+        versions = [(0.0, fakes)]
+        if opt.temporal:
+            temporal = TemporalFilter(opt.temporal_strength, opt.temporal_tolerance, opt.temporal_cut,
+                                      opt.temporal_flow_size)
+            versions.append((opt.temporal_strength, np.stack([temporal(x, y).round() for x, y in tqdm(
+                zip(inputs, fakes), total=len(fakes), desc='--temporal', unit='frame')])))
+        for strength, version in versions:
+            change = float(aliasing.flow_changes(version, flows).mean())
+            rows.append({'epoch': opt.epoch, 'temporal': strength, 'frames': len(frames), 'translation_change': change,
+                         'input_change': input_change,
+                         'ratio': change / input_change if input_change > 0 else math.inf,
+                         'flow_method': aliasing.FLOW_METHOD})
     for row in rows:
-        print(f'{row["epoch"]}: frame-to-frame change {row["translation_change"]:.2f} grey levels, the input\'s '
-              f'{row["input_change"]:.2f} ({row["ratio"]:.2f}x)')
+        label = f' --temporal (strength {row["temporal"]:g})' if row['temporal'] else ''
+        print(f'{row["epoch"]}{label}: frame-to-frame change {row["translation_change"]:.2f} grey levels, the '
+              f'input\'s {row["input_change"]:.2f} ({row["ratio"]:.2f}x)')
     out_dir = os.path.join(opt.results_dir, opt.name)
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, f'flicker_{os.path.splitext(os.path.basename(opt.video))[0]}.csv')

@@ -16,6 +16,9 @@ docs/results.md); the parts:
   scene), run on its own as `python -m study.error_parts`;
 - `study.paired_bound`: what a run's generator reaches when trained on the ground-truth pairs
   (the answer given), run on its own as `python -m study.paired_bound`;
+- `study.aliasing_figure`, `study.figure`: pictures of a study's translations, run on their own;
+- `study.temporal`: what convert.py's `--temporal` does on clips with a known answer, with a
+  study's trained models, run on its own as `python -m study.temporal`;
 - `study.common`: the log lines, quiet parsing and atomic text files they share.
 
 Layering: this package uses util/, data/, models/, inference/, metrics/ and options/; only

@@ -34,7 +34,7 @@ from inference import Translator
 from metrics import aliasing
 from metrics.evaluation import domain_images
 from study.evaluation import clip_size, grid_scores, to_uint8, translated_pairs, true_indices
-from study.figure import heat_tile, open_study
+from study.figure import add_study_arguments, config_names, heat_tile, open_study
 from util.errors import UserError, exit_on_user_error
 
 PAD = 4    # px between tiles and around the picture
@@ -200,9 +200,7 @@ def aliasing_figure(study, names, epoch, photo, frames, pan, crop, change_max, s
 @exit_on_user_error
 def main(args=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--study', required=True, help='the --out folder of a ground-truth study (scripts/study.py)')
-    parser.add_argument('--configs', default='au_gan,cycle_gan', help='comma-separated configurations (rows, panels)')
-    parser.add_argument('--epoch', default='', help='checkpoint, e.g. iter_600 (default: the study\'s last)')
+    add_study_arguments(parser, 'comma-separated configurations (rows, panels)')
     parser.add_argument('--photo', default='', help='the test day photo (file name in <study>/data/testB, with or '
                                                     'without its extension; default: the first by name)')
     parser.add_argument('--pan', type=int, default=1, help='px a frame the camera pans (0: still)')
@@ -213,7 +211,7 @@ def main(args=None):
     parser.add_argument('--spectra', type=int, default=4, help='test images the spectra are averaged over')
     parser.add_argument('--out', required=True, help='the PNG to write')
     opt = parser.parse_args(args)
-    names = [n.strip() for n in opt.configs.split(',') if n.strip()]
+    names = config_names(opt)
     if not names or opt.frames < 2 or opt.pan < 0 or opt.crop < 8 or opt.spectra < 1 or opt.change_max <= 0:
         raise UserError('--configs needs a configuration, --frames at least 2, --pan at least 0, --crop at least 8, '
                         '--spectra at least 1 and --change_max above 0')

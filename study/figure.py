@@ -46,6 +46,20 @@ def study_data(study):
     return own
 
 
+def add_study_arguments(parser, configs_help):
+    """--study, --configs and --epoch: which ground-truth study, configurations and checkpoint a
+    picture or measure made from a study's trained models uses."""
+    parser.add_argument('--study', required=True, help='the --out folder of a ground-truth study (scripts/study.py)')
+    parser.add_argument('--configs', default='au_gan,cycle_gan', help=configs_help)
+    parser.add_argument('--epoch', default='', help='checkpoint, e.g. iter_600 (default: the study\'s last)')
+    return parser
+
+
+def config_names(opt):
+    """The names --configs lists."""
+    return [n.strip() for n in opt.configs.split(',') if n.strip()]
+
+
 def open_study(study, epoch):
     """(an Evaluator of the ground-truth study in folder `study`, on the CPU; `epoch` or, when
     empty, the study's last checkpoint; the study's settings, study.json)."""
@@ -105,16 +119,13 @@ def figure_columns(study, names, epoch, num, size, error_max):
 @exit_on_user_error
 def main(args=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--study', required=True, help='the --out folder of a ground-truth study (scripts/study.py)')
-    parser.add_argument('--configs', default='au_gan,cycle_gan', help='comma-separated configurations; the first '
-                                                                       'gets the error, σ and mask columns')
-    parser.add_argument('--epoch', default='', help='checkpoint, e.g. iter_600 (default: the study\'s last)')
+    add_study_arguments(parser, 'comma-separated configurations; the first gets the error, σ and mask columns')
     parser.add_argument('--num', type=int, default=4, help='test images (rows)')
     parser.add_argument('--size', type=int, default=128, help='height of the frames in px')
     parser.add_argument('--error_max', type=float, default=0.5, help='the top of the true error\'s colour scale')
     parser.add_argument('--out', required=True, help='the PNG to write')
     opt = parser.parse_args(args)
-    names = [n.strip() for n in opt.configs.split(',') if n.strip()]
+    names = config_names(opt)
     if not names or opt.num < 1 or opt.size < 16:
         raise UserError('--configs needs a configuration, --num at least 1, --size at least 16')
     with torch.no_grad():  # not set_grad_enabled(False): main() also runs inside other programs and tests

@@ -197,6 +197,20 @@ def test_video_frame_by_frame(ckpt, convert, tmp_path, name, size):
         assert video_info(tmp_path / 'out' / rel) == (5, size, 10), rel
 
 
+def test_video_filtered_over_time(ckpt, convert, tmp_path, capsys):
+    video = tmp_path / 'clip.mp4'
+    make_video(video, (64, 48), frames=6)
+    assert convert('--input', video, '--results_dir', tmp_path / 'plain', '--batch_size', '4') == 0
+    assert convert('--input', video, '--results_dir', tmp_path / 'smooth', '--batch_size', '4', '--temporal') == 0
+    assert f'{video}: --temporal filtered 6 frames, 0 scene cut(s) found' in capsys.readouterr().out
+    plain, smooth = (np.stack([np.asarray(frame.to_image(), dtype=np.float64) for frame in av.open(str(path)).decode(
+        video=0)]) for path in (tmp_path / 'plain' / 'clip.mp4', tmp_path / 'smooth' / 'clip.mp4'))
+    assert plain.shape == smooth.shape == (6, 48, 64, 3)
+    # the first frame is the translation itself (up to the codec); later ones carry the past, across batches
+    assert np.abs(plain[0] - smooth[0]).mean() < 1.5
+    assert all(np.abs(plain[t] - smooth[t]).mean() > 1.5 for t in (2, 4, 5))
+
+
 def test_unreadable_files_reported_existing_skipped(convert, photos, tmp_path, capsys):
     inputs = tmp_path / 'in'
     shutil.copytree(photos, inputs)
@@ -282,6 +296,9 @@ def test_bad_input_is_one_line(convert, tmp_path, capsys):
                           (['--input', tmp_path, '--tile', '16'], 'use a tile of at least 32 px'),
                           (['--input', tmp_path, '--batch_size', '0'], '--batch_size must be at least 1'),
                           (['--input', tmp_path, '--num_threads', '-1'], '--num_threads must be at least 0'),
+                          (['--input', tmp_path, '--temporal_strength', '1'], '--temporal_strength 1.0 is out of'),
+                          (['--input', tmp_path, '--temporal_tolerance', '0'], '--temporal_tolerance 0.0 is out'),
+                          (['--input', tmp_path, '--temporal_flow_size', '8'], '--temporal_flow_size 8 is out'),
                           (['--input', tmp_path, '--epoch', '7'], '7_net_G_A.pth')]:
         (tmp_path / 'x.png').touch()  # something to find, so that the checkpoint is what fails
         with pytest.raises(SystemExit) as exit_:

@@ -207,13 +207,19 @@ def test_a_missing_or_unreadable_video_is_one_line(tmp_path):
 def test_video_mode_reports_the_flicker_of_each_checkpoint(tiny_run, tmp_path):
     video = write_panning_video(tmp_path / 'pan.mp4')
     proc = run_cli('scripts/evaluate.py', '--name', 'tiny', '--checkpoints_dir', tiny_run, '--results_dir', tmp_path,
-                   *TINY, '--load_size', '32', '--video', video, '--video_frames', '4', '--model_epochs', '1,latest')
+                   *TINY, '--load_size', '32', '--video', video, '--video_frames', '4', '--model_epochs', '1,latest',
+                   '--temporal')
     assert 'pyramidal Lucas-Kanade' in proc.stdout and '4 frames of 32x32 px' in proc.stdout
+    assert 'latest --temporal (strength 0.75): frame-to-frame change' in proc.stdout
     with open(tmp_path / 'tiny' / 'flicker_pan.csv', newline='') as f:
         rows = list(csv.DictReader(f))
-    assert [r['epoch'] for r in rows] == ['1', 'latest'] and list(rows[0]) == evaluate_script().VIDEO_COLUMNS
+    assert [(r['epoch'], float(r['temporal'])) for r in rows] == [('1', 0), ('1', 0.75), ('latest', 0),
+                                                                  ('latest', 0.75)]
+    assert list(rows[0]) == evaluate_script().VIDEO_COLUMNS
     for row in rows:
         assert row['frames'] == '4' and 'Lucas-Kanade' in row['flow_method']
         change, own = float(row['translation_change']), float(row['input_change'])
         assert math.isfinite(change) and change > 0 and float(row['ratio']) == pytest.approx(change / own)
-    assert rows[0]['translation_change'] == rows[1]['translation_change']  # epoch 1 is the latest
+    assert rows[0]['translation_change'] == rows[2]['translation_change']  # epoch 1 is the latest
+    # the filter follows the input's motion: it changes less from frame to frame than the plain translation
+    assert float(rows[1]['translation_change']) < float(rows[0]['translation_change'])
