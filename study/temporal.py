@@ -150,7 +150,7 @@ def score(clip, masks, frames, label):
 
 
 def run(study, names, epoch, photos, frames, strengths, tolerance, cut):
-    """(rows of COLUMNS, the clips, {config: {clip key: translation}}, the evaluator's task)."""
+    """(rows of COLUMNS, the clips, {config: {clip key: translation}}, the checkpoint, {clip key: flows})."""
     evaluator, epoch, settings = open_study(study, epoch)
     dataset, translators = load_translators(evaluator, names, epoch, settings['eval_size'])
     clips = make_clips(dataset, evaluator.task, photos, frames)
@@ -183,7 +183,7 @@ def kind(row):
     return row['clip'].split(': ', 1)[1]
 
 
-def summary_table(rows, strengths):
+def summary_table(rows):
     """Markdown: per configuration and strength, the means over photos of each clip's scores."""
     kinds = [label for label, _, _ in MOTIONS]
     head = (['config', 'strength'] + [f'flicker {k}' for k in kinds] + ['PSNR (a)', 'object PSNR', 'PSNR after cut',
@@ -278,7 +278,7 @@ def main(args=None):
         writer.writeheader()
         writer.writerows(rows)
     command = 'python -m study.temporal ' + ' '.join(sys.argv[1:] if args is None else args)
-    table = summary_table(rows, strengths)
+    table = summary_table(rows)
     with open(os.path.join(opt.out, 'temporal.md'), 'w', encoding='utf-8') as f:
         f.write(f'# --temporal on clips with a known answer\n\nMade by `{command}` ({epoch}; tolerance '
                 f'{opt.temporal_tolerance:g} grey levels, cut above {opt.temporal_cut:g}). Means over {opt.photos} '
