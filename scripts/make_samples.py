@@ -8,8 +8,9 @@ day photo (real_B; the set is unpaired, so a different scene) and its fake night
 network options are read from the run's train_opt.txt, so only the run name is needed; frames
 are scaled to `--size` px high, whole. The picture is written as a 256-colour PNG to stay small.
 
-The committed assets/daynight_samples.png comes from au_gan with its defaults (transposed-conv
-upsampling, --lambda_identity 0.5; docs/results.md), trained and rendered with
+The committed assets/daynight_samples.png comes from au_gan with its defaults of 2026-12-07
+(--antialias --skip_refine, the input skip, --uncertainty gengauss; docs/results.md), trained and
+rendered with
 
     python train.py --dataroot ./datasets/daynight --name daynight_6000 --ngf 16 --ndf 16 \
         --load_size 144 --crop_size 128 --preprocess scale_height_and_crop --amp off --seed 1 \
