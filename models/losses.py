@@ -76,8 +76,12 @@ def gen_gaussian_nll(r, scale, shape):
         mean((|r| / a) ** b - log b + log a + lgamma(1 / b))
 
     b = 2 is a Gaussian, b = 1 a Laplacian; a per-pixel shape lets heavy-tailed errors (what a
-    hidden region leaves) cost less than a Gaussian would charge."""
-    scale, shape = scale.float(), shape.float()
+    hidden region leaves) cost less than a Gaussian would charge.
+
+    |r| is raised to the smallest normal float32 first: at an exact 0 (a black pixel reconstructed
+    exactly, its tanh saturated) the power's gradients are 0 * log 0 for the shape and the scale
+    and infinite for r when b < 1, and one such pixel made the whole step non-finite."""
+    r, scale, shape = r.float().clamp_min(torch.finfo(torch.float32).tiny), scale.float(), shape.float()
     return ((r / scale) ** shape - torch.log(shape) + torch.log(scale) + torch.lgamma(1 / shape)).mean()
 
 

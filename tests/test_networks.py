@@ -188,6 +188,18 @@ def test_generalized_gaussian_loss_is_its_negative_log_likelihood():
                         gen_gaussian_nll(r, *params).item(), rel_tol=1e-6)
 
 
+@pytest.mark.parametrize('shape', [0.5, 1.0, 2.0])
+def test_the_generalized_gaussian_loss_has_finite_gradients_where_the_cycle_is_exact(shape):
+    # a black pixel reconstructed exactly (r = 0) once gave NaN for the scale, inf for r: a skipped step
+    r = torch.tensor([0.0, 0.1, 0.2, 0.0]).view(1, 1, 2, 2).requires_grad_()
+    scale = torch.full_like(r, 0.5).requires_grad_()
+    shape_map = torch.full_like(r, shape).requires_grad_()
+    gen_gaussian_nll(r, scale, shape_map).backward()
+    for grad in (r.grad, scale.grad, shape_map.grad):
+        assert torch.isfinite(grad).all(), grad
+    assert r.grad[0, 0, 0, 0] == 0 and r.grad[0, 0, 0, 1] > 0
+
+
 def test_a_generalized_gaussian_head_gives_scale_shape_and_their_std():
     torch.manual_seed(0)
     config = ForkGeneratorConfig(ngf=4, n_blocks_enc=1, n_blocks_dec=1, dilation=1)
