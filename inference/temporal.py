@@ -36,7 +36,7 @@ import numpy as np
 import scipy.ndimage
 import torch
 
-from util.flow import channels_last, robust_flow, warp_by_flow
+from util.flow import channels_last, grey_levels, robust_flow, warp_by_flow
 
 DISAGREEMENT_SIGMA = 2.0  # px: d is smoothed so that a single noisy pixel does not switch the filter off
 LAYOUT_BLOCKS = 8         # a scene cut is judged on the frames' means over 8 x 8 blocks
@@ -63,7 +63,7 @@ class TemporalFilter:
         if tolerance <= 0:
             raise ValueError(f'tolerance must be above 0 grey levels, not {tolerance}')
         self.strength, self.tolerance, self.cut, self.flow_size = strength, tolerance, cut, flow_size
-        self.previous = None  # (x_{t-1}, z_{t-1})
+        self.previous = None  # (x_{t-1}, X_{t-1}, z_{t-1}): the last input, the memories of input and output
         self.frames, self.cuts = 0, 0
 
     def weights(self, input, flow=None):
@@ -107,12 +107,8 @@ class TemporalFilter:
         return z
 
 
-def _grey_levels(x):
-    return ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).permute(0, 2, 3, 1).double().numpy()
-
-
 def filter_frames(temporal, inputs, outputs):
     """Consecutive frames through `temporal`: generator inputs and their translations, (N, C, H, W)
     tensors in [-1, 1], give the filtered translations as such a tensor (float32, on the CPU)."""
-    out = [temporal(x, y) for x, y in zip(_grey_levels(inputs), _grey_levels(outputs))]
+    out = [temporal(x, y) for x, y in zip(grey_levels(inputs), grey_levels(outputs))]
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 127.5 - 1

@@ -2,8 +2,9 @@
 pixel grid? Measures of aliasing on clips with a known answer, and on real videos.
 
 Images and frames are arrays in grey levels (0-255, uint8 or float): an image is HxW or HxWxC,
-a clip is a sequence of frames of one size (T, H, W[, C]). `grey_levels` turns a generator's
-(N, C, H, W) output in [-1, 1] into that form.
+a clip is a sequence of frames of one size (T, H, W[, C]). `grey_levels` (util/flow.py, shared
+with the filter over time, re-exported here) turns a generator's (N, C, H, W) output in [-1, 1]
+into that form.
 
 Clips with a known answer (`make_clip`). A day photo (the truth) is cut into T windows of h x w
 px that follow a known camera motion: still, a pan of k px a frame to the right (integer, so the
@@ -67,7 +68,7 @@ import numpy as np
 from PIL import Image
 
 from data.ground_truth import render
-from util.flow import FLOW_METHOD, channels_last, estimate_flow, sample, warp_by_flow
+from util.flow import FLOW_METHOD, channels_last, estimate_flow, grey_levels, sample, warp_by_flow  # noqa: F401
 
 GRID_PERIOD = 4  # px: two stride-2 stages
 
@@ -199,13 +200,6 @@ def clip_psnr(frames, truth):
         mse = np.mean((np.asarray(frame, dtype=np.float64) - np.asarray(true, dtype=np.float64)) ** 2)
         values.append(10 * math.log10(255.0 ** 2 / mse) if mse > 0 else math.inf)
     return float(np.mean(values))
-
-
-def grey_levels(images):
-    """Generator output (N, C, H, W) or (C, H, W) in [-1, 1], a torch tensor or an array, as
-    (N, H, W, C) or (H, W, C) float64 grey levels 0-255."""
-    x = images.detach().cpu().double().numpy() if hasattr(images, 'detach') else np.asarray(images, dtype=np.float64)
-    return np.moveaxis((x.clip(-1, 1) + 1) * 127.5, -3, -1)
 
 
 # ----- real videos: the motion estimated (util/flow.py) -----

@@ -1,8 +1,10 @@
 """Dense optical flow between two frames, classical and free of learned weights, and warping by it.
 
-Used to measure a real video's flicker (metrics/aliasing.py) and to filter a translated video over
-time at conversion (inference/temporal.py): one estimate, so that what the filter undoes is the
-motion the measure undoes.
+Two estimates: `estimate_flow` (plain pyramidal Lucas-Kanade) measures a real video's flicker
+(metrics/aliasing.py, scripts/evaluate.py --video); `robust_flow` (a robust global shift, then
+Cauchy-weighted Lucas-Kanade) is what the filter over time at conversion follows
+(inference/temporal.py), since rain and glare drawn anew in every frame mislead the plain one.
+They share the Lucas-Kanade core (`_lucas_kanade`) and the pyramid (`_pyramid`).
 
 Frames are arrays in grey levels, HxW or HxWxC. A flow (H x W x 2: dy, dx) from frame t to frame
 t+1 says where each pixel of frame t+1 was in frame t: next(p) ~= previous(p + flow(p)).
@@ -25,6 +27,13 @@ SEARCH_LEVEL = 32         # px: the shorter side of the level searched is at lea
 ROBUST_LOSS = 1.0         # the Cauchy loss's scale, in robust standard deviations of the residual
 ROBUST_FLOW_METHOD = ('a median-matched global shift, then robust pyramidal Lucas-Kanade (numpy/scipy; median 5 px, '
                       'window sigma 8 px, Cauchy-weighted)')
+
+
+def grey_levels(images):
+    """Generator output (N, C, H, W) or (C, H, W) in [-1, 1], a torch tensor or an array, as
+    (N, H, W, C) or (H, W, C) float64 grey levels 0-255."""
+    x = images.detach().cpu().double().numpy() if hasattr(images, 'detach') else np.asarray(images, dtype=np.float64)
+    return np.moveaxis((x.clip(-1, 1) + 1) * 127.5, -3, -1)
 
 
 def channels_last(frame):
@@ -51,6 +60,15 @@ def _window(x, sigma):
     return scipy.ndimage.gaussian_filter(x, sigma)
 
 
+def _pyramid(a, b, min_side):
+    """[(a, b), ...]: both frames, then each level Gaussian-blurred (sigma 1) and subsampled by 2
+    (pixel k of a level is pixel 2k of the one before), while the shorter side stays >= min_side."""
+    levels = [(a, b)]
+    while min(levels[-1][0].shape) >= 2 * min_side:
+        levels.append(tuple(scipy.ndimage.gaussian_filter(x, 1.0)[::2, ::2] for x in levels[-1]))
+    return levels
+
+
 def _lucas_kanade(a, b, window, regulariser, robust=0.0, shift=(0.0, 0.0)):
     """The pyramidal Lucas-Kanade flow from grey frame a to grey frame b (`estimate_flow`), started
     from the global `shift` (dy, dx); `robust` > 0 weights each pixel's equation by
@@ -59,9 +77,7 @@ def _lucas_kanade(a, b, window, regulariser, robust=0.0, shift=(0.0, 0.0)):
     moving thing) counts little."""
     if a.shape != b.shape:
         raise ValueError(f'frames of {a.shape} and {b.shape} px: a video has one frame size')
-    pyramid = [(a, b)]
-    while min(pyramid[-1][0].shape) >= 2 * FLOW_MIN_LEVEL:
-        pyramid.append(tuple(scipy.ndimage.gaussian_filter(x, 1.0)[::2, ::2] for x in pyramid[-1]))
+    pyramid = _pyramid(a, b, FLOW_MIN_LEVEL)
     flow = None
     for a, b in reversed(pyramid):
         i, j = np.mgrid[0:a.shape[0], 0:a.shape[1]].astype(np.float64)
@@ -127,9 +143,7 @@ def global_shift(a, b):
     SEARCH_RADIUS px on the coarsest level of a Gaussian pyramid whose shorter side is at least
     SEARCH_LEVEL px (so the range grows with the frame), then within 1 px at each finer level. The
     median ignores whatever covers less than half the frame (rain, a thing moving on its own)."""
-    pyramid = [(a, b)]
-    while min(pyramid[-1][0].shape) >= 2 * SEARCH_LEVEL:
-        pyramid.append(tuple(scipy.ndimage.gaussian_filter(x, 1.0)[::2, ::2] for x in pyramid[-1]))
+    pyramid = _pyramid(a, b, SEARCH_LEVEL)
     shift = _median_match(*pyramid[-1], (0, 0), SEARCH_RADIUS)
     for a, b in reversed(pyramid[:-1]):
         shift = _median_match(a, b, (2 * shift[0], 2 * shift[1]), 1)
